@@ -1,0 +1,406 @@
+//! Coupons, locks and redemptions, and the rules that decide whether a user may assign,
+//! lock or redeem a code. Backends load the state, ask these functions, then write the
+//! outcome in the same atomic step.
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use utoipa::ToSchema;
+
+use super::book::BookSettings;
+use super::error::{Error, ErrorCode, Result};
+use super::time::Timestamp;
+
+pub const MIN_CODE_LEN: usize = 3;
+pub const MAX_CODE_LEN: usize = 64;
+pub const MAX_USER_ID_CHARS: usize = 255;
+
+/// Upper-cases a code and checks its alphabet and length; `None` if it can never be valid.
+pub fn normalize_code(raw: &str) -> Option<String> {
+    let valid = (MIN_CODE_LEN..=MAX_CODE_LEN).contains(&raw.len())
+        && raw
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+    valid.then(|| raw.to_ascii_uppercase())
+}
+
+/// Why a code is refused, for upload reports.
+pub fn code_problem(raw: &str) -> &'static str {
+    if raw.is_empty() {
+        "empty"
+    } else if raw.len() < MIN_CODE_LEN {
+        "too short (3..64 characters)"
+    } else if raw.len() > MAX_CODE_LEN {
+        "too long (3..64 characters)"
+    } else {
+        "invalid characters (A-Z 0-9 - _ only)"
+    }
+}
+
+pub fn validate_user_id(field: &str, user_id: &str) -> Result<()> {
+    if user_id.is_empty()
+        || user_id.chars().count() > MAX_USER_ID_CHARS
+        || user_id.chars().any(char::is_control)
+    {
+        return Err(Error::invalid(
+            field,
+            "user_id must be 1..255 characters without control characters",
+        ));
+    }
+    Ok(())
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum CouponStatus {
+    Available,
+    Assigned,
+    Locked,
+    Redeemed,
+    Voided,
+}
+
+impl CouponStatus {
+    pub fn parse(text: &str) -> Option<Self> {
+        Some(match text {
+            "available" => CouponStatus::Available,
+            "assigned" => CouponStatus::Assigned,
+            "locked" => CouponStatus::Locked,
+            "redeemed" => CouponStatus::Redeemed,
+            "voided" => CouponStatus::Voided,
+            _ => return None,
+        })
+    }
+}
+
+/// The status a coupon has regardless of locks; backends index it, since lock
+/// expiry changes only the `locked` part of the status, with time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BaseStatus {
+    Available = 0,
+    Assigned = 1,
+    Redeemed = 2,
+    Voided = 3,
+}
+
+impl BaseStatus {
+    pub fn from_index(index: i64) -> Self {
+        match index {
+            1 => BaseStatus::Assigned,
+            2 => BaseStatus::Redeemed,
+            3 => BaseStatus::Voided,
+            _ => BaseStatus::Available,
+        }
+    }
+}
+
+/// A coupon as stored.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CouponRecord {
+    pub code: String,
+    pub book_id: String,
+    pub assigned_to: Option<String>,
+    pub redemption_count: u64,
+    pub voided: bool,
+    pub created_at: Timestamp,
+}
+
+impl CouponRecord {
+    pub fn base_status(&self, max_redemptions: Option<u32>) -> BaseStatus {
+        if self.voided {
+            BaseStatus::Voided
+        } else if max_redemptions.is_some_and(|max| self.redemption_count >= u64::from(max)) {
+            BaseStatus::Redeemed
+        } else if self.assigned_to.is_some() {
+            BaseStatus::Assigned
+        } else {
+            BaseStatus::Available
+        }
+    }
+
+    /// Redemptions left; `None` = unlimited.
+    pub fn remaining(&self, max_redemptions: Option<u32>) -> Option<u64> {
+        max_redemptions.map(|max| u64::from(max).saturating_sub(self.redemption_count))
+    }
+
+    /// The coupon as the API shows it, given its live locks.
+    pub fn view(&self, max_redemptions: Option<u32>, live_locks: &[Lock]) -> Coupon {
+        let reserved = live_locks.len() as u64;
+        let status = match self.base_status(max_redemptions) {
+            BaseStatus::Voided => CouponStatus::Voided,
+            BaseStatus::Redeemed => CouponStatus::Redeemed,
+            _ if self
+                .remaining(max_redemptions)
+                .is_some_and(|left| reserved >= left) =>
+            {
+                CouponStatus::Locked
+            }
+            BaseStatus::Assigned => CouponStatus::Assigned,
+            BaseStatus::Available => CouponStatus::Available,
+        };
+        Coupon {
+            code: self.code.clone(),
+            book_id: self.book_id.clone(),
+            status,
+            assigned_to: self.assigned_to.clone(),
+            redemption_count: self.redemption_count,
+            max_redemptions,
+            locked_until: live_locks.iter().map(|l| l.expires_at).max(),
+            created_at: self.created_at,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct Coupon {
+    pub code: String,
+    pub book_id: String,
+    pub status: CouponStatus,
+    pub assigned_to: Option<String>,
+    pub redemption_count: u64,
+    pub max_redemptions: Option<u32>,
+    pub locked_until: Option<Timestamp>,
+    pub created_at: Timestamp,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct Lock {
+    pub lock_id: String,
+    pub code: String,
+    pub user_id: String,
+    pub expires_at: Timestamp,
+}
+
+impl Lock {
+    pub fn is_live(&self, now: Timestamp) -> bool {
+        self.expires_at > now
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum RedemptionStatus {
+    Redeemed,
+    Reversed,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct Redemption {
+    pub id: String,
+    pub code: String,
+    pub book_id: String,
+    pub user_id: String,
+    pub status: RedemptionStatus,
+    pub redeemed_at: Timestamp,
+    pub reversed_at: Option<Timestamp>,
+    #[schema(value_type = Option<Object>)]
+    pub metadata: Option<Value>,
+}
+
+/// What a user has done in one book, for the per-user limits.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct UserUsage {
+    pub assigned: u64,
+    pub redeemed: u64,
+}
+
+/// Everything a lock or redeem decision needs, loaded in the same atomic step.
+pub struct UseContext<'a> {
+    pub book: &'a BookSettings,
+    /// Net redemptions across the whole book.
+    pub book_redemptions: u64,
+    pub coupon: &'a CouponRecord,
+    /// The coupon's live locks (expired ones excluded).
+    pub live_locks: &'a [Lock],
+    pub usage: UserUsage,
+    pub user_id: &'a str,
+    pub now: Timestamp,
+}
+
+/// How a permitted redemption uses the coupon's reservations.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RedeemPlan {
+    /// Takes an unreserved use.
+    Unreserved,
+    /// Consumes this lock.
+    ConsumeLock(String),
+}
+
+/// How a permitted lock request is served.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LockPlan {
+    New,
+    /// The user's existing live lock, to be extended.
+    Extend(String),
+}
+
+impl UseContext<'_> {
+    /// The checks shared by lock and redeem, in the contract's order, up to
+    /// `coupon_already_redeemed`.
+    fn check_common(&self) -> Result<u64> {
+        self.book.check_usable(self.now)?;
+        if self.coupon.voided {
+            return Err(Error::new(ErrorCode::CouponVoided, "the coupon was voided"));
+        }
+        if self.book.requires_assignment && self.coupon.assigned_to.as_deref() != Some(self.user_id)
+        {
+            return Err(Error::new(
+                ErrorCode::CouponNotAssignedToUser,
+                "the coupon is not assigned to this user",
+            ));
+        }
+        let remaining = self
+            .coupon
+            .remaining(self.book.max_redemptions_per_coupon)
+            .unwrap_or(u64::MAX);
+        if remaining == 0 {
+            return Err(Error::new(
+                ErrorCode::CouponAlreadyRedeemed,
+                "the coupon has no redemptions left",
+            ));
+        }
+        Ok(remaining)
+    }
+
+    fn own_lock(&self) -> Option<&Lock> {
+        self.live_locks.iter().find(|l| l.user_id == self.user_id)
+    }
+
+    fn check_limits(&self) -> Result<()> {
+        if self
+            .book
+            .max_redemptions_per_user
+            .is_some_and(|max| self.usage.redeemed >= u64::from(max))
+        {
+            return Err(Error::new(
+                ErrorCode::UserRedemptionLimitReached,
+                "the user has reached this book's redemption limit",
+            ));
+        }
+        if self
+            .book
+            .max_total_redemptions
+            .is_some_and(|max| self.book_redemptions >= max)
+        {
+            return Err(Error::new(
+                ErrorCode::BookBudgetExhausted,
+                "the book's redemption budget is used up",
+            ));
+        }
+        Ok(())
+    }
+
+    pub fn check_lock(&self) -> Result<LockPlan> {
+        let remaining = self.check_common()?;
+        let plan = match self.own_lock() {
+            Some(lock) => LockPlan::Extend(lock.lock_id.clone()),
+            None if self.live_locks.len() as u64 >= remaining => return Err(locked_error()),
+            None => LockPlan::New,
+        };
+        self.check_limits()?;
+        Ok(plan)
+    }
+
+    /// `lock_id`: the lock the caller presents, if any.
+    pub fn check_redeem(&self, lock_id: Option<&str>) -> Result<RedeemPlan> {
+        let remaining = self.check_common()?;
+        let plan = match lock_id {
+            Some(lock_id) => {
+                let presented = self
+                    .live_locks
+                    .iter()
+                    .find(|l| l.lock_id == lock_id && l.user_id == self.user_id);
+                match presented {
+                    Some(lock) => RedeemPlan::ConsumeLock(lock.lock_id.clone()),
+                    None if self.live_locks.len() as u64 >= remaining => {
+                        return Err(locked_error());
+                    }
+                    None => return Err(Error::lock_not_found()),
+                }
+            }
+            None if (self.live_locks.len() as u64) < remaining => RedeemPlan::Unreserved,
+            // Every use is reserved, but one reservation is this user's own.
+            None => match self.own_lock() {
+                Some(lock) => RedeemPlan::ConsumeLock(lock.lock_id.clone()),
+                None => return Err(locked_error()),
+            },
+        };
+        self.check_limits()?;
+        Ok(plan)
+    }
+}
+
+fn locked_error() -> Error {
+    Error::new(
+        ErrorCode::CouponLocked,
+        "every remaining redemption is reserved by another user's lock",
+    )
+}
+
+/// Whether `user_id` may be given this coupon.
+pub fn check_assign(
+    book: &BookSettings,
+    coupon: &CouponRecord,
+    user_id: &str,
+    usage: UserUsage,
+    now: Timestamp,
+) -> Result<AssignPlan> {
+    book.check_usable(now)?;
+    if coupon.voided {
+        return Err(Error::new(ErrorCode::CouponVoided, "the coupon was voided"));
+    }
+    match coupon.assigned_to.as_deref() {
+        Some(owner) if owner == user_id => return Ok(AssignPlan::AlreadyAssigned),
+        Some(_) => {
+            return Err(Error::new(
+                ErrorCode::CouponAlreadyAssigned,
+                "the coupon is assigned to another user",
+            ));
+        }
+        None => {}
+    }
+    if coupon
+        .remaining(book.max_redemptions_per_coupon)
+        .is_some_and(|left| left == 0)
+    {
+        return Err(Error::new(
+            ErrorCode::CouponAlreadyRedeemed,
+            "the coupon has no redemptions left",
+        ));
+    }
+    check_assign_limit(book, usage)?;
+    Ok(AssignPlan::Assign)
+}
+
+pub fn check_assign_limit(book: &BookSettings, usage: UserUsage) -> Result<()> {
+    if book
+        .max_coupons_per_user
+        .is_some_and(|max| usage.assigned >= u64::from(max))
+    {
+        return Err(Error::new(
+            ErrorCode::UserCouponLimitReached,
+            "the user has reached this book's coupon limit",
+        ));
+    }
+    Ok(())
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AssignPlan {
+    Assign,
+    AlreadyAssigned,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_are_upper_cased_and_checked() {
+        assert_eq!(normalize_code("abc-12_x").as_deref(), Some("ABC-12_X"));
+        assert_eq!(normalize_code("ab"), None);
+        assert_eq!(normalize_code("../etc"), None);
+        assert_eq!(normalize_code("ÄBC"), None);
+        assert_eq!(normalize_code(&"A".repeat(65)), None);
+        assert!(normalize_code(&"A".repeat(64)).is_some());
+    }
+}

@@ -1,0 +1,97 @@
+//! `/v1/books`: coupon books and their statistics.
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+
+use super::AppState;
+use super::error::{ApiError, ApiResult, ErrorBody};
+use super::extract::{Auth, BooksRead, BooksWrite, Id, JsonBody, Params};
+use crate::domain::book::{Book, CreateBook, UpdateBook};
+use crate::domain::stats::{BookStats, Bucket};
+use crate::domain::{Error, Page};
+
+#[utoipa::path(post, path = "/v1/books", tag = "books",
+    request_body = CreateBook,
+    params(("Idempotency-Key" = Option<String>, Header, description = "Replay protection")),
+    responses((status = 201, description = "Book created", body = Book)))]
+pub async fn create_book(
+    State(state): State<AppState>,
+    _auth: Auth<BooksWrite>,
+    body: JsonBody<CreateBook>,
+) -> ApiResult<(StatusCode, Json<Book>)> {
+    let settings = body.value.into_settings()?;
+    let book = state.store.create_book(settings, body.idem).await?;
+    Ok((StatusCode::CREATED, Json(book)))
+}
+
+#[utoipa::path(get, path = "/v1/books", tag = "books",
+    params(("limit" = Option<u32>, Query, minimum = 1, maximum = 1000), ("cursor" = Option<String>, Query)),
+    responses((status = 200, description = "Books in creation order", body = Page<Book>)))]
+pub async fn list_books(
+    State(state): State<AppState>,
+    _auth: Auth<BooksRead>,
+    params: Params,
+) -> ApiResult<Json<Page<Book>>> {
+    Ok(Json(state.store.list_books(params.page()?).await?))
+}
+
+#[utoipa::path(get, path = "/v1/books/{book_id}", tag = "books",
+    params(("book_id" = String, Path)),
+    responses((status = 200, description = "The book", body = Book),
+        (status = 404, description = "book_not_found", body = ErrorBody)))]
+pub async fn get_book(
+    State(state): State<AppState>,
+    _auth: Auth<BooksRead>,
+    Id(book_id): Id,
+) -> ApiResult<Json<Book>> {
+    Ok(Json(state.store.get_book(&book_id).await?))
+}
+
+#[utoipa::path(patch, path = "/v1/books/{book_id}", tag = "books",
+    params(("book_id" = String, Path)),
+    request_body = UpdateBook,
+    responses((status = 200, description = "The updated book", body = Book),
+        (status = 404, description = "book_not_found", body = ErrorBody),
+        (status = 409, description = "invalid_status_transition", body = ErrorBody)))]
+pub async fn update_book(
+    State(state): State<AppState>,
+    _auth: Auth<BooksWrite>,
+    Id(book_id): Id,
+    body: JsonBody<UpdateBook>,
+) -> ApiResult<Json<Book>> {
+    body.value.check_fields()?;
+    Ok(Json(state.store.update_book(&book_id, body.value).await?))
+}
+
+#[utoipa::path(delete, path = "/v1/books/{book_id}", tag = "books",
+    params(("book_id" = String, Path)),
+    responses((status = 204, description = "Deleted"),
+        (status = 404, description = "book_not_found", body = ErrorBody),
+        (status = 409, description = "book_in_use: codes were assigned or redeemed; archive instead", body = ErrorBody)))]
+pub async fn delete_book(
+    State(state): State<AppState>,
+    _auth: Auth<BooksWrite>,
+    Id(book_id): Id,
+) -> ApiResult<StatusCode> {
+    state.store.delete_book(&book_id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[utoipa::path(get, path = "/v1/books/{book_id}/stats", tag = "books",
+    params(("book_id" = String, Path), ("bucket" = Option<Bucket>, Query, description = "hour (default) or day")),
+    responses((status = 200, description = "Counts, redemptions over time, top users", body = BookStats),
+        (status = 404, description = "book_not_found", body = ErrorBody)))]
+pub async fn book_stats(
+    State(state): State<AppState>,
+    _auth: Auth<BooksRead>,
+    Id(book_id): Id,
+    params: Params,
+) -> ApiResult<Json<BookStats>> {
+    let bucket = match params.get("bucket") {
+        None | Some("hour") => Bucket::Hour,
+        Some("day") => Bucket::Day,
+        Some(_) => return Err(ApiError(Error::invalid("bucket", "bucket is hour or day"))),
+    };
+    Ok(Json(state.store.book_stats(&book_id, bucket).await?))
+}

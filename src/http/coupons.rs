@@ -1,0 +1,275 @@
+//! `/v1/coupons/{code}` and assign-next: the checkout path.
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use serde::Deserialize;
+use serde_json::Value;
+use utoipa::ToSchema;
+
+use super::AppState;
+use super::error::{ApiError, ApiResult, ErrorBody};
+use super::extract::{
+    Assign, Auth, BooksWrite, CodeParam, CouponRead, Id, JsonBody, NoFields, Redeem,
+};
+use crate::domain::book::{MAX_LOCK_TTL_SECONDS, MAX_METADATA_BYTES};
+use crate::domain::coupon::{Coupon, Lock, Redemption, validate_user_id};
+use crate::domain::{Error, ErrorCode};
+use crate::store::{RedeemRequest, Validation};
+
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct UserBody {
+    pub user_id: String,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct LockBody {
+    pub user_id: String,
+    /// Defaults to the book's `lock_ttl_seconds`.
+    #[schema(minimum = 1, maximum = 86400)]
+    pub ttl_seconds: Option<u32>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct UnlockBody {
+    pub lock_id: String,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct RedeemBody {
+    pub user_id: String,
+    pub lock_id: Option<String>,
+    /// Free JSON object stored with the redemption (e.g. an order id), <= 16 KiB.
+    #[schema(value_type = Option<Object>)]
+    pub metadata: Option<Value>,
+}
+
+pub fn check_user(user_id: &str) -> ApiResult<()> {
+    Ok(validate_user_id("user_id", user_id)?)
+}
+
+/// Counts refusals the operators watch: lock conflicts and double redemptions.
+fn observe<T>(result: &Result<T, Error>, operation: &'static str) {
+    match result {
+        Ok(_) => metrics::counter!("coupon_operations_total", "operation" => operation, "outcome" => "ok").increment(1),
+        Err(err) => {
+            if err.code == ErrorCode::CouponLocked {
+                metrics::counter!("coupon_lock_conflicts_total").increment(1);
+            }
+            metrics::counter!("coupon_operations_total", "operation" => operation, "outcome" => "refused").increment(1);
+        }
+    }
+}
+
+#[utoipa::path(get, path = "/v1/coupons/{code}", tag = "coupons",
+    params(("code" = String, Path, description = "Any case")),
+    responses((status = 200, description = "The coupon", body = Coupon),
+        (status = 404, description = "coupon_not_found", body = ErrorBody)))]
+pub async fn get_coupon(
+    State(state): State<AppState>,
+    _auth: Auth<CouponRead>,
+    code: CodeParam,
+) -> ApiResult<Json<Coupon>> {
+    Ok(Json(state.store.get_coupon(code.code()?).await?))
+}
+
+#[utoipa::path(post, path = "/v1/coupons/{code}/assign", tag = "coupons",
+    params(("code" = String, Path), ("Idempotency-Key" = Option<String>, Header)),
+    request_body = UserBody,
+    responses((status = 200, description = "Assigned (or already assigned to this user)", body = Coupon),
+        (status = 404, description = "coupon_not_found", body = ErrorBody),
+        (status = 409, description = "book_not_active, book_not_valid_now, coupon_voided, coupon_already_assigned, coupon_already_redeemed, user_coupon_limit_reached", body = ErrorBody)))]
+pub async fn assign(
+    State(state): State<AppState>,
+    _auth: Auth<Assign>,
+    code: CodeParam,
+    body: JsonBody<UserBody>,
+) -> ApiResult<Json<Coupon>> {
+    check_user(&body.value.user_id)?;
+    let result = state
+        .store
+        .assign(code.code()?, &body.value.user_id, body.idem)
+        .await;
+    observe(&result, "assign");
+    Ok(Json(result?))
+}
+
+#[utoipa::path(post, path = "/v1/books/{book_id}/assign", tag = "coupons",
+    params(("book_id" = String, Path), ("Idempotency-Key" = Option<String>, Header)),
+    request_body = UserBody,
+    responses((status = 200, description = "The next available code, now the user's", body = Coupon),
+        (status = 404, description = "book_not_found", body = ErrorBody),
+        (status = 409, description = "book_not_active, book_not_valid_now, book_exhausted, user_coupon_limit_reached", body = ErrorBody)))]
+pub async fn assign_next(
+    State(state): State<AppState>,
+    _auth: Auth<Assign>,
+    Id(book_id): Id,
+    body: JsonBody<UserBody>,
+) -> ApiResult<Json<Coupon>> {
+    check_user(&body.value.user_id)?;
+    let result = state
+        .store
+        .assign_next(&book_id, &body.value.user_id, body.idem)
+        .await;
+    observe(&result, "assign_next");
+    Ok(Json(result?))
+}
+
+#[utoipa::path(delete, path = "/v1/coupons/{code}/assignment", tag = "coupons",
+    params(("code" = String, Path)),
+    responses((status = 200, description = "Unassigned", body = Coupon),
+        (status = 404, description = "coupon_not_found", body = ErrorBody),
+        (status = 409, description = "coupon_already_redeemed", body = ErrorBody)))]
+pub async fn unassign(
+    State(state): State<AppState>,
+    _auth: Auth<Assign>,
+    code: CodeParam,
+) -> ApiResult<Json<Coupon>> {
+    Ok(Json(state.store.unassign(code.code()?).await?))
+}
+
+#[utoipa::path(post, path = "/v1/coupons/{code}/validate", tag = "coupons",
+    params(("code" = String, Path)),
+    request_body = UserBody,
+    responses((status = 200, description = "Whether the user could redeem now; changes nothing", body = Validation),
+        (status = 404, description = "coupon_not_found", body = ErrorBody)))]
+pub async fn validate(
+    State(state): State<AppState>,
+    Auth { caller, .. }: Auth<Redeem>,
+    code: CodeParam,
+    body: JsonBody<UserBody>,
+) -> ApiResult<Json<Validation>> {
+    check_user(&body.value.user_id)?;
+    caller.may_act_for(&body.value.user_id)?;
+    Ok(Json(
+        state
+            .store
+            .validate(code.code()?, &body.value.user_id)
+            .await?,
+    ))
+}
+
+#[utoipa::path(post, path = "/v1/coupons/{code}/lock", tag = "coupons",
+    params(("code" = String, Path), ("Idempotency-Key" = Option<String>, Header)),
+    request_body = LockBody,
+    responses((status = 200, description = "The user's lock", body = Lock),
+        (status = 403, description = "coupon_not_assigned_to_user", body = ErrorBody),
+        (status = 404, description = "coupon_not_found", body = ErrorBody),
+        (status = 409, description = "book_not_active, book_not_valid_now, coupon_voided, coupon_already_redeemed, coupon_locked, user_redemption_limit_reached, book_budget_exhausted", body = ErrorBody)))]
+pub async fn lock(
+    State(state): State<AppState>,
+    Auth { caller, .. }: Auth<Redeem>,
+    code: CodeParam,
+    body: JsonBody<LockBody>,
+) -> ApiResult<Json<Lock>> {
+    check_user(&body.value.user_id)?;
+    if body
+        .value
+        .ttl_seconds
+        .is_some_and(|ttl| !(1..=MAX_LOCK_TTL_SECONDS).contains(&ttl))
+    {
+        return Err(ApiError(Error::invalid(
+            "ttl_seconds",
+            "ttl_seconds must be 1..86400",
+        )));
+    }
+    caller.may_act_for(&body.value.user_id)?;
+    let result = state
+        .store
+        .lock(
+            code.code()?,
+            &body.value.user_id,
+            body.value.ttl_seconds,
+            body.idem,
+        )
+        .await;
+    observe(&result, "lock");
+    Ok(Json(result?))
+}
+
+#[utoipa::path(post, path = "/v1/coupons/{code}/unlock", tag = "coupons",
+    params(("code" = String, Path), ("Idempotency-Key" = Option<String>, Header)),
+    request_body = UnlockBody,
+    responses((status = 200, description = "The coupon after the lock was released", body = Coupon),
+        (status = 404, description = "coupon_not_found", body = ErrorBody),
+        (status = 409, description = "lock_not_found: unknown, expired or for another code", body = ErrorBody)))]
+pub async fn unlock(
+    State(state): State<AppState>,
+    Auth { caller, .. }: Auth<Redeem>,
+    code: CodeParam,
+    body: JsonBody<UnlockBody>,
+) -> ApiResult<Json<Coupon>> {
+    if body.value.lock_id.is_empty() {
+        return Err(ApiError(Error::invalid(
+            "lock_id",
+            "lock_id must not be empty",
+        )));
+    }
+    if caller.end_user.is_some() {
+        let holder = state.store.lock_holder(&body.value.lock_id).await?;
+        if let Some(holder) = holder {
+            caller.may_act_for(&holder)?;
+        }
+    }
+    Ok(Json(
+        state
+            .store
+            .unlock(code.code()?, &body.value.lock_id, body.idem)
+            .await?,
+    ))
+}
+
+#[utoipa::path(post, path = "/v1/coupons/{code}/redeem", tag = "coupons",
+    params(("code" = String, Path), ("Idempotency-Key" = Option<String>, Header)),
+    request_body = RedeemBody,
+    responses((status = 201, description = "Redeemed; durable when answered", body = Redemption),
+        (status = 403, description = "coupon_not_assigned_to_user", body = ErrorBody),
+        (status = 404, description = "coupon_not_found", body = ErrorBody),
+        (status = 409, description = "book_not_active, book_not_valid_now, coupon_voided, coupon_already_redeemed, coupon_locked, lock_not_found, user_redemption_limit_reached, book_budget_exhausted", body = ErrorBody)))]
+pub async fn redeem(
+    State(state): State<AppState>,
+    Auth { caller, .. }: Auth<Redeem>,
+    code: CodeParam,
+    body: JsonBody<RedeemBody>,
+) -> ApiResult<(StatusCode, Json<Redemption>)> {
+    let RedeemBody {
+        user_id,
+        lock_id,
+        metadata,
+    } = body.value;
+    check_user(&user_id)?;
+    if let Some(metadata) = &metadata {
+        let size = serde_json::to_vec(metadata)
+            .map(|v| v.len())
+            .unwrap_or(usize::MAX);
+        if !(metadata.is_object() || metadata.is_null()) || size > MAX_METADATA_BYTES {
+            return Err(ApiError(Error::invalid(
+                "metadata",
+                "metadata must be a JSON object of at most 16 KiB",
+            )));
+        }
+    }
+    caller.may_act_for(&user_id)?;
+    let request = RedeemRequest {
+        code: code.code()?.to_string(),
+        user_id,
+        lock_id: lock_id.filter(|id| !id.is_empty()),
+        metadata: metadata.filter(|m| !m.is_null()),
+    };
+    let result = state.store.redeem(request, body.idem).await;
+    observe(&result, "redeem");
+    Ok((StatusCode::CREATED, Json(result?)))
+}
+
+#[utoipa::path(post, path = "/v1/coupons/{code}/void", tag = "coupons",
+    params(("code" = String, Path), ("Idempotency-Key" = Option<String>, Header)),
+    responses((status = 200, description = "Voided: no further lock or redemption", body = Coupon),
+        (status = 404, description = "coupon_not_found", body = ErrorBody)))]
+pub async fn void(
+    State(state): State<AppState>,
+    _auth: Auth<BooksWrite>,
+    code: CodeParam,
+    body: JsonBody<NoFields>,
+) -> ApiResult<Json<Coupon>> {
+    Ok(Json(state.store.void(code.code()?, body.idem).await?))
+}

@@ -1,0 +1,320 @@
+//! Request extractors: who is calling (and may they), JSON bodies with field-level
+//! errors and the idempotency key, query parameters and path ids.
+
+use std::collections::HashMap;
+use std::marker::PhantomData;
+
+use axum::extract::{FromRequest, FromRequestParts, Path, Request};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, header};
+use serde::de::DeserializeOwned;
+use sha2::{Digest, Sha256};
+
+use super::AppState;
+use super::error::{ApiError, ApiResult};
+use crate::domain::apikey::Scope;
+use crate::domain::coupon::normalize_code;
+use crate::domain::{Error, ErrorCode, PageRequest};
+use crate::store::Idempotency;
+
+/// JSON bodies larger than this are refused (uploads are streamed separately).
+pub const JSON_BODY_LIMIT: usize = 1024 * 1024;
+const MAX_IDEMPOTENCY_KEY_LEN: usize = 255;
+
+/// An authenticated caller.
+#[derive(Debug, Clone)]
+pub struct Caller {
+    /// API key id, or `jwt:<sub>` for tokens.
+    pub id: String,
+    pub scopes: Vec<Scope>,
+    /// Set for end-user tokens: the only user this caller may act for.
+    pub end_user: Option<String>,
+}
+
+impl Caller {
+    pub fn has_any(&self, scopes: &[Scope]) -> bool {
+        self.scopes
+            .iter()
+            .any(|s| *s == Scope::Admin || scopes.contains(s))
+    }
+
+    /// End users may act only for themselves.
+    pub fn may_act_for(&self, user_id: &str) -> ApiResult<()> {
+        match &self.end_user {
+            Some(sub) if sub != user_id => {
+                Err(forbidden("this token may act only for its own user"))
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// End-user tokens may not use routes that are not about their own user.
+    pub fn require_service(&self) -> ApiResult<()> {
+        match self.end_user {
+            Some(_) => Err(forbidden("an end-user token cannot use this route")),
+            None => Ok(()),
+        }
+    }
+}
+
+pub fn forbidden(message: &str) -> ApiError {
+    ApiError(Error::new(ErrorCode::Forbidden, message))
+}
+
+/// The scopes a route accepts (any one of them; `admin` always passes).
+pub trait Requirement: Send + Sync + 'static {
+    const SCOPES: &'static [Scope];
+}
+
+macro_rules! requirement {
+    ($($name:ident => [$($scope:ident),+];)+) => {
+        $(
+            pub struct $name;
+            impl Requirement for $name {
+                const SCOPES: &'static [Scope] = &[$(Scope::$scope),+];
+            }
+        )+
+    };
+}
+
+requirement! {
+    BooksRead => [BooksRead, BooksWrite];
+    BooksWrite => [BooksWrite];
+    Assign => [CouponsAssign];
+    Redeem => [CouponsRedeem];
+    CouponRead => [BooksRead, CouponsAssign, CouponsRedeem];
+    EventsRead => [EventsRead];
+    AdminOnly => [Admin];
+}
+
+/// Extracts an authenticated caller holding one of `R`'s scopes: 401 without a valid
+/// token, 403 without the scope, before the body is even read.
+pub struct Auth<R: Requirement> {
+    pub caller: Caller,
+    requirement: PhantomData<R>,
+}
+
+impl<R: Requirement> FromRequestParts<AppState> for Auth<R> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let token = bearer_token(&parts.headers).ok_or_else(|| {
+            ApiError(Error::new(
+                ErrorCode::Unauthenticated,
+                "send Authorization: Bearer <API key or JWT>",
+            ))
+        })?;
+        let caller = state.auth.authenticate(token).await?;
+        if !caller.has_any(R::SCOPES) {
+            let names: Vec<&str> = R::SCOPES.iter().map(|s| s.as_str()).collect();
+            return Err(forbidden(&format!(
+                "this route needs one of the scopes {names:?}"
+            )));
+        }
+        parts.extensions.insert(caller.clone());
+        Ok(Auth {
+            caller,
+            requirement: PhantomData,
+        })
+    }
+}
+
+pub fn bearer_token(headers: &HeaderMap) -> Option<&str> {
+    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = value.split_once(' ')?;
+    let token = token.trim();
+    (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
+}
+
+/// A JSON body parsed into `T`, with the request's idempotency key (if any).
+pub struct JsonBody<T> {
+    pub value: T,
+    pub idem: Option<Idempotency>,
+}
+
+/// For POST routes that take no fields.
+#[derive(Debug, Default, serde::Deserialize)]
+pub struct NoFields {}
+
+impl<T: DeserializeOwned> FromRequest<AppState> for JsonBody<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, _state: &AppState) -> Result<Self, ApiError> {
+        let key = idempotency_key(req.headers())?;
+        let caller = req.extensions().get::<Caller>().map(|c| c.id.clone());
+        let route = format!("{} {}", req.method(), req.uri().path());
+        let bytes = axum::body::to_bytes(req.into_body(), JSON_BODY_LIMIT)
+            .await
+            .map_err(|_| {
+                ApiError(Error::new(
+                    ErrorCode::PayloadTooLarge,
+                    "the JSON body is larger than 1 MiB",
+                ))
+            })?;
+        let text: &[u8] = if bytes.iter().all(u8::is_ascii_whitespace) {
+            b"{}"
+        } else {
+            &bytes
+        };
+        let value = parse_json(text)?;
+        let idem = key.map(|key| Idempotency {
+            caller: caller.unwrap_or_default(),
+            key,
+            fingerprint: fingerprint(&route, &bytes),
+        });
+        Ok(JsonBody { value, idem })
+    }
+}
+
+fn fingerprint(route: &str, body: &[u8]) -> String {
+    let mut hasher = Sha256::new();
+    hasher.update(route.as_bytes());
+    hasher.update([0]);
+    hasher.update(body);
+    hasher
+        .finalize()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+fn idempotency_key(headers: &HeaderMap) -> ApiResult<Option<String>> {
+    let Some(value) = headers.get("idempotency-key") else {
+        return Ok(None);
+    };
+    let text = value
+        .to_str()
+        .ok()
+        .filter(|t| (1..=MAX_IDEMPOTENCY_KEY_LEN).contains(&t.len()) && !t.trim().is_empty());
+    match text {
+        Some(text) => Ok(Some(text.to_string())),
+        None => Err(ApiError(Error::invalid(
+            "Idempotency-Key",
+            "Idempotency-Key must be 1..255 visible ASCII characters",
+        ))),
+    }
+}
+
+/// Parses JSON, naming the field at fault when the shape is wrong.
+pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> ApiResult<T> {
+    let mut deserializer = serde_json::Deserializer::from_slice(bytes);
+    let parsed = serde_path_to_error::deserialize(&mut deserializer);
+    if parsed.is_ok() && deserializer.end().is_err() {
+        return Err(ApiError(Error::new(
+            ErrorCode::InvalidRequest,
+            "malformed JSON: trailing characters after the value",
+        )));
+    }
+    parsed.map_err(|err| {
+        let inner = err.inner();
+        if inner.is_syntax() || inner.is_eof() {
+            return ApiError(Error::new(
+                ErrorCode::InvalidRequest,
+                format!("malformed JSON: {inner}"),
+            ));
+        }
+        let message = inner.to_string();
+        let path = err.path().to_string();
+        let field = match missing_field(&message) {
+            Some(name) if path == "." => name.to_string(),
+            Some(name) => format!("{path}.{name}"),
+            None if path == "." => String::new(),
+            None => path,
+        };
+        let mut error = Error::new(ErrorCode::InvalidRequest, strip_position(&message));
+        if !field.is_empty() {
+            error.field = Some(field);
+        }
+        ApiError(error)
+    })
+}
+
+fn missing_field(message: &str) -> Option<&str> {
+    message.strip_prefix("missing field `")?.split('`').next()
+}
+
+/// serde_json appends " at line 1 column 9"; the field path says more.
+fn strip_position(message: &str) -> String {
+    match message.rfind(" at line ") {
+        Some(at) => message[..at].to_string(),
+        None => message.to_string(),
+    }
+}
+
+/// Query parameters; repeated names keep the last value.
+pub struct Params(pub HashMap<String, String>);
+
+impl<S: Send + Sync> FromRequestParts<S> for Params {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, ApiError> {
+        let query = parts.uri.query().unwrap_or("");
+        let pairs: Vec<(String, String)> = serde_urlencoded::from_str(query)
+            .map_err(|_| ApiError(Error::invalid("query", "malformed query string")))?;
+        Ok(Params(pairs.into_iter().collect()))
+    }
+}
+
+impl Params {
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.0.get(name).map(String::as_str)
+    }
+
+    pub fn page(&self) -> ApiResult<PageRequest> {
+        Ok(PageRequest::parse(self.get("limit"), self.get("cursor"))?)
+    }
+
+    /// An optional filter that must not be empty when given.
+    pub fn filter(&self, name: &str) -> ApiResult<Option<String>> {
+        match self.get(name) {
+            None => Ok(None),
+            Some("") => Err(ApiError(Error::invalid(
+                name,
+                format!("{name} must not be empty"),
+            ))),
+            Some(value) => Ok(Some(value.to_string())),
+        }
+    }
+}
+
+/// The single id in a route's path.
+pub struct Id(pub String);
+
+impl<S: Send + Sync> FromRequestParts<S> for Id {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        let Path(id) = Path::<String>::from_request_parts(parts, state)
+            .await
+            .map_err(|_| ApiError(Error::new(ErrorCode::NotFound, "malformed id in path")))?;
+        Ok(Id(id))
+    }
+}
+
+/// A coupon code from the path, upper-cased. A code that can never exist is simply
+/// not found; handlers ask for it after the body is checked, so a bad body still
+/// answers `invalid_request` first.
+pub struct CodeParam {
+    raw: String,
+    code: Option<String>,
+}
+
+impl CodeParam {
+    pub fn code(&self) -> ApiResult<&str> {
+        self.code.as_deref().ok_or_else(|| {
+            ApiError(Error::coupon_not_found(
+                &self.raw.chars().take(80).collect::<String>(),
+            ))
+        })
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for CodeParam {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        let Id(raw) = Id::from_request_parts(parts, state).await?;
+        let code = normalize_code(&raw);
+        Ok(CodeParam { raw, code })
+    }
+}

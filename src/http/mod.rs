@@ -1,0 +1,129 @@
+//! The HTTP API: axum routers, one file per resource. Handlers parse, call one store
+//! operation and map the result.
+
+pub mod auth;
+pub mod books;
+pub mod codes;
+pub mod coupons;
+pub mod error;
+pub mod events;
+pub mod extract;
+pub mod keys;
+pub mod openapi;
+pub mod ops;
+pub mod ratelimit;
+pub mod redemptions;
+pub mod seed;
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::Router;
+use axum::extract::{MatchedPath, Request};
+use axum::middleware::{self, Next};
+use axum::response::Response;
+use metrics_exporter_prometheus::PrometheusHandle;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+use utoipa_swagger_ui::SwaggerUi;
+
+use crate::domain::{Error, ErrorCode};
+use crate::store::DynStore;
+use auth::Authenticator;
+use error::{ApiError, not_found_route};
+
+#[derive(Clone)]
+pub struct AppState {
+    pub store: DynStore,
+    pub auth: Arc<Authenticator>,
+    pub metrics: PrometheusHandle,
+}
+
+impl AppState {
+    pub fn new(store: DynStore, metrics: PrometheusHandle) -> Self {
+        AppState {
+            auth: Arc::new(Authenticator::new(store.clone())),
+            store,
+            metrics,
+        }
+    }
+}
+
+/// Every route of the API with its OpenAPI description.
+pub fn api_routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::with_openapi(openapi::base())
+        .routes(routes!(books::create_book, books::list_books))
+        .routes(routes!(
+            books::get_book,
+            books::update_book,
+            books::delete_book
+        ))
+        .routes(routes!(books::book_stats))
+        .routes(routes!(codes::add_codes, codes::list_codes))
+        .routes(routes!(codes::get_job))
+        .routes(routes!(coupons::assign_next))
+        .routes(routes!(coupons::get_coupon))
+        .routes(routes!(coupons::assign))
+        .routes(routes!(coupons::unassign))
+        .routes(routes!(coupons::validate))
+        .routes(routes!(coupons::lock))
+        .routes(routes!(coupons::unlock))
+        .routes(routes!(coupons::redeem))
+        .routes(routes!(coupons::void))
+        .routes(routes!(redemptions::reverse))
+        .routes(routes!(redemptions::get_redemption))
+        .routes(routes!(redemptions::list_redemptions))
+        .routes(routes!(redemptions::user_coupons))
+        .routes(routes!(redemptions::user_redemptions))
+        .routes(routes!(events::list_events))
+        .routes(routes!(keys::create_api_key, keys::list_api_keys))
+        .routes(routes!(keys::delete_api_key))
+        .routes(routes!(seed::create_book))
+        .routes(routes!(seed::add_codes))
+        .routes(routes!(seed::assign_next))
+        .routes(routes!(seed::assign))
+        .routes(routes!(seed::lock))
+        .routes(routes!(seed::unlock))
+        .routes(routes!(seed::redeem))
+        .routes(routes!(seed::user_coupons))
+        .routes(routes!(ops::healthz))
+        .routes(routes!(ops::readyz))
+        .routes(routes!(ops::metrics))
+}
+
+/// The whole application: API routes, `/openapi.json`, `/docs`, metrics and fallbacks.
+pub fn app(state: AppState) -> Router {
+    let (router, openapi) = api_routes().split_for_parts();
+    router
+        .route_layer(middleware::from_fn(track_requests))
+        .merge(SwaggerUi::new("/docs").url("/openapi.json", openapi))
+        .fallback(|| async { not_found_route() })
+        .method_not_allowed_fallback(|| async {
+            ApiError(Error::new(
+                ErrorCode::MethodNotAllowed,
+                "this route does not take that method",
+            ))
+        })
+        .with_state(state)
+}
+
+/// Request count and latency by route and status.
+async fn track_requests(request: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let method = request.method().as_str().to_owned();
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|path| path.as_str().to_owned())
+        .unwrap_or_else(|| "unmatched".to_owned());
+    let response = next.run(request).await;
+    let labels = [
+        ("method", method),
+        ("route", route),
+        ("status", response.status().as_str().to_owned()),
+    ];
+    metrics::counter!("http_requests_total", &labels).increment(1);
+    metrics::histogram!("http_request_duration_seconds", &labels)
+        .record(started.elapsed().as_secs_f64());
+    response
+}

@@ -1,0 +1,103 @@
+//! `/v1/redemptions` and `/v1/users/{user_id}/...`: what was redeemed, by whom.
+
+use axum::Json;
+use axum::extract::State;
+
+use super::AppState;
+use super::codes::status_filter;
+use super::coupons::check_user;
+use super::error::{ApiResult, ErrorBody};
+use super::extract::{Auth, BooksRead, CouponRead, Id, JsonBody, NoFields, Params, Redeem};
+use crate::domain::Page;
+use crate::domain::coupon::{Coupon, CouponStatus, Redemption};
+use crate::store::RedemptionFilter;
+
+#[utoipa::path(post, path = "/v1/redemptions/{redemption_id}/reverse", tag = "redemptions",
+    params(("redemption_id" = String, Path), ("Idempotency-Key" = Option<String>, Header)),
+    responses((status = 200, description = "Reversed: the use is given back", body = Redemption),
+        (status = 404, description = "redemption_not_found", body = ErrorBody),
+        (status = 409, description = "redemption_already_reversed", body = ErrorBody)))]
+pub async fn reverse(
+    State(state): State<AppState>,
+    Auth { caller, .. }: Auth<Redeem>,
+    Id(redemption_id): Id,
+    body: JsonBody<NoFields>,
+) -> ApiResult<Json<Redemption>> {
+    caller.require_service()?;
+    Ok(Json(state.store.reverse(&redemption_id, body.idem).await?))
+}
+
+#[utoipa::path(get, path = "/v1/redemptions/{redemption_id}", tag = "redemptions",
+    params(("redemption_id" = String, Path)),
+    responses((status = 200, description = "The redemption", body = Redemption),
+        (status = 404, description = "redemption_not_found", body = ErrorBody)))]
+pub async fn get_redemption(
+    State(state): State<AppState>,
+    _auth: Auth<BooksRead>,
+    Id(redemption_id): Id,
+) -> ApiResult<Json<Redemption>> {
+    Ok(Json(state.store.get_redemption(&redemption_id).await?))
+}
+
+#[utoipa::path(get, path = "/v1/redemptions", tag = "redemptions",
+    params(("book_id" = Option<String>, Query), ("user_id" = Option<String>, Query), ("code" = Option<String>, Query),
+        ("limit" = Option<u32>, Query, minimum = 1, maximum = 1000), ("cursor" = Option<String>, Query)),
+    responses((status = 200, description = "Redemptions in creation order", body = Page<Redemption>)))]
+pub async fn list_redemptions(
+    State(state): State<AppState>,
+    _auth: Auth<BooksRead>,
+    params: Params,
+) -> ApiResult<Json<Page<Redemption>>> {
+    let filter = RedemptionFilter {
+        book_id: params.filter("book_id")?,
+        user_id: params.filter("user_id")?,
+        code: params.filter("code")?.map(|c| c.to_ascii_uppercase()),
+    };
+    Ok(Json(
+        state.store.list_redemptions(filter, params.page()?).await?,
+    ))
+}
+
+#[utoipa::path(get, path = "/v1/users/{user_id}/coupons", tag = "users",
+    params(("user_id" = String, Path), ("book_id" = Option<String>, Query), ("status" = Option<CouponStatus>, Query),
+        ("limit" = Option<u32>, Query, minimum = 1, maximum = 1000), ("cursor" = Option<String>, Query)),
+    responses((status = 200, description = "Every coupon assigned to the user, in assignment order", body = Page<Coupon>),
+        (status = 404, description = "book_not_found (book_id filter)", body = ErrorBody)))]
+pub async fn user_coupons(
+    State(state): State<AppState>,
+    Auth { caller, .. }: Auth<CouponRead>,
+    Id(user_id): Id,
+    params: Params,
+) -> ApiResult<Json<Page<Coupon>>> {
+    check_user(&user_id)?;
+    let status = status_filter(&params)?;
+    let page = params.page()?;
+    let book_id = params.filter("book_id")?;
+    caller.may_act_for(&user_id)?;
+    Ok(Json(
+        state
+            .store
+            .user_coupons(&user_id, book_id.as_deref(), status, page)
+            .await?,
+    ))
+}
+
+#[utoipa::path(get, path = "/v1/users/{user_id}/redemptions", tag = "users",
+    params(("user_id" = String, Path),
+        ("limit" = Option<u32>, Query, minimum = 1, maximum = 1000), ("cursor" = Option<String>, Query)),
+    responses((status = 200, description = "The user's redemptions", body = Page<Redemption>)))]
+pub async fn user_redemptions(
+    State(state): State<AppState>,
+    Auth { caller, .. }: Auth<CouponRead>,
+    Id(user_id): Id,
+    params: Params,
+) -> ApiResult<Json<Page<Redemption>>> {
+    check_user(&user_id)?;
+    let page = params.page()?;
+    caller.may_act_for(&user_id)?;
+    let filter = RedemptionFilter {
+        user_id: Some(user_id),
+        ..RedemptionFilter::default()
+    };
+    Ok(Json(state.store.list_redemptions(filter, page).await?))
+}

@@ -1,0 +1,10 @@
+//! coupon-book: coupon books, millions of codes, exactly-once redemption.
+//!
+//! Layout: `domain` holds the rules and types; `store` the storage trait and its
+//! backends; `http` the API. Dependencies point one way: http -> domain <- store.
+
+pub mod config;
+pub mod domain;
+pub mod http;
+pub mod server;
+pub mod store;

@@ -1,0 +1,112 @@
+//! The `coupon-book` command line: `serve`, and `keys create` for the first admin key.
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use coupon_book::config::{ServeArgs, StoreArgs};
+use coupon_book::domain::Timestamp;
+use coupon_book::domain::apikey::{ApiKey, Scope, hash_key, new_key};
+use coupon_book::domain::ids::new_id;
+use coupon_book::server::{self, CliError, CliResult};
+use coupon_book::store;
+use tracing_subscriber::EnvFilter;
+
+#[derive(Parser)]
+#[command(
+    name = "coupon-book",
+    version,
+    about = "Coupon books, codes and exactly-once redemption"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve the HTTP API.
+    Serve(ServeArgs),
+    /// Manage API keys directly in the store.
+    Keys {
+        #[command(subcommand)]
+        command: KeysCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum KeysCommand {
+    /// Create an API key and print it (shown only this once).
+    Create {
+        #[arg(long)]
+        name: String,
+        /// A scope: admin, books:read, books:write, coupons:assign, coupons:redeem,
+        /// events:read. Repeat for several.
+        #[arg(long = "scope", required = true)]
+        scopes: Vec<String>,
+        #[command(flatten)]
+        store: StoreArgs,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .json()
+        .with_env_filter(
+            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(err) => {
+            eprintln!("coupon-book: cannot start the runtime: {err}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(async {
+        match cli.command {
+            Command::Serve(args) => server::serve(args).await,
+            Command::Keys {
+                command:
+                    KeysCommand::Create {
+                        name,
+                        scopes,
+                        store,
+                    },
+            } => create_key(name, scopes, store).await,
+        }
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("coupon-book: {err}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn create_key(name: String, scopes: Vec<String>, store: StoreArgs) -> CliResult {
+    let scopes = scopes
+        .iter()
+        .map(|s| Scope::parse(s).ok_or_else(|| CliError(format!("unknown scope {s:?}"))))
+        .collect::<CliResult<Vec<_>>>()?;
+    let store = store::open(&store.store).await?;
+    let key = new_key();
+    let api_key = ApiKey {
+        id: new_id("key"),
+        name,
+        scopes,
+        created_at: Timestamp::now(),
+    };
+    let stored = store.create_api_key(api_key, hash_key(&key), None).await?;
+    println!("{key}");
+    eprintln!(
+        "created API key {} ({}); store it now, it is not shown again",
+        stored.id, stored.name
+    );
+    Ok(())
+}

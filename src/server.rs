@@ -1,0 +1,149 @@
+//! `coupon-book serve`: opens the store, builds the app, serves until SIGTERM/SIGINT.
+
+use std::net::SocketAddr;
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+use tokio::net::TcpListener;
+
+use crate::config::ServeArgs;
+use crate::domain::apikey::{ApiKey, Scope, hash_key};
+use crate::domain::ids::new_id;
+use crate::domain::{Result, Timestamp};
+use crate::http::ratelimit::RateLimit;
+use crate::http::{AppState, app};
+use crate::store::{self, DynStore};
+
+const LATENCY_BUCKETS: &[f64] = &[
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
+];
+
+/// The process-wide Prometheus recorder (installed once).
+pub fn metrics_handle() -> PrometheusHandle {
+    static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+    HANDLE
+        .get_or_init(|| {
+            let builder = PrometheusBuilder::new()
+                .set_buckets_for_metric(
+                    Matcher::Full("http_request_duration_seconds".into()),
+                    LATENCY_BUCKETS,
+                )
+                .unwrap_or_else(|_| PrometheusBuilder::new());
+            let recorder = builder.build_recorder();
+            let handle = recorder.handle();
+            let _ = metrics::set_global_recorder(recorder);
+            handle
+        })
+        .clone()
+}
+
+/// Stores the bootstrap admin key (hashed) if it is not stored yet.
+pub async fn ensure_bootstrap_key(store: &DynStore, key: &str) -> Result<()> {
+    let api_key = ApiKey {
+        id: new_id("key"),
+        name: "bootstrap admin".into(),
+        scopes: vec![Scope::Admin],
+        created_at: Timestamp::now(),
+    };
+    store.ensure_api_key(api_key, hash_key(key)).await?;
+    Ok(())
+}
+
+pub async fn serve(args: ServeArgs) -> CliResult {
+    let store = store::open(&args.store.store).await?;
+    if let Some(key) = args
+        .bootstrap_admin_key
+        .as_deref()
+        .filter(|k| !k.is_empty())
+    {
+        ensure_bootstrap_key(&store, key).await?;
+    }
+    let metrics = metrics_handle();
+    let state = AppState::new(store.clone(), metrics.clone());
+    let mut router = app(state);
+    if let Some(limit) = RateLimit::new(args.rate_limit_per_second, args.rate_limit_burst) {
+        let idle = limit.clone();
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(Duration::from_secs(60)).await;
+                idle.forget_idle();
+            }
+        });
+        router = router.layer(axum::middleware::from_fn_with_state(
+            limit,
+            crate::http::ratelimit::limit,
+        ));
+    }
+    let listener = TcpListener::bind(args.listen)
+        .await
+        .map_err(|e| CliError(format!("cannot listen on {}: {e}", args.listen)))?;
+    let local = listener.local_addr().map_err(|e| CliError(e.to_string()))?;
+    tracing::info!(addr = %local, store = %args.store.store, "coupon-book listening");
+    println!("listening on {local}");
+
+    let background = tokio::spawn(housekeeping(store.clone(), metrics));
+    axum::serve(
+        listener,
+        router.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown_signal())
+    .await
+    .map_err(|e| CliError(e.to_string()))?;
+    background.abort();
+    tracing::info!("coupon-book stopped");
+    Ok(())
+}
+
+/// Periodic work that correctness never depends on: announcing expired locks and
+/// draining metric histograms.
+async fn housekeeping(store: DynStore, metrics: PrometheusHandle) {
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    loop {
+        tick.tick().await;
+        if let Err(err) = store.expire_locks().await {
+            tracing::warn!(error = %err, "expiring locks failed");
+        }
+        metrics.run_upkeep();
+    }
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = terminate => {},
+    }
+    tracing::info!("shutting down: finishing requests in flight");
+}
+
+/// A command-line failure: a message, shown as is.
+#[derive(Debug)]
+pub struct CliError(pub String);
+
+impl std::fmt::Display for CliError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl From<crate::domain::Error> for CliError {
+    fn from(err: crate::domain::Error) -> Self {
+        CliError(err.message)
+    }
+}
+
+pub type CliResult<T = ()> = std::result::Result<T, CliError>;

@@ -1,0 +1,157 @@
+//! Storage: one trait, one module per backend, one conformance suite they all pass.
+//!
+//! Every write method is one atomic step: the checks, the change, the event it appends
+//! and the idempotency record all commit together or not at all.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use utoipa::ToSchema;
+
+use crate::domain::apikey::ApiKey;
+use crate::domain::book::{Book, BookSettings, UpdateBook};
+use crate::domain::coupon::{Coupon, CouponStatus, Lock, Redemption};
+use crate::domain::event::Event;
+use crate::domain::job::{CodeIntake, Job, JobKind};
+use crate::domain::stats::{BookStats, Bucket};
+use crate::domain::{ErrorCode, Page, PageRequest, Result};
+
+#[cfg(test)]
+pub mod conformance;
+pub mod sqlite;
+
+/// An `Idempotency-Key` as the store sees it: scoped to the caller, with a fingerprint
+/// of the request it protects.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Idempotency {
+    pub caller: String,
+    pub key: String,
+    pub fingerprint: String,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct RedeemRequest {
+    pub code: String,
+    pub user_id: String,
+    pub lock_id: Option<String>,
+    pub metadata: Option<Value>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RedemptionFilter {
+    pub book_id: Option<String>,
+    pub user_id: Option<String>,
+    pub code: Option<String>,
+}
+
+/// Answer of `validate`: whether the user could redeem the code now.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct Validation {
+    pub valid: bool,
+    pub reason: Option<ErrorCode>,
+    pub coupon: Coupon,
+}
+
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// Whether the store answers.
+    async fn ping(&self) -> Result<()>;
+
+    async fn create_book(&self, settings: BookSettings, idem: Option<Idempotency>) -> Result<Book>;
+    async fn get_book(&self, book_id: &str) -> Result<Book>;
+    async fn list_books(&self, page: PageRequest) -> Result<Page<Book>>;
+    async fn update_book(&self, book_id: &str, patch: UpdateBook) -> Result<Book>;
+    /// Only while nothing in the book was ever assigned or redeemed.
+    async fn delete_book(&self, book_id: &str) -> Result<()>;
+    async fn book_stats(&self, book_id: &str, bucket: Bucket) -> Result<BookStats>;
+
+    /// Inserts the accepted codes that exist nowhere yet and records a finished job.
+    async fn add_codes(
+        &self,
+        book_id: &str,
+        kind: JobKind,
+        intake: CodeIntake,
+        idem: Option<Idempotency>,
+    ) -> Result<Job>;
+    async fn get_job(&self, job_id: &str) -> Result<Job>;
+    async fn list_codes(
+        &self,
+        book_id: &str,
+        status: Option<CouponStatus>,
+        page: PageRequest,
+    ) -> Result<Page<Coupon>>;
+
+    async fn get_coupon(&self, code: &str) -> Result<Coupon>;
+    async fn assign(&self, code: &str, user_id: &str, idem: Option<Idempotency>) -> Result<Coupon>;
+    /// Hands the user the next available code; concurrent callers never share one.
+    async fn assign_next(
+        &self,
+        book_id: &str,
+        user_id: &str,
+        idem: Option<Idempotency>,
+    ) -> Result<Coupon>;
+    async fn unassign(&self, code: &str) -> Result<Coupon>;
+    async fn validate(&self, code: &str, user_id: &str) -> Result<Validation>;
+    async fn lock(
+        &self,
+        code: &str,
+        user_id: &str,
+        ttl_seconds: Option<u32>,
+        idem: Option<Idempotency>,
+    ) -> Result<Lock>;
+    /// The lock's holder, if the lock is live (for end-user authorization).
+    async fn lock_holder(&self, lock_id: &str) -> Result<Option<String>>;
+    async fn unlock(&self, code: &str, lock_id: &str, idem: Option<Idempotency>) -> Result<Coupon>;
+    async fn redeem(&self, request: RedeemRequest, idem: Option<Idempotency>)
+    -> Result<Redemption>;
+    async fn void(&self, code: &str, idem: Option<Idempotency>) -> Result<Coupon>;
+    async fn reverse(&self, redemption_id: &str, idem: Option<Idempotency>) -> Result<Redemption>;
+    async fn get_redemption(&self, redemption_id: &str) -> Result<Redemption>;
+    async fn list_redemptions(
+        &self,
+        filter: RedemptionFilter,
+        page: PageRequest,
+    ) -> Result<Page<Redemption>>;
+    /// Every coupon assigned to the user, in assignment order.
+    async fn user_coupons(
+        &self,
+        user_id: &str,
+        book_id: Option<&str>,
+        status: Option<CouponStatus>,
+        page: PageRequest,
+    ) -> Result<Page<Coupon>>;
+
+    /// Events after the given event id, oldest first.
+    async fn list_events(&self, after: Option<&str>, limit: u32) -> Result<Page<Event>>;
+    /// Frees expired locks and appends their `coupon.lock_expired` events. Correctness
+    /// never depends on this running: expired locks are ignored everywhere.
+    async fn expire_locks(&self) -> Result<u64>;
+
+    async fn create_api_key(
+        &self,
+        api_key: ApiKey,
+        key_hash: String,
+        idem: Option<Idempotency>,
+    ) -> Result<ApiKey>;
+    /// Stores the key if no key with this hash exists (bootstrap); returns the stored one.
+    async fn ensure_api_key(&self, api_key: ApiKey, key_hash: String) -> Result<ApiKey>;
+    async fn list_api_keys(&self, page: PageRequest) -> Result<Page<ApiKey>>;
+    async fn delete_api_key(&self, id: &str) -> Result<()>;
+    async fn find_api_key(&self, key_hash: &str) -> Result<Option<ApiKey>>;
+}
+
+pub type DynStore = Arc<dyn Store>;
+
+/// Opens the store a `--store` setting names.
+pub async fn open(spec: &str) -> Result<DynStore> {
+    if let Some(path) = spec.strip_prefix("sqlite:") {
+        let store = sqlite::SqliteStore::open(path)?;
+        return Ok(Arc::new(store));
+    }
+    Err(crate::domain::Error::invalid(
+        "store",
+        format!("unknown store {spec:?}: use sqlite:<file>"),
+    ))
+}
