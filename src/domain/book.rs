@@ -122,13 +122,13 @@ impl BookSettings {
         if self.name.trim().is_empty() || name_chars > MAX_NAME_CHARS {
             return Err(Error::invalid("name", "name must be 1..200 characters"));
         }
-        if let Some(description) = &self.description {
-            if description.chars().count() > MAX_DESCRIPTION_CHARS {
-                return Err(Error::invalid(
-                    "description",
-                    "description must be at most 2000 characters",
-                ));
-            }
+        if let Some(description) = &self.description
+            && description.chars().count() > MAX_DESCRIPTION_CHARS
+        {
+            return Err(Error::invalid(
+                "description",
+                "description must be at most 2000 characters",
+            ));
         }
         check_positive(
             "max_redemptions_per_coupon",
@@ -155,21 +155,21 @@ impl BookSettings {
                 "lock_ttl_seconds must be 1..86400",
             ));
         }
-        if let (Some(from), Some(until)) = (self.valid_from, self.valid_until) {
-            if until <= from {
-                return Err(Error::invalid(
-                    "valid_until",
-                    "valid_until must be after valid_from",
-                ));
-            }
+        if let (Some(from), Some(until)) = (self.valid_from, self.valid_until)
+            && until <= from
+        {
+            return Err(Error::invalid(
+                "valid_until",
+                "valid_until must be after valid_from",
+            ));
         }
-        if let Some(pattern) = &self.code_pattern {
-            if !pattern.is_object() {
-                return Err(Error::invalid(
-                    "code_pattern",
-                    "code_pattern must be an object",
-                ));
-            }
+        if let Some(pattern) = &self.code_pattern
+            && !pattern.is_object()
+        {
+            return Err(Error::invalid(
+                "code_pattern",
+                "code_pattern must be an object",
+            ));
         }
         let metadata_bytes = serde_json::to_vec(&self.metadata)
             .map(|v| v.len())
@@ -396,25 +396,6 @@ impl UpdateBook {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn status_moves_follow_the_contract() {
-        use BookStatus::*;
-        assert!(Draft.can_move_to(Active));
-        assert!(Active.can_move_to(Paused));
-        assert!(Paused.can_move_to(Active));
-        assert!(Paused.can_move_to(Archived));
-        assert!(Draft.can_move_to(Archived));
-        assert!(!Draft.can_move_to(Paused));
-        assert!(!Active.can_move_to(Draft));
-        assert!(!Archived.can_move_to(Active));
-        assert!(!Archived.can_move_to(Archived));
-    }
-}
-
 impl BookSettings {
     /// Settings that any single-field patch can be checked against.
     fn neutral() -> Self {
@@ -445,5 +426,24 @@ impl UpdateBook {
             ..self.clone()
         };
         fields_only.apply(&BookSettings::neutral()).map(|_| ())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn status_moves_follow_the_contract() {
+        use BookStatus::*;
+        assert!(Draft.can_move_to(Active));
+        assert!(Active.can_move_to(Paused));
+        assert!(Paused.can_move_to(Active));
+        assert!(Paused.can_move_to(Archived));
+        assert!(Draft.can_move_to(Archived));
+        assert!(!Draft.can_move_to(Paused));
+        assert!(!Active.can_move_to(Draft));
+        assert!(!Archived.can_move_to(Active));
+        assert!(!Archived.can_move_to(Archived));
     }
 }

@@ -25,7 +25,7 @@ pub struct AssignNextBody {
     pub book_id: String,
 }
 
-#[utoipa::path(post, path = "/coupons", tag = "seed routes", request_body = CreateBook,
+#[utoipa::path(post, path = "/coupons", tag = "seed routes", operation_id = "seed_create_book", request_body = CreateBook,
     responses((status = 201, description = "Alias of POST /v1/books", body = Book)))]
 pub async fn create_book(
     state: State<AppState>,
@@ -35,7 +35,7 @@ pub async fn create_book(
     books::create_book(state, auth, body).await
 }
 
-#[utoipa::path(post, path = "/coupons/{book_id}/codes", tag = "seed routes",
+#[utoipa::path(post, path = "/coupons/{book_id}/codes", tag = "seed routes", operation_id = "seed_add_codes",
     params(("book_id" = String, Path)), request_body = AddCodes,
     responses((status = 201, description = "Alias of POST /v1/books/{book_id}/codes", body = Job),
         (status = 404, description = "book_not_found", body = ErrorBody),
@@ -49,7 +49,7 @@ pub async fn add_codes(
     codes::add_codes(state, auth, book_id, body).await
 }
 
-#[utoipa::path(post, path = "/coupons/assign", tag = "seed routes", request_body = AssignNextBody,
+#[utoipa::path(post, path = "/coupons/assign", tag = "seed routes", operation_id = "seed_assign_next", request_body = AssignNextBody,
     responses((status = 200, description = "Alias of POST /v1/books/{book_id}/assign", body = Coupon),
         (status = 404, description = "book_not_found", body = ErrorBody),
         (status = 409, description = "book_not_active, book_not_valid_now, book_exhausted, user_coupon_limit_reached", body = ErrorBody)))]
@@ -68,7 +68,7 @@ pub async fn assign_next(
     coupons::assign_next(state, auth, Id(value.book_id), body).await
 }
 
-#[utoipa::path(post, path = "/coupons/assign/{code}", tag = "seed routes",
+#[utoipa::path(post, path = "/coupons/assign/{code}", tag = "seed routes", operation_id = "seed_assign",
     params(("code" = String, Path)), request_body = UserBody,
     responses((status = 200, description = "Alias of POST /v1/coupons/{code}/assign", body = Coupon),
         (status = 404, description = "coupon_not_found", body = ErrorBody),
@@ -82,7 +82,7 @@ pub async fn assign(
     coupons::assign(state, auth, code, body).await
 }
 
-#[utoipa::path(post, path = "/coupons/lock/{code}", tag = "seed routes",
+#[utoipa::path(post, path = "/coupons/lock/{code}", tag = "seed routes", operation_id = "seed_lock",
     params(("code" = String, Path)), request_body = LockBody,
     responses((status = 200, description = "Alias of POST /v1/coupons/{code}/lock", body = Lock),
         (status = 403, description = "coupon_not_assigned_to_user", body = ErrorBody),
@@ -97,7 +97,7 @@ pub async fn lock(
     coupons::lock(state, auth, code, body).await
 }
 
-#[utoipa::path(post, path = "/coupons/unlock/{code}", tag = "seed routes",
+#[utoipa::path(post, path = "/coupons/unlock/{code}", tag = "seed routes", operation_id = "seed_unlock",
     params(("code" = String, Path)), request_body = UnlockBody,
     responses((status = 200, description = "Alias of POST /v1/coupons/{code}/unlock", body = Coupon),
         (status = 404, description = "coupon_not_found", body = ErrorBody),
@@ -111,7 +111,7 @@ pub async fn unlock(
     coupons::unlock(state, auth, code, body).await
 }
 
-#[utoipa::path(post, path = "/coupons/redeem/{code}", tag = "seed routes",
+#[utoipa::path(post, path = "/coupons/redeem/{code}", tag = "seed routes", operation_id = "seed_redeem",
     params(("code" = String, Path)), request_body = RedeemBody,
     responses((status = 201, description = "Alias of POST /v1/coupons/{code}/redeem", body = Redemption),
         (status = 403, description = "coupon_not_assigned_to_user", body = ErrorBody),
@@ -126,7 +126,7 @@ pub async fn redeem(
     coupons::redeem(state, auth, code, body).await
 }
 
-#[utoipa::path(get, path = "/users/{user_id}/coupons", tag = "seed routes",
+#[utoipa::path(get, path = "/users/{user_id}/coupons", tag = "seed routes", operation_id = "seed_user_coupons",
     params(("user_id" = String, Path), ("limit" = Option<u32>, Query, minimum = 1, maximum = 1000), ("cursor" = Option<String>, Query)),
     responses((status = 200, description = "Alias of GET /v1/users/{user_id}/coupons", body = Page<Coupon>)))]
 pub async fn user_coupons(

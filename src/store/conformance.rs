@@ -151,7 +151,7 @@ pub async fn book_lifecycle(store: &DynStore) {
 pub async fn codes_are_counted_exactly(store: &DynStore) {
     let list = codes("CNT", 3);
     let book_id = book_with_codes(store, json!({}), &list).await;
-    let again = vec![
+    let again = [
         list[0].to_lowercase(),
         "NEW-CODE-X1".to_string() + &list[1][4..],
         "no".into(),
