@@ -164,6 +164,8 @@ pub struct SqliteStore {
     readers: Arc<ReaderPool>,
     /// Orders assignments for `GET /v1/users/{id}/coupons`; gaps are harmless.
     assign_seq: Arc<AtomicI64>,
+    /// Background threads stop once the store is dropped.
+    _alive: Arc<()>,
 }
 
 struct ReaderPool {
@@ -203,7 +205,8 @@ impl SqliteStore {
             "PRAGMA journal_mode=WAL;
              PRAGMA synchronous=FULL;
              PRAGMA cache_size=-65536;
-             PRAGMA temp_store=MEMORY;",
+             PRAGMA temp_store=MEMORY;
+             PRAGMA wal_autocheckpoint=0;",
         )
         .db()?;
         conn.busy_timeout(std::time::Duration::from_secs(5)).db()?;
@@ -215,6 +218,8 @@ impl SqliteStore {
                 |r| r.get(0),
             )
             .db()?;
+        let alive = Arc::new(());
+        spawn_checkpointer(&path, Arc::downgrade(&alive))?;
         let (sender, receiver) = mpsc::channel::<WriteOp>();
         std::thread::Builder::new()
             .name("sqlite-writer".into())
@@ -227,6 +232,7 @@ impl SqliteStore {
                 idle: Mutex::new(Vec::new()),
             }),
             assign_seq: Arc::new(AtomicI64::new(max_assign_seq)),
+            _alive: alive,
         })
     }
 
@@ -277,6 +283,25 @@ impl SqliteStore {
         .await
         .map_err(|e| Error::internal(format!("reader task: {e}")))?
     }
+}
+
+/// Copies the WAL into the database file from its own connection, so the writer never
+/// pauses for a checkpoint (its automatic checkpoints are off).
+fn spawn_checkpointer(path: &Path, alive: std::sync::Weak<()>) -> Result<()> {
+    let conn = Connection::open(path).db()?;
+    conn.busy_timeout(std::time::Duration::from_secs(5)).db()?;
+    std::thread::Builder::new()
+        .name("sqlite-checkpoint".into())
+        .spawn(move || {
+            while alive.upgrade().is_some() {
+                std::thread::sleep(std::time::Duration::from_millis(200));
+                if let Err(err) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
+                    tracing::warn!(error = %err, "WAL checkpoint failed");
+                }
+            }
+        })
+        .map_err(|e| Error::internal(format!("start checkpointer: {e}")))?;
+    Ok(())
 }
 
 fn migrate(conn: &Connection) -> Result<()> {
@@ -612,19 +637,29 @@ fn add_usage(
     Ok(())
 }
 
-const COUNT_COLUMNS: [&str; 4] = ["n_available", "n_assigned", "n_redeemed", "n_voided"];
-
-/// Writes a changed coupon and moves it between the book's status counters.
-fn save_coupon(
-    conn: &Connection,
-    book_seq: i64,
-    before: &CouponRecord,
-    after: &CouponRecord,
-    max: Option<u32>,
+/// A coupon's change, and what it does to its book.
+struct CouponChange<'a> {
+    book: &'a BookRow,
+    before: &'a CouponRecord,
+    after: &'a CouponRecord,
+    /// Set when the coupon is newly assigned.
     assigned_seq: Option<i64>,
-) -> Result<()> {
-    let old_state = before.base_status(max);
-    let new_state = after.base_status(max);
+    /// Net redemptions the change adds to the book (+1 redeem, -1 reverse).
+    redemptions: i64,
+}
+
+/// The book's counters after a change: base counts (total, available, assigned,
+/// redeemed, voided) and net redemptions.
+struct BookTotals {
+    base_counts: [i64; 5],
+    redemptions: i64,
+}
+
+/// Writes a changed coupon and moves its book's counters, one statement each.
+fn save_coupon(conn: &Connection, change: CouponChange) -> Result<BookTotals> {
+    let max = change.book.settings.max_redemptions_per_coupon;
+    let old_state = change.before.base_status(max);
+    let new_state = change.after.base_status(max);
     conn.prepare_cached(
         "UPDATE coupons SET state = ?2, assigned_to = ?3,
             assigned_seq = CASE WHEN ?3 IS NULL THEN NULL ELSE COALESCE(?4, assigned_seq) END,
@@ -633,23 +668,47 @@ fn save_coupon(
     )
     .db()?
     .execute(params![
-        after.code,
+        change.after.code,
         new_state as i64,
-        after.assigned_to,
-        assigned_seq,
-        after.redemption_count as i64,
-        after.voided
+        change.after.assigned_to,
+        change.assigned_seq,
+        change.after.redemption_count as i64,
+        change.after.voided
     ])
     .db()?;
+    let mut delta = [0i64; 5];
     if old_state != new_state {
-        let sql = format!(
-            "UPDATE books SET {old} = {old} - 1, {new} = {new} + 1 WHERE seq = ?1",
-            old = COUNT_COLUMNS[old_state as usize],
-            new = COUNT_COLUMNS[new_state as usize],
-        );
-        conn.prepare_cached(&sql).db()?.execute([book_seq]).db()?;
+        delta[old_state as usize + 1] -= 1;
+        delta[new_state as usize + 1] += 1;
     }
-    Ok(())
+    let in_use = change.assigned_seq.is_some() || change.redemptions > 0;
+    if delta != [0; 5] || change.redemptions != 0 || in_use {
+        conn.prepare_cached(
+            "UPDATE books SET n_available = n_available + ?2, n_assigned = n_assigned + ?3,
+                n_redeemed = n_redeemed + ?4, n_voided = n_voided + ?5,
+                redemptions = MAX(redemptions + ?6, 0), in_use = MAX(in_use, ?7)
+             WHERE seq = ?1",
+        )
+        .db()?
+        .execute(params![
+            change.book.seq,
+            delta[1],
+            delta[2],
+            delta[3],
+            delta[4],
+            change.redemptions,
+            in_use
+        ])
+        .db()?;
+    }
+    let mut base_counts = change.book.base_counts;
+    for (count, d) in base_counts.iter_mut().zip(delta) {
+        *count += d;
+    }
+    Ok(BookTotals {
+        base_counts,
+        redemptions: (change.book.redemptions + change.redemptions).max(0),
+    })
 }
 
 fn append_event<T: Serialize>(
@@ -678,18 +737,23 @@ fn parse_event_id(id: &str) -> Option<i64> {
 
 /// Appends `book.exhausted` when this change used up the book: no code left to hand
 /// out or redeem, or the redemption budget reached.
-fn announce_exhaustion(conn: &Connection, before: &BookRow, now: Timestamp) -> Result<()> {
-    let after = load_book_by_seq(conn, before.seq)?;
-    let unused = |b: &BookRow| b.base_counts[1] + b.base_counts[2];
-    let codes_gone = unused(before) > 0 && unused(&after) == 0;
+fn announce_exhaustion(
+    conn: &Connection,
+    before: &BookRow,
+    after: &BookTotals,
+    now: Timestamp,
+) -> Result<()> {
+    let unused = |counts: &[i64; 5]| counts[1] + counts[2];
+    let codes_gone = unused(&before.base_counts) > 0 && unused(&after.base_counts) == 0;
     let available_gone = before.base_counts[1] > 0 && after.base_counts[1] == 0;
-    let budget_gone = after
+    let budget_gone = before
         .settings
         .max_total_redemptions
         .is_some_and(|max| (before.redemptions as u64) < max && (after.redemptions as u64) >= max);
     if codes_gone || available_gone || budget_gone {
-        let book = book_view(conn, &after, now)?;
-        append_event(conn, event::BOOK_EXHAUSTED, &book, now)?;
+        let book = load_book_by_seq(conn, before.seq)?;
+        let view = book_view(conn, &book, now)?;
+        append_event(conn, event::BOOK_EXHAUSTED, &view, now)?;
     }
     Ok(())
 }
@@ -1137,11 +1201,10 @@ impl Store for SqliteStore {
                 now,
             )?;
             if plan == AssignPlan::Assign {
-                assign_to(conn, &book, &row.record, &user_id, &assign_seq, now)?;
-                let after = load_coupon(conn, &code)?;
-                let view = coupon_view(conn, &after.record, max, now)?;
+                let (after, totals) = assign_to(conn, &book, &row.record, &user_id, &assign_seq)?;
+                let view = coupon_view(conn, &after, max, now)?;
                 append_event(conn, event::COUPON_ASSIGNED, &view, now)?;
-                announce_exhaustion(conn, &book, now)?;
+                announce_exhaustion(conn, &book, &totals, now)?;
                 return Ok(view);
             }
             coupon_view(conn, &row.record, max, now)
@@ -1176,11 +1239,10 @@ impl Store for SqliteStore {
                 return Err(Error::new(ErrorCode::BookExhausted, "no available code left in this book"));
             };
             let row = load_coupon(conn, &code)?;
-            assign_to(conn, &book, &row.record, &user_id, &assign_seq, now)?;
-            let after = load_coupon(conn, &code)?;
-            let view = coupon_view(conn, &after.record, book.settings.max_redemptions_per_coupon, now)?;
+            let (after, totals) = assign_to(conn, &book, &row.record, &user_id, &assign_seq)?;
+            let view = coupon_view(conn, &after, book.settings.max_redemptions_per_coupon, now)?;
             append_event(conn, event::COUPON_ASSIGNED, &view, now)?;
-            announce_exhaustion(conn, &book, now)?;
+            announce_exhaustion(conn, &book, &totals, now)?;
             Ok(view)
         })
         .await
@@ -1205,7 +1267,16 @@ impl Store for SqliteStore {
                 assigned_to: None,
                 ..row.record.clone()
             };
-            save_coupon(conn, row.book_seq, &row.record, &after, max, None)?;
+            save_coupon(
+                conn,
+                CouponChange {
+                    book: &book,
+                    before: &row.record,
+                    after: &after,
+                    assigned_seq: None,
+                    redemptions: 0,
+                },
+            )?;
             add_usage(conn, row.book_seq, &owner, -1, 0)?;
             let view = coupon_view(conn, &after, max, now)?;
             append_event(conn, event::COUPON_UNASSIGNED, &view, now)?;
@@ -1371,15 +1442,17 @@ impl Store for SqliteStore {
                 redemption_count: row.record.redemption_count + 1,
                 ..row.record.clone()
             };
-            let max = book.settings.max_redemptions_per_coupon;
-            save_coupon(conn, row.book_seq, &row.record, &after, max, None)?;
+            let totals = save_coupon(
+                conn,
+                CouponChange {
+                    book: &book,
+                    before: &row.record,
+                    after: &after,
+                    assigned_seq: None,
+                    redemptions: 1,
+                },
+            )?;
             add_usage(conn, row.book_seq, &user_id, 0, 1)?;
-            conn.prepare_cached(
-                "UPDATE books SET redemptions = redemptions + 1, in_use = 1 WHERE seq = ?1",
-            )
-            .db()?
-            .execute([book.seq])
-            .db()?;
             let redemption = Redemption {
                 id: new_id("red"),
                 code: code.clone(),
@@ -1406,7 +1479,7 @@ impl Store for SqliteStore {
             ])
             .db()?;
             append_event(conn, event::COUPON_REDEEMED, &redemption, now)?;
-            announce_exhaustion(conn, &book, now)?;
+            announce_exhaustion(conn, &book, &totals, now)?;
             Ok(redemption)
         })
         .await
@@ -1425,7 +1498,16 @@ impl Store for SqliteStore {
                 voided: true,
                 ..row.record.clone()
             };
-            save_coupon(conn, row.book_seq, &row.record, &after, max, None)?;
+            save_coupon(
+                conn,
+                CouponChange {
+                    book: &book,
+                    before: &row.record,
+                    after: &after,
+                    assigned_seq: None,
+                    redemptions: 0,
+                },
+            )?;
             conn.prepare_cached("DELETE FROM locks WHERE code = ?1")
                 .db()?
                 .execute([&code])
@@ -1459,19 +1541,15 @@ impl Store for SqliteStore {
             };
             save_coupon(
                 conn,
-                row.book_seq,
-                &row.record,
-                &after,
-                book.settings.max_redemptions_per_coupon,
-                None,
+                CouponChange {
+                    book: &book,
+                    before: &row.record,
+                    after: &after,
+                    assigned_seq: None,
+                    redemptions: -1,
+                },
             )?;
             add_usage(conn, row.book_seq, &redemption.user_id, 0, -1)?;
-            conn.prepare_cached(
-                "UPDATE books SET redemptions = MAX(redemptions - 1, 0) WHERE seq = ?1",
-            )
-            .db()?
-            .execute([book.seq])
-            .db()?;
             redemption.status = RedemptionStatus::Reversed;
             redemption.reversed_at = Some(now);
             append_event(conn, event::REDEMPTION_REVERSED, &redemption, now)?;
@@ -1690,27 +1768,24 @@ fn assign_to(
     record: &CouponRecord,
     user_id: &str,
     assign_seq: &AtomicI64,
-    _now: Timestamp,
-) -> Result<()> {
+) -> Result<(CouponRecord, BookTotals)> {
     let after = CouponRecord {
         assigned_to: Some(user_id.to_string()),
         ..record.clone()
     };
     let seq = assign_seq.fetch_add(1, Ordering::Relaxed) + 1;
-    save_coupon(
+    let totals = save_coupon(
         conn,
-        book.seq,
-        record,
-        &after,
-        book.settings.max_redemptions_per_coupon,
-        Some(seq),
+        CouponChange {
+            book,
+            before: record,
+            after: &after,
+            assigned_seq: Some(seq),
+            redemptions: 0,
+        },
     )?;
     add_usage(conn, book.seq, user_id, 1, 0)?;
-    conn.prepare_cached("UPDATE books SET in_use = 1 WHERE seq = ?1")
-        .db()?
-        .execute([book.seq])
-        .db()?;
-    Ok(())
+    Ok((after, totals))
 }
 
 /// Recomputes every coupon's base status and the book's counters, after the book's
