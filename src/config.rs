@@ -28,6 +28,11 @@ pub struct ServeArgs {
     #[arg(long, env = "COUPON_BOOK_BOOTSTRAP_ADMIN_KEY", hide_env_values = true)]
     pub bootstrap_admin_key: Option<String>,
 
+    /// Where uploaded files wait for their job (kept until the job ends, so a restart
+    /// can resume it).
+    #[arg(long, env = "COUPON_BOOK_SPOOL_DIR")]
+    pub spool_dir: Option<std::path::PathBuf>,
+
     /// Requests per second per API key or JWT subject; 0 turns rate limiting off.
     #[arg(
         long,

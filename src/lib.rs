@@ -6,5 +6,6 @@
 pub mod config;
 pub mod domain;
 pub mod http;
+pub mod jobs;
 pub mod server;
 pub mod store;

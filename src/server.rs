@@ -60,7 +60,14 @@ pub async fn serve(args: ServeArgs) -> CliResult {
         ensure_bootstrap_key(&store, key).await?;
     }
     let metrics = metrics_handle();
-    let state = AppState::new(store.clone(), metrics.clone());
+    let spool_dir = args
+        .spool_dir
+        .clone()
+        .unwrap_or_else(|| std::env::temp_dir().join("coupon-book-uploads"));
+    std::fs::create_dir_all(&spool_dir)
+        .map_err(|e| CliError(format!("cannot create {}: {e}", spool_dir.display())))?;
+    crate::jobs::resume_unfinished(store.clone()).await?;
+    let state = AppState::new(store.clone(), metrics.clone(), spool_dir);
     let mut router = app(state);
     if let Some(limit) = RateLimit::new(args.rate_limit_per_second, args.rate_limit_burst) {
         let idle = limit.clone();

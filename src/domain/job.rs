@@ -55,81 +55,180 @@ pub struct Job {
 /// Codes sorted out from a list: what to insert and what was refused before storage.
 #[derive(Debug, Default)]
 pub struct CodeIntake {
+    /// Lines counted (blank lines and the header are not).
     pub lines: u64,
-    /// (line, normalized code), unique within the list.
+    /// (line, normalized code), unique within this intake.
     pub accepted: Vec<(u64, String)>,
     pub invalid: Vec<JobError>,
     pub duplicates: Vec<JobError>,
+    seen: HashSet<String>,
 }
 
 impl CodeIntake {
     /// Sorts a list of codes, one per line (1-based line numbers).
     pub fn from_codes<'a>(codes: impl IntoIterator<Item = &'a str>) -> Self {
         let mut intake = CodeIntake::default();
-        let mut seen = HashSet::new();
         for (index, raw) in codes.into_iter().enumerate() {
-            let line = index as u64 + 1;
-            intake.lines += 1;
-            match normalize_code(raw) {
-                None => intake.invalid.push(JobError {
-                    line,
-                    code: raw.chars().take(100).collect(),
-                    reason: code_problem(raw).to_string(),
-                }),
-                Some(code) if !seen.insert(code.clone()) => intake.duplicates.push(JobError {
-                    line,
-                    code,
-                    reason: "duplicate in file".to_string(),
-                }),
-                Some(code) => intake.accepted.push((line, code)),
-            }
+            intake.push(index as u64 + 1, raw);
         }
         intake
     }
 
-    /// The job report once storage said which accepted codes already existed.
-    pub fn into_job(
-        self,
-        id: String,
-        kind: JobKind,
-        book_id: String,
-        already_exist: Vec<(u64, String)>,
-        now: Timestamp,
-    ) -> Job {
-        let inserted = (self.accepted.len() - already_exist.len()) as u64;
-        let existing_errors = already_exist.iter().map(|(line, code)| JobError {
-            line: *line,
-            code: code.clone(),
-            reason: "already exists".to_string(),
+    /// Counts one code line.
+    pub fn push(&mut self, line: u64, raw: &str) {
+        self.lines += 1;
+        match normalize_code(raw) {
+            None => self.invalid.push(JobError {
+                line,
+                code: raw.chars().take(100).collect(),
+                reason: code_problem(raw).to_string(),
+            }),
+            Some(code) if self.seen.contains(&code) => self.duplicates.push(JobError {
+                line,
+                code,
+                reason: "duplicate in file".to_string(),
+            }),
+            Some(code) => {
+                self.seen.insert(code.clone());
+                self.accepted.push((line, code));
+            }
+        }
+    }
+
+    /// Counts one line that is not valid text.
+    pub fn push_invalid(&mut self, line: u64, shown: String, reason: &str) {
+        self.lines += 1;
+        self.invalid.push(JobError {
+            line,
+            code: shown,
+            reason: reason.to_string(),
         });
-        let mut errors: Vec<JobError> = self.invalid.clone();
-        errors.truncate(MAX_REPORTED_ERRORS);
-        let room = MAX_REPORTED_ERRORS - errors.len();
-        let mut others: Vec<JobError> = self
-            .duplicates
-            .iter()
-            .cloned()
-            .chain(existing_errors)
-            .collect();
-        others.sort_by_key(|e| e.line);
-        errors.extend(others.into_iter().take(room));
-        errors.sort_by_key(|e| e.line);
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.lines == 0
+    }
+}
+
+/// One line of an uploaded file, as read.
+#[derive(Debug, PartialEq, Eq)]
+pub enum UploadLine<'a> {
+    Blank,
+    /// The optional `code` header (only as the first non-blank line).
+    Header,
+    Code(&'a str),
+    /// Not UTF-8, or longer than any code could be.
+    Unreadable(String, &'static str),
+}
+
+/// Longest line kept from an upload; anything longer is reported as too long.
+pub const MAX_UPLOAD_LINE: usize = 256;
+
+/// Reads one upload line (without its `\n`): trims a `\r`, a UTF-8 BOM, spaces and
+/// surrounding double quotes. `truncated` says the line was longer than kept.
+pub fn read_upload_line(raw: &[u8], truncated: bool, first_content: bool) -> UploadLine<'_> {
+    let raw = raw.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(raw);
+    let Ok(text) = std::str::from_utf8(raw) else {
+        let shown = String::from_utf8_lossy(&raw[..raw.len().min(40)]).into_owned();
+        return UploadLine::Unreadable(shown, "not valid UTF-8");
+    };
+    let text = text.trim();
+    if truncated {
+        return UploadLine::Unreadable(text.chars().take(40).collect(), "too long (3..64 characters)");
+    }
+    let text = text
+        .strip_prefix('"')
+        .and_then(|t| t.strip_suffix('"'))
+        .unwrap_or(text);
+    if text.is_empty() {
+        UploadLine::Blank
+    } else if first_content && text.eq_ignore_ascii_case("code") {
+        UploadLine::Header
+    } else {
+        UploadLine::Code(text)
+    }
+}
+
+/// What storage did with one batch of accepted codes.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct BatchOutcome {
+    pub inserted: u64,
+    /// Accepted codes that exist in another book or were added before this job.
+    pub already_exist: Vec<(u64, String)>,
+    /// Accepted codes this same job stored from an earlier line.
+    pub duplicates: Vec<(u64, String)>,
+}
+
+impl Job {
+    pub fn start(id: String, kind: JobKind, book_id: String, total: u64, now: Timestamp) -> Job {
         Job {
             id,
             kind,
             book_id,
-            status: JobStatus::Succeeded,
-            total: self.lines,
-            processed: self.lines,
-            inserted,
-            duplicates_in_file: self.duplicates.len() as u64,
-            already_exist: already_exist.len() as u64,
-            invalid: self.invalid.len() as u64,
-            errors,
+            status: JobStatus::Running,
+            total,
+            processed: 0,
+            inserted: 0,
+            duplicates_in_file: 0,
+            already_exist: 0,
+            invalid: 0,
+            errors: Vec::new(),
             created_at: now,
-            finished_at: Some(now),
+            finished_at: None,
         }
     }
+
+    /// Counts one batch into the job. For uploads every line is counted once; for
+    /// generation only stored codes count (collisions are simply generated again).
+    pub fn absorb(&mut self, intake: CodeIntake, outcome: BatchOutcome) {
+        self.inserted += outcome.inserted;
+        if self.kind == JobKind::Generate {
+            self.processed += outcome.inserted;
+            return;
+        }
+        let rejected = |(line, code): (u64, String), reason: &str| JobError {
+            line,
+            code,
+            reason: reason.to_string(),
+        };
+        self.processed += intake.lines;
+        self.invalid += intake.invalid.len() as u64;
+        self.duplicates_in_file += (intake.duplicates.len() + outcome.duplicates.len()) as u64;
+        self.already_exist += outcome.already_exist.len() as u64;
+        self.errors.extend(intake.invalid);
+        self.errors.extend(intake.duplicates);
+        self.errors.extend(
+            outcome
+                .duplicates
+                .into_iter()
+                .map(|d| rejected(d, "duplicate in file")),
+        );
+        self.errors.extend(
+            outcome
+                .already_exist
+                .into_iter()
+                .map(|d| rejected(d, "already exists")),
+        );
+        self.keep_reported_errors();
+    }
+
+    /// Keeps at most 100 rejected lines, invalid ones first, in line order.
+    fn keep_reported_errors(&mut self) {
+        if self.errors.len() > MAX_REPORTED_ERRORS {
+            self.errors.sort_by_key(|e| (!is_invalid(e), e.line));
+            self.errors.truncate(MAX_REPORTED_ERRORS);
+        }
+        self.errors.sort_by_key(|e| e.line);
+    }
+
+    pub fn finish(&mut self, status: JobStatus, now: Timestamp) {
+        self.status = status;
+        self.finished_at = Some(now);
+    }
+}
+
+fn is_invalid(error: &JobError) -> bool {
+    error.reason != "duplicate in file" && error.reason != "already exists"
 }
 
 #[cfg(test)]
@@ -143,14 +242,15 @@ mod tests {
         assert_eq!(intake.accepted.len(), 2);
         assert_eq!(intake.duplicates.len(), 1);
         assert_eq!(intake.invalid.len(), 2);
-        let job = intake.into_job(
-            "job_1".into(),
-            JobKind::Upload,
-            "book_1".into(),
-            vec![(4, "GOOD-2".into())],
-            Timestamp(0),
-        );
+        let mut job = Job::start("job_1".into(), JobKind::Upload, "book_1".into(), 5, Timestamp(0));
+        let outcome = BatchOutcome {
+            inserted: 1,
+            already_exist: vec![(4, "GOOD-2".into())],
+            duplicates: Vec::new(),
+        };
+        job.absorb(intake, outcome);
         assert_eq!(job.inserted, 1);
+        assert_eq!(job.processed, 5);
         assert_eq!(job.already_exist, 1);
         assert_eq!(
             job.inserted + job.duplicates_in_file + job.already_exist + job.invalid,
@@ -160,5 +260,20 @@ mod tests {
             job.errors.iter().map(|e| e.line).collect::<Vec<_>>(),
             [2, 3, 4, 5]
         );
+    }
+}
+
+#[cfg(test)]
+mod upload_tests {
+    use super::*;
+
+    #[test]
+    fn upload_lines_are_read_leniently_but_exactly() {
+        assert_eq!(read_upload_line(b"\xEF\xBB\xBFcode\r", false, true), UploadLine::Header);
+        assert_eq!(read_upload_line(b"code", false, false), UploadLine::Code("code"));
+        assert_eq!(read_upload_line(b"  \r", false, false), UploadLine::Blank);
+        assert_eq!(read_upload_line(b"\"ab-1\"", false, false), UploadLine::Code("ab-1"));
+        assert!(matches!(read_upload_line(b"\xff\xfe", false, false), UploadLine::Unreadable(_, _)));
+        assert!(matches!(read_upload_line(b"AAAA", true, false), UploadLine::Unreadable(_, _)));
     }
 }

@@ -7,6 +7,7 @@ pub mod error;
 pub mod event;
 pub mod ids;
 pub mod job;
+pub mod pattern;
 pub mod stats;
 pub mod time;
 

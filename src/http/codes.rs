@@ -1,17 +1,24 @@
 //! `/v1/books/{book_id}/codes` and `/v1/jobs`: adding and listing codes.
 
 use axum::Json;
+use axum::body::{Body, Bytes};
 use axum::extract::State;
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::Response;
+use futures_util::StreamExt;
 use serde::Deserialize;
 use utoipa::ToSchema;
 
 use super::AppState;
 use super::error::{ApiError, ApiResult, ErrorBody};
-use super::extract::{Auth, BooksRead, BooksWrite, Id, JsonBody, Params};
+use super::extract::{Auth, BooksRead, BooksWrite, Id, JsonBody, Params, fingerprint, idempotency_key};
 use crate::domain::coupon::{Coupon, CouponStatus};
-use crate::domain::job::{CodeIntake, Job, JobKind, MAX_CODES_PER_REQUEST};
-use crate::domain::{Error, Page};
+use crate::domain::ids::new_id;
+use crate::domain::job::{CodeIntake, Job, JobKind, JobStatus, MAX_CODES_PER_REQUEST};
+use crate::domain::pattern::GenerateSpec;
+use crate::domain::{Error, ErrorCode, Page, PageRequest};
+use crate::jobs;
+use crate::store::Idempotency;
 
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct AddCodes {
@@ -96,4 +103,187 @@ pub async fn get_job(
     Id(job_id): Id,
 ) -> ApiResult<Json<Job>> {
     Ok(Json(state.store.get_job(&job_id).await?))
+}
+
+#[utoipa::path(post, path = "/v1/books/{book_id}/codes/generate", tag = "codes",
+    params(("book_id" = String, Path), ("Idempotency-Key" = Option<String>, Header)),
+    request_body = GenerateSpec,
+    responses((status = 201, description = "Finished job (small counts)", body = Job),
+        (status = 202, description = "Running job; poll GET /v1/jobs/{job_id}", body = Job),
+        (status = 404, description = "book_not_found", body = ErrorBody),
+        (status = 409, description = "book_not_active: the book is archived", body = ErrorBody),
+        (status = 422, description = "pattern_space_too_small", body = ErrorBody)))]
+pub async fn generate(
+    State(state): State<AppState>,
+    _auth: Auth<BooksWrite>,
+    Id(book_id): Id,
+    body: JsonBody<GenerateSpec>,
+) -> ApiResult<(StatusCode, Json<Job>)> {
+    let (job, spec) = jobs::start_generate(&state.store, &book_id, body.value, body.idem).await?;
+    if job.status != JobStatus::Running {
+        return Ok((StatusCode::CREATED, Json(job)));
+    }
+    if job.total <= jobs::INLINE_GENERATE {
+        let job = jobs::run_generate(&state.store, job, spec, &|_| {}).await?;
+        return Ok((StatusCode::CREATED, Json(job)));
+    }
+    let store = state.store.clone();
+    let answer = job.clone();
+    tokio::spawn(async move { jobs::log_outcome(jobs::run_generate(&store, job, spec, &|_| {}).await) });
+    Ok((StatusCode::ACCEPTED, Json(answer)))
+}
+
+/// Largest upload accepted.
+const MAX_UPLOAD_BYTES: u64 = 4 * 1024 * 1024 * 1024;
+
+#[utoipa::path(post, path = "/v1/books/{book_id}/codes/upload", tag = "codes",
+    params(("book_id" = String, Path), ("Idempotency-Key" = Option<String>, Header)),
+    request_body(content = String, description = "One code per line; optional header line `code`", content_type = "text/csv"),
+    responses((status = 201, description = "Finished job with per-line counts", body = Job),
+        (status = 202, description = "Running job; poll GET /v1/jobs/{job_id}", body = Job),
+        (status = 404, description = "book_not_found", body = ErrorBody),
+        (status = 409, description = "book_not_active: the book is archived", body = ErrorBody),
+        (status = 415, description = "unsupported_media_type: send text/csv or text/plain", body = ErrorBody)))]
+pub async fn upload(
+    State(state): State<AppState>,
+    Auth { caller, .. }: Auth<BooksWrite>,
+    Id(book_id): Id,
+    headers: HeaderMap,
+    body: Body,
+) -> ApiResult<(StatusCode, Json<Job>)> {
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let media = content_type.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+    if media != "text/csv" && media != "text/plain" {
+        return Err(ApiError(Error::new(
+            ErrorCode::UnsupportedMediaType,
+            "send the codes as text/csv or text/plain, one per line",
+        )));
+    }
+    let key = idempotency_key(&headers)?;
+    let book = state.store.get_book(&book_id).await?;
+    if !book.settings.status.accepts_codes() {
+        return Err(ApiError(Error::new(ErrorCode::BookNotActive, "codes cannot be added to an archived book")));
+    }
+    let path = state.spool_dir.join(format!("{}.upload", new_id("upload")));
+    let (size, digest) = match spool(body, &path).await {
+        Ok(spooled) => spooled,
+        Err(err) => {
+            let _ = tokio::fs::remove_file(&path).await;
+            return Err(err);
+        }
+    };
+    let idem = key.map(|key| Idempotency {
+        caller: caller.id.clone(),
+        key,
+        fingerprint: fingerprint(&format!("POST /v1/books/{book_id}/codes/upload"), &digest),
+    });
+    let (job, cursor) = match jobs::start_upload(&state.store, &book_id, &path, idem).await {
+        Ok(started) => started,
+        Err(err) => {
+            let _ = tokio::fs::remove_file(&path).await;
+            return Err(err.into());
+        }
+    };
+    if cursor.file != path || job.status != JobStatus::Running {
+        // A replay: the first request's job is the answer.
+        let _ = tokio::fs::remove_file(&path).await;
+        let job = state.store.get_job(&job.id).await?;
+        let status = if job.status == JobStatus::Running { StatusCode::ACCEPTED } else { StatusCode::CREATED };
+        return Ok((status, Json(job)));
+    }
+    if size <= jobs::INLINE_UPLOAD_BYTES {
+        let job = jobs::run_upload(&state.store, job, cursor, &|_| {}).await?;
+        return Ok((StatusCode::CREATED, Json(job)));
+    }
+    let store = state.store.clone();
+    let answer = job.clone();
+    tokio::spawn(async move { jobs::log_outcome(jobs::run_upload(&store, job, cursor, &|_| {}).await) });
+    Ok((StatusCode::ACCEPTED, Json(answer)))
+}
+
+/// Writes the request body to `path` as it arrives; returns its size and SHA-256.
+async fn spool(body: Body, path: &std::path::Path) -> ApiResult<(u64, Vec<u8>)> {
+    use sha2::{Digest, Sha256};
+    use tokio::io::AsyncWriteExt;
+
+    let io = |e: std::io::Error| ApiError(Error::internal(format!("spool upload: {e}")));
+    let mut file = tokio::fs::File::create(path).await.map_err(io)?;
+    let mut hasher = Sha256::new();
+    let mut size = 0u64;
+    let mut stream = body.into_data_stream();
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.map_err(|_| ApiError(Error::invalid("body", "the upload was interrupted")))?;
+        size += chunk.len() as u64;
+        if size > MAX_UPLOAD_BYTES {
+            return Err(ApiError(Error::new(ErrorCode::PayloadTooLarge, "uploads are limited to 4 GiB")));
+        }
+        hasher.update(&chunk);
+        file.write_all(&chunk).await.map_err(io)?;
+    }
+    file.sync_all().await.map_err(io)?;
+    Ok((size, hasher.finalize().to_vec()))
+}
+
+/// Rows per page read while exporting.
+const EXPORT_PAGE: &str = "1000";
+
+#[utoipa::path(get, path = "/v1/books/{book_id}/codes/export", tag = "codes",
+    params(("book_id" = String, Path)),
+    responses((status = 200, description = "CSV: code,status,assigned_to,redemption_count,created_at", body = String, content_type = "text/csv"),
+        (status = 404, description = "book_not_found", body = ErrorBody)))]
+pub async fn export(
+    State(state): State<AppState>,
+    _auth: Auth<BooksRead>,
+    Id(book_id): Id,
+) -> ApiResult<Response> {
+    state.store.get_book(&book_id).await?;
+    let header_row = Bytes::from_static(b"code,status,assigned_to,redemption_count,created_at\n");
+    let pages = futures_util::stream::unfold(Some(None::<String>), move |cursor| {
+        let store = state.store.clone();
+        let book_id = book_id.clone();
+        async move {
+            let cursor = cursor?;
+            let page = PageRequest::parse(Some(EXPORT_PAGE), cursor.as_deref()).ok()?;
+            match store.list_codes(&book_id, None, page).await {
+                Ok(page) => {
+                    let chunk = csv_rows(&page.data);
+                    Some((Ok::<Bytes, std::io::Error>(chunk), page.next_cursor.map(Some)))
+                }
+                Err(err) => {
+                    tracing::error!(error = %err, "export stopped");
+                    Some((Err(std::io::Error::other("export failed")), None))
+                }
+            }
+        }
+    });
+    let stream = futures_util::stream::once(async move { Ok(header_row) }).chain(pages);
+    let mut response = Response::new(Body::from_stream(stream));
+    let headers = response.headers_mut();
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/csv; charset=utf-8"));
+    headers.insert(
+        header::CONTENT_DISPOSITION,
+        HeaderValue::from_static("attachment; filename=\"codes.csv\""),
+    );
+    Ok(response)
+}
+
+fn csv_rows(coupons: &[Coupon]) -> Bytes {
+    let mut writer = csv::Writer::from_writer(Vec::with_capacity(coupons.len() * 64));
+    for coupon in coupons {
+        let status = serde_json::to_value(coupon.status)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_string))
+            .unwrap_or_default();
+        let _ = writer.write_record([
+            coupon.code.as_str(),
+            status.as_str(),
+            coupon.assigned_to.as_deref().unwrap_or(""),
+            &coupon.redemption_count.to_string(),
+            &coupon.created_at.to_rfc3339(),
+        ]);
+    }
+    Bytes::from(writer.into_inner().unwrap_or_default())
 }

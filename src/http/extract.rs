@@ -166,7 +166,7 @@ impl<T: DeserializeOwned> FromRequest<AppState> for JsonBody<T> {
     }
 }
 
-fn fingerprint(route: &str, body: &[u8]) -> String {
+pub fn fingerprint(route: &str, body: &[u8]) -> String {
     let mut hasher = Sha256::new();
     hasher.update(route.as_bytes());
     hasher.update([0]);
@@ -178,7 +178,7 @@ fn fingerprint(route: &str, body: &[u8]) -> String {
         .collect()
 }
 
-fn idempotency_key(headers: &HeaderMap) -> ApiResult<Option<String>> {
+pub fn idempotency_key(headers: &HeaderMap) -> ApiResult<Option<String>> {
     let Some(value) = headers.get("idempotency-key") else {
         return Ok(None);
     };

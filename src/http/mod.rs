@@ -15,6 +15,7 @@ pub mod ratelimit;
 pub mod redemptions;
 pub mod seed;
 
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -37,14 +38,17 @@ pub struct AppState {
     pub store: DynStore,
     pub auth: Arc<Authenticator>,
     pub metrics: PrometheusHandle,
+    /// Where uploads are spooled before their job runs.
+    pub spool_dir: PathBuf,
 }
 
 impl AppState {
-    pub fn new(store: DynStore, metrics: PrometheusHandle) -> Self {
+    pub fn new(store: DynStore, metrics: PrometheusHandle, spool_dir: PathBuf) -> Self {
         AppState {
             auth: Arc::new(Authenticator::new(store.clone())),
             store,
             metrics,
+            spool_dir,
         }
     }
 }
@@ -61,6 +65,9 @@ pub fn api_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(books::book_stats))
         .routes(routes!(codes::add_codes, codes::list_codes))
         .routes(routes!(codes::get_job))
+        .routes(routes!(codes::generate))
+        .routes(routes!(codes::upload))
+        .routes(routes!(codes::export))
         .routes(routes!(coupons::assign_next))
         .routes(routes!(coupons::get_coupon))
         .routes(routes!(coupons::assign))

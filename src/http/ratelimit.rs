@@ -56,7 +56,16 @@ fn caller_key(request: &Request) -> u64 {
     hasher.finish()
 }
 
+/// Probes and scrapes are never limited: a busy caller must not make the service look
+/// down to its load balancer.
+fn exempt(request: &Request) -> bool {
+    matches!(request.uri().path(), "/healthz" | "/readyz" | "/metrics")
+}
+
 pub async fn limit(State(limit): State<RateLimit>, request: Request, next: Next) -> Response {
+    if exempt(&request) {
+        return next.run(request).await;
+    }
     let key = caller_key(&request);
     match limit.limiter.check_key(&key) {
         Ok(()) => next.run(request).await,

@@ -14,7 +14,7 @@ use crate::domain::apikey::ApiKey;
 use crate::domain::book::{Book, BookSettings, UpdateBook};
 use crate::domain::coupon::{Coupon, CouponStatus, Lock, Redemption};
 use crate::domain::event::Event;
-use crate::domain::job::{CodeIntake, Job, JobKind};
+use crate::domain::job::{CodeIntake, Job, JobKind, JobStatus};
 use crate::domain::stats::{BookStats, Bucket};
 use crate::domain::{ErrorCode, Page, PageRequest, Result};
 
@@ -75,6 +75,25 @@ pub trait Store: Send + Sync + 'static {
         intake: CodeIntake,
         idem: Option<Idempotency>,
     ) -> Result<Job>;
+    /// Starts a running job for a book; `spec` holds what resuming it needs.
+    async fn create_job(
+        &self,
+        book_id: &str,
+        kind: JobKind,
+        total: u64,
+        spec: Value,
+        idem: Option<Idempotency>,
+    ) -> Result<Job>;
+    /// Stores one batch of a running job's codes and counts it into the job, with the
+    /// job's new resume `spec`, atomically: after a crash the job resumes exactly there.
+    async fn add_job_codes(&self, job_id: &str, intake: CodeIntake, spec: Value) -> Result<Job>;
+    /// Ends a running job (no-op on a finished one) and announces the codes it added.
+    async fn finish_job(&self, job_id: &str, status: JobStatus) -> Result<Job>;
+    /// Jobs left running by a stop, with their resume specs, oldest first.
+    async fn unfinished_jobs(&self) -> Result<Vec<(Job, Value)>>;
+    /// Codes matching a SQL-LIKE shape (`_` = any one character, `\` escapes), for
+    /// the capacity check before generation.
+    async fn count_codes_like(&self, like: &str) -> Result<u64>;
     async fn get_job(&self, job_id: &str) -> Result<Job>;
     async fn list_codes(
         &self,
@@ -152,6 +171,6 @@ pub async fn open(spec: &str) -> Result<DynStore> {
     }
     Err(crate::domain::Error::invalid(
         "store",
-        format!("unknown store {spec:?}: use sqlite:<file>"),
+        format!("unknown store {spec:?}: use sqlite:<file> or dynamodb:<table>"),
     ))
 }

@@ -1,0 +1,314 @@
+//! Bulk code jobs: generation from a pattern and upload of a file, in batches that
+//! each commit together with the job's progress, so a job interrupted by a crash
+//! resumes exactly where its last batch ended. Used by the HTTP API and the CLI.
+
+use std::collections::HashSet;
+use std::fs::File;
+use std::io::{BufRead, BufReader, Seek, SeekFrom};
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::domain::job::{CodeIntake, Job, JobKind, JobStatus, MAX_UPLOAD_LINE, UploadLine, read_upload_line};
+use crate::domain::pattern::{CodePattern, GenerateSpec};
+use crate::domain::{Error, Result};
+use crate::store::{DynStore, Idempotency};
+
+/// Codes per committed batch: large enough to spread a commit over many rows, small
+/// enough that one batch takes tens of milliseconds and progress moves visibly.
+pub const BATCH: usize = 20_000;
+/// Generation up to this many codes finishes inside the request (201).
+pub const INLINE_GENERATE: u64 = 20_000;
+/// Uploads up to this size finish inside the request (201).
+pub const INLINE_UPLOAD_BYTES: u64 = 512 * 1024;
+/// Batches in a row that store nothing before a generation gives up (space used up).
+const MAX_FRUITLESS_BATCHES: u32 = 20;
+
+/// What a job needs to resume, kept with the job in the store.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Resume {
+    Generate(GenerateSpec),
+    Upload(UploadCursor),
+}
+
+/// Where an upload's next batch starts in its spooled file.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct UploadCursor {
+    pub file: PathBuf,
+    pub offset: u64,
+    pub next_line: u64,
+    pub header_seen: bool,
+}
+
+fn to_value(resume: &Resume) -> Result<Value> {
+    serde_json::to_value(resume).map_err(|e| Error::internal(format!("encode job spec: {e}")))
+}
+
+/// Checks a generation request against the book and the codes already stored, and
+/// records the job. Refuses before any work when the pattern's space is too small.
+pub async fn start_generate(
+    store: &DynStore,
+    book_id: &str,
+    request: GenerateSpec,
+    idem: Option<Idempotency>,
+) -> Result<(Job, GenerateSpec)> {
+    // The request's own fields are checked before the book is looked up.
+    if request.count.is_some() {
+        request.count()?;
+    }
+    if request.pattern.is_some() || request.length.is_some() || request.charset.is_some() {
+        CodePattern::parse(&request)?;
+    }
+    let book = store.get_book(book_id).await?;
+    let defaults = match &book.settings.code_pattern {
+        Some(value) => Some(serde_json::from_value::<GenerateSpec>(value.clone()).map_err(|_| {
+            Error::invalid("code_pattern", "the book's code_pattern is not a valid generation spec")
+        })?),
+        None => None,
+    };
+    let spec = request.with_defaults(defaults.as_ref());
+    let count = spec.count()?;
+    let pattern = CodePattern::parse(&spec)?;
+    let existing = store.count_codes_like(&pattern.like_pattern()).await?;
+    pattern.check_capacity(count, existing)?;
+    let resume = to_value(&Resume::Generate(spec.clone()))?;
+    let job = store
+        .create_job(book_id, JobKind::Generate, count, resume, idem)
+        .await?;
+    Ok((job, spec))
+}
+
+/// Generates and stores the job's remaining codes. Codes that collide with stored ones
+/// are simply generated again; the job counts only codes it stored.
+pub async fn run_generate(
+    store: &DynStore,
+    mut job: Job,
+    spec: GenerateSpec,
+    progress: &(dyn Fn(&Job) + Send + Sync),
+) -> Result<Job> {
+    let pattern = CodePattern::parse(&spec)?;
+    let resume = to_value(&Resume::Generate(spec))?;
+    let mut fruitless = 0;
+    while job.inserted < job.total {
+        let want = (job.total - job.inserted).min(BATCH as u64) as usize;
+        let pattern = pattern.clone();
+        let codes = tokio::task::spawn_blocking(move || {
+            let mut rng = rand::rng();
+            let mut codes = HashSet::with_capacity(want);
+            while codes.len() < want {
+                codes.insert(pattern.generate(&mut rng));
+            }
+            codes
+        })
+        .await
+        .map_err(|e| Error::internal(format!("generator task: {e}")))?;
+        let before = job.inserted;
+        let intake = CodeIntake::from_codes(codes.iter().map(String::as_str));
+        job = store.add_job_codes(&job.id, intake, resume.clone()).await?;
+        progress(&job);
+        fruitless = if job.inserted == before { fruitless + 1 } else { 0 };
+        if fruitless >= MAX_FRUITLESS_BATCHES {
+            tracing::warn!(job = %job.id, "generation found no free codes; stopping");
+            return store.finish_job(&job.id, JobStatus::Failed).await;
+        }
+    }
+    store.finish_job(&job.id, JobStatus::Succeeded).await
+}
+
+/// Counts the code lines of a spooled upload (blank lines and the header excluded).
+pub fn count_code_lines(path: &Path) -> Result<u64> {
+    let mut cursor = UploadCursor {
+        file: path.to_path_buf(),
+        offset: 0,
+        next_line: 1,
+        header_seen: false,
+    };
+    let mut total = 0;
+    loop {
+        let (intake, next, done) = read_batch(&cursor, usize::MAX, true)?;
+        total += intake.lines;
+        cursor = next;
+        if done {
+            return Ok(total);
+        }
+    }
+}
+
+/// Records an upload job for a spooled file.
+pub async fn start_upload(
+    store: &DynStore,
+    book_id: &str,
+    file: &Path,
+    idem: Option<Idempotency>,
+) -> Result<(Job, UploadCursor)> {
+    let path = file.to_path_buf();
+    let total = tokio::task::spawn_blocking(move || count_code_lines(&path))
+        .await
+        .map_err(|e| Error::internal(format!("count task: {e}")))??;
+    let cursor = UploadCursor {
+        file: file.to_path_buf(),
+        offset: 0,
+        next_line: 1,
+        header_seen: false,
+    };
+    let resume = to_value(&Resume::Upload(cursor.clone()))?;
+    let job = store
+        .create_job(book_id, JobKind::Upload, total, resume, idem)
+        .await?;
+    Ok((job, cursor))
+}
+
+/// Stores an upload's lines from `cursor` on, batch by batch, then removes the file.
+pub async fn run_upload(
+    store: &DynStore,
+    mut job: Job,
+    mut cursor: UploadCursor,
+    progress: &(dyn Fn(&Job) + Send + Sync),
+) -> Result<Job> {
+    loop {
+        let from = cursor.clone();
+        let (intake, next, done) = tokio::task::spawn_blocking(move || read_batch(&from, BATCH, false))
+            .await
+            .map_err(|e| Error::internal(format!("reader task: {e}")))??;
+        if !intake.is_empty() {
+            let resume = to_value(&Resume::Upload(next.clone()))?;
+            job = store.add_job_codes(&job.id, intake, resume).await?;
+            progress(&job);
+        }
+        cursor = next;
+        if done {
+            break;
+        }
+    }
+    let job = store.finish_job(&job.id, JobStatus::Succeeded).await?;
+    let _ = std::fs::remove_file(&cursor.file);
+    Ok(job)
+}
+
+/// Reads up to `max_lines` code lines from the cursor; returns them, the cursor after
+/// them, and whether the file ended. Memory stays bounded whatever the file holds:
+/// lines longer than any code are cut while reading.
+fn read_batch(cursor: &UploadCursor, max_lines: usize, count_only: bool) -> Result<(CodeIntake, UploadCursor, bool)> {
+    let io = |e: std::io::Error| Error::internal(format!("read upload: {e}"));
+    let mut file = File::open(&cursor.file).map_err(io)?;
+    file.seek(SeekFrom::Start(cursor.offset)).map_err(io)?;
+    let mut reader = BufReader::with_capacity(256 * 1024, file);
+    let mut next = cursor.clone();
+    let mut intake = CodeIntake::default();
+    let mut line = Vec::with_capacity(MAX_UPLOAD_LINE);
+    while (intake.lines as usize) < max_lines {
+        line.clear();
+        let (consumed, truncated, ended) = read_line_bounded(&mut reader, &mut line).map_err(io)?;
+        if consumed == 0 {
+            return Ok((intake, next, true));
+        }
+        next.offset += consumed;
+        let number = next.next_line;
+        next.next_line += 1;
+        match read_upload_line(&line, truncated, !next.header_seen) {
+            UploadLine::Blank => {}
+            UploadLine::Header => next.header_seen = true,
+            other => {
+                next.header_seen = true;
+                match other {
+                    _ if count_only => intake.lines += 1,
+                    UploadLine::Code(code) => intake.push(number, code),
+                    UploadLine::Unreadable(shown, reason) => intake.push_invalid(number, shown, reason),
+                    UploadLine::Blank | UploadLine::Header => {}
+                }
+            }
+        }
+        if ended {
+            return Ok((intake, next, true));
+        }
+    }
+    let at_end = reader.fill_buf().map_err(io)?.is_empty();
+    Ok((intake, next, at_end))
+}
+
+/// Reads one line (without `\n`), keeping at most MAX_UPLOAD_LINE bytes of it.
+/// Returns (bytes consumed, whether it was cut, whether the file ended with it).
+fn read_line_bounded<R: BufRead>(reader: &mut R, line: &mut Vec<u8>) -> std::io::Result<(u64, bool, bool)> {
+    let mut consumed = 0u64;
+    let mut truncated = false;
+    loop {
+        let buf = reader.fill_buf()?;
+        if buf.is_empty() {
+            return Ok((consumed, truncated, true));
+        }
+        let (chunk, found) = match buf.iter().position(|b| *b == b'\n') {
+            Some(at) => (&buf[..at], Some(at)),
+            None => (buf, None),
+        };
+        let room = MAX_UPLOAD_LINE.saturating_sub(line.len());
+        if chunk.len() > room {
+            truncated = true;
+        }
+        line.extend_from_slice(&chunk[..chunk.len().min(room)]);
+        let used = found.map(|at| at + 1).unwrap_or(buf.len());
+        reader.consume(used);
+        consumed += used as u64;
+        if found.is_some() {
+            return Ok((consumed, truncated, false));
+        }
+    }
+}
+
+/// Resumes the jobs a stop left running: generations continue; uploads continue from
+/// their spooled file, or end `failed` (with exact counts) when the file is gone.
+pub async fn resume_unfinished(store: DynStore) -> Result<()> {
+    for (job, spec) in store.unfinished_jobs().await? {
+        let store = store.clone();
+        match serde_json::from_value::<Resume>(spec) {
+            Ok(Resume::Generate(spec)) => {
+                tracing::info!(job = %job.id, "resuming code generation");
+                tokio::spawn(async move { log_outcome(run_generate(&store, job, spec, &|_| {}).await) });
+            }
+            Ok(Resume::Upload(cursor)) if cursor.file.exists() => {
+                tracing::info!(job = %job.id, "resuming upload");
+                tokio::spawn(async move { log_outcome(run_upload(&store, job, cursor, &|_| {}).await) });
+            }
+            _ => {
+                tracing::warn!(job = %job.id, "upload data is gone; ending the job as failed");
+                store.finish_job(&job.id, JobStatus::Failed).await?;
+            }
+        }
+    }
+    Ok(())
+}
+
+pub fn log_outcome(result: Result<Job>) {
+    match result {
+        Ok(job) => tracing::info!(job = %job.id, status = ?job.status, inserted = job.inserted, "job finished"),
+        Err(err) => tracing::error!(error = %err, "job failed"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    #[test]
+    fn batches_cover_every_line_once_with_bounded_lines() {
+        let dir = tempfile::tempdir().expect("dir");
+        let path = dir.path().join("upload.csv");
+        let mut file = File::create(&path).expect("create");
+        let long = "X".repeat(10_000);
+        write!(file, "\u{feff}code\r\nAAA-1\r\n\r\naaa-1\n{long}\nBB\n\u{00e9}t\u{00e9}\nCCC-3").expect("write");
+        drop(file);
+        assert_eq!(count_code_lines(&path).expect("count"), 6);
+        let start = UploadCursor { file: path.clone(), offset: 0, next_line: 1, header_seen: false };
+        let (first, next, done) = read_batch(&start, 2, false).expect("read");
+        assert!(!done);
+        assert_eq!(first.accepted, vec![(2, "AAA-1".to_string())]);
+        assert_eq!(first.duplicates.len(), 1);
+        let (rest, _, done) = read_batch(&next, 100, false).expect("read");
+        assert!(done);
+        assert_eq!(rest.lines, 4);
+        assert_eq!(rest.invalid.iter().map(|e| e.line).collect::<Vec<_>>(), [5, 6, 7]);
+        assert_eq!(rest.accepted, vec![(8, "CCC-3".to_string())]);
+    }
+}
