@@ -10,6 +10,65 @@ if ! command -v cargo >/dev/null; then
   exit 1
 fi
 
+# --- A local DynamoDB-compatible server for the DynamoDB backend's tests -------------
+# dynoxide (SQLite-backed, MIT/Apache-2.0) runs as its own process: its bundled SQLite
+# cannot be linked into the test binary next to ours. It is built once into target/.
+DYNOXIDE_VERSION=3.2.0
+DYNOXIDE_ROOT="$PWD/target/tools/dynoxide-$DYNOXIDE_VERSION"
+DYNOXIDE="$DYNOXIDE_ROOT/bin/dynoxide"
+if [ ! -x "$DYNOXIDE" ]; then
+  echo "installing dynoxide-rs $DYNOXIDE_VERSION (once) into $DYNOXIDE_ROOT" >&2
+  cargo install "dynoxide-rs@$DYNOXIDE_VERSION" --locked --no-default-features \
+    --features native-sqlite,http-server,cli --root "$DYNOXIDE_ROOT"
+fi
+
+port_is_free() {
+  ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
+}
+
+DYNOXIDE_PID=""
+DYNOXIDE_LOG="$(mktemp -t dynoxide.XXXXXX.log)"
+stop_dynoxide() {
+  if [ -n "$DYNOXIDE_PID" ]; then
+    kill "$DYNOXIDE_PID" 2>/dev/null || true
+    wait "$DYNOXIDE_PID" 2>/dev/null || true
+  fi
+  rm -f "$DYNOXIDE_LOG"
+}
+trap stop_dynoxide EXIT
+
+for _ in $(seq 1 20); do
+  port=$((20000 + RANDOM % 40000))
+  port_is_free "$port" || continue
+  # In memory: every test makes its own table, and nothing is kept afterwards.
+  "$DYNOXIDE" serve --host 127.0.0.1 --port "$port" --log quiet >"$DYNOXIDE_LOG" 2>&1 &
+  DYNOXIDE_PID=$!
+  for _ in $(seq 1 100); do
+    if ! kill -0 "$DYNOXIDE_PID" 2>/dev/null; then
+      DYNOXIDE_PID=""
+      break
+    fi
+    if ! port_is_free "$port"; then
+      break
+    fi
+    sleep 0.05
+  done
+  if [ -n "$DYNOXIDE_PID" ] && ! port_is_free "$port"; then
+    break
+  fi
+  if [ -n "$DYNOXIDE_PID" ]; then
+    kill "$DYNOXIDE_PID" 2>/dev/null || true
+  fi
+  DYNOXIDE_PID=""
+done
+if [ -z "$DYNOXIDE_PID" ]; then
+  echo "could not start dynoxide:" >&2
+  cat "$DYNOXIDE_LOG" >&2
+  exit 1
+fi
+export COUPON_BOOK_TEST_DYNAMODB_ENDPOINT="http://127.0.0.1:$port"
+echo "dynoxide $DYNOXIDE_VERSION serving DynamoDB at $COUPON_BOOK_TEST_DYNAMODB_ENDPOINT" >&2
+
 # The HTTP tests start the real binary; build it once up front.
 cargo build --bins
 cargo test --all-targets "$@"

@@ -20,6 +20,7 @@ use crate::domain::{ErrorCode, Page, PageRequest, Result};
 
 #[cfg(test)]
 pub mod conformance;
+pub mod dynamodb;
 pub mod sqlite;
 
 /// An `Idempotency-Key` as the store sees it: scoped to the caller, with a fingerprint
@@ -167,6 +168,16 @@ pub type DynStore = Arc<dyn Store>;
 pub async fn open(spec: &str) -> Result<DynStore> {
     if let Some(path) = spec.strip_prefix("sqlite:") {
         let store = sqlite::SqliteStore::open(path)?;
+        return Ok(Arc::new(store));
+    }
+    if let Some(table) = spec.strip_prefix("dynamodb:") {
+        let store = dynamodb::DynamoStore::from_env(table).await?;
+        // COUPON_BOOK_DYNAMODB_CREATE_TABLE=1 creates the table (and its indexes, TTL and
+        // point-in-time recovery) at start-up when it does not exist yet.
+        if std::env::var("COUPON_BOOK_DYNAMODB_CREATE_TABLE").is_ok_and(|v| v == "1" || v == "true")
+        {
+            store.create_table().await?;
+        }
         return Ok(Arc::new(store));
     }
     Err(crate::domain::Error::invalid(
