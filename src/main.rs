@@ -31,6 +31,21 @@ enum Command {
         #[command(subcommand)]
         command: KeysCommand,
     },
+    /// Set up the DynamoDB store.
+    Dynamodb {
+        #[command(subcommand)]
+        command: DynamodbCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum DynamodbCommand {
+    /// Create the table, its indexes, TTL and point-in-time recovery (uses AWS_REGION,
+    /// AWS_ENDPOINT_URL and the standard credential chain).
+    CreateTable {
+        /// The table name, as in `--store dynamodb:<table>`.
+        table: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -78,6 +93,9 @@ fn main() -> ExitCode {
                         store,
                     },
             } => create_key(name, scopes, store).await,
+            Command::Dynamodb {
+                command: DynamodbCommand::CreateTable { table },
+            } => create_table(&table).await,
         }
     });
     match result {
@@ -108,5 +126,15 @@ async fn create_key(name: String, scopes: Vec<String>, store: StoreArgs) -> CliR
         "created API key {} ({}); store it now, it is not shown again",
         stored.id, stored.name
     );
+    Ok(())
+}
+
+async fn create_table(table: &str) -> CliResult {
+    let store = store::dynamodb::DynamoStore::from_env(table).await?;
+    if store.create_table().await? {
+        eprintln!("created DynamoDB table {table}");
+    } else {
+        eprintln!("DynamoDB table {table} exists already; nothing changed");
+    }
     Ok(())
 }

@@ -3367,6 +3367,7 @@ impl DynamoStore {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::coupon::CouponStatus;
 
     /// Drops nothing: the test server is in memory and stops with the test run.
     pub struct TableGuard;
@@ -3395,4 +3396,151 @@ mod tests {
     }
 
     crate::conformance_tests!(fresh);
+
+    async fn book_with_codes(store: &DynamoStore, codes: &[&str]) -> String {
+        let settings = serde_json::from_value::<crate::domain::book::CreateBook>(
+            serde_json::json!({"name": "faults", "status": "active", "requires_assignment": false}),
+        )
+        .expect("body")
+        .into_settings()
+        .expect("settings");
+        let book = store.create_book(settings, None).await.expect("book");
+        let intake = CodeIntake::from_codes(codes.iter().copied());
+        let job = store
+            .add_codes(&book.id, JobKind::Upload, intake, None)
+            .await
+            .expect("codes");
+        assert_eq!(job.inserted, codes.len() as u64);
+        book.id
+    }
+
+    fn redeem(code: &str, user: &str) -> RedeemRequest {
+        RedeemRequest {
+            code: code.into(),
+            user_id: user.into(),
+            lock_id: None,
+            metadata: None,
+        }
+    }
+
+    /// Injected `TransactionConflict` and throttling answers are retried and the
+    /// result is the right one; a conflict that outlives the retries is `store_busy`
+    /// and changes nothing.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn conflicts_are_retried_then_store_busy() {
+        let store = fresh_store().await;
+        book_with_codes(&store, &["FAULT-A1", "FAULT-B1", "FAULT-C1"]).await;
+
+        store.inject_faults(&[
+            Fault::TransactionConflict,
+            Fault::Throttling,
+            Fault::TransactionConflict,
+        ]);
+        let idem = Idempotency {
+            caller: "key_1".into(),
+            key: "order-1".into(),
+            fingerprint: "fp".into(),
+        };
+        let first = store
+            .redeem(redeem("FAULT-A1", "u"), Some(idem.clone()))
+            .await
+            .expect("redeemed after retries");
+        assert_eq!(store.injected_faults(), 3);
+        let coupon = store.get_coupon("FAULT-A1").await.expect("coupon");
+        assert_eq!(
+            (coupon.status, coupon.redemption_count),
+            (CouponStatus::Redeemed, 1)
+        );
+        let replay = store
+            .redeem(redeem("FAULT-A1", "u"), Some(idem))
+            .await
+            .expect("replay");
+        assert_eq!(replay, first);
+
+        let conflicts = vec![Fault::TransactionConflict; MAX_TRANSIENT_RETRIES as usize + 1];
+        store.inject_faults(&conflicts);
+        let busy = store
+            .redeem(redeem("FAULT-B1", "u"), None)
+            .await
+            .expect_err("conflict beyond retries");
+        assert_eq!(busy.code, ErrorCode::StoreBusy);
+        assert_eq!(store.injected_faults(), 3 + conflicts.len() as u64);
+        let untouched = store.get_coupon("FAULT-B1").await.expect("coupon");
+        assert_eq!(untouched.redemption_count, 0);
+        let events = store.list_events(None, 1000).await.expect("events");
+        assert_eq!(
+            events
+                .data
+                .iter()
+                .filter(|e| e.event_type == event::COUPON_REDEEMED)
+                .count(),
+            1
+        );
+        store
+            .redeem(redeem("FAULT-B1", "u"), None)
+            .await
+            .expect("redeems once the conflict is over");
+
+        // Racing redeems with conflicts sprinkled in: still exactly one winner.
+        store.inject_faults(&[
+            Fault::TransactionConflict,
+            Fault::Throttling,
+            Fault::TransactionConflict,
+            Fault::TransactionConflict,
+        ]);
+        let store = Arc::new(store);
+        let tasks: Vec<_> = (0..16)
+            .map(|i| {
+                let store = store.clone();
+                tokio::spawn(async move {
+                    store
+                        .redeem(redeem("FAULT-C1", &format!("user{i}")), None)
+                        .await
+                })
+            })
+            .collect();
+        let mut wins = 0;
+        for task in tasks {
+            match task.await.expect("join") {
+                Ok(_) => wins += 1,
+                Err(err) => assert_eq!(err.code, ErrorCode::CouponAlreadyRedeemed),
+            }
+        }
+        assert_eq!(wins, 1);
+        assert_eq!(
+            store
+                .get_coupon("FAULT-C1")
+                .await
+                .expect("coupon")
+                .redemption_count,
+            1
+        );
+    }
+
+    #[test]
+    fn like_patterns_match_as_in_sql() {
+        let matches = |p: &str, t: &str| {
+            like_matches(
+                &p.chars().collect::<Vec<_>>(),
+                &t.chars().collect::<Vec<_>>(),
+            )
+        };
+        assert!(matches("SUMMER-____", "SUMMER-AB12"));
+        assert!(matches("summer-%", "SUMMER-AB12"));
+        assert!(!matches("SUMMER-___", "SUMMER-AB12"));
+        assert!(matches("A\\_B", "A_B"));
+        assert!(!matches("A\\_B", "AXB"));
+        assert!(matches("%-1", "X-Y-1"));
+    }
+
+    #[test]
+    fn lock_ids_name_their_code() {
+        let id = format!("lock_{}_SUMMER-01", ulid::Ulid::new());
+        assert_eq!(lock_code(&id), Some("SUMMER-01"));
+        assert_eq!(lock_code("lock_unknown"), None);
+        assert_eq!(
+            lock_code(&format!("lock_{}_bad code", ulid::Ulid::new())),
+            None
+        );
+    }
 }
