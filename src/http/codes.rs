@@ -11,7 +11,9 @@ use utoipa::ToSchema;
 
 use super::AppState;
 use super::error::{ApiError, ApiResult, ErrorBody};
-use super::extract::{Auth, BooksRead, BooksWrite, Id, JsonBody, Params, fingerprint, idempotency_key};
+use super::extract::{
+    Auth, BooksRead, BooksWrite, Id, JsonBody, Params, fingerprint, idempotency_key,
+};
 use crate::domain::coupon::{Coupon, CouponStatus};
 use crate::domain::ids::new_id;
 use crate::domain::job::{CodeIntake, Job, JobKind, JobStatus, MAX_CODES_PER_REQUEST};
@@ -129,7 +131,9 @@ pub async fn generate(
     }
     let store = state.store.clone();
     let answer = job.clone();
-    tokio::spawn(async move { jobs::log_outcome(jobs::run_generate(&store, job, spec, &|_| {}).await) });
+    tokio::spawn(
+        async move { jobs::log_outcome(jobs::run_generate(&store, job, spec, &|_| {}).await) },
+    );
     Ok((StatusCode::ACCEPTED, Json(answer)))
 }
 
@@ -155,7 +159,12 @@ pub async fn upload(
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .unwrap_or("");
-    let media = content_type.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+    let media = content_type
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
     if media != "text/csv" && media != "text/plain" {
         return Err(ApiError(Error::new(
             ErrorCode::UnsupportedMediaType,
@@ -165,7 +174,10 @@ pub async fn upload(
     let key = idempotency_key(&headers)?;
     let book = state.store.get_book(&book_id).await?;
     if !book.settings.status.accepts_codes() {
-        return Err(ApiError(Error::new(ErrorCode::BookNotActive, "codes cannot be added to an archived book")));
+        return Err(ApiError(Error::new(
+            ErrorCode::BookNotActive,
+            "codes cannot be added to an archived book",
+        )));
     }
     let path = state.spool_dir.join(format!("{}.upload", new_id("upload")));
     let (size, digest) = match spool(body, &path).await {
@@ -191,7 +203,11 @@ pub async fn upload(
         // A replay: the first request's job is the answer.
         let _ = tokio::fs::remove_file(&path).await;
         let job = state.store.get_job(&job.id).await?;
-        let status = if job.status == JobStatus::Running { StatusCode::ACCEPTED } else { StatusCode::CREATED };
+        let status = if job.status == JobStatus::Running {
+            StatusCode::ACCEPTED
+        } else {
+            StatusCode::CREATED
+        };
         return Ok((status, Json(job)));
     }
     if size <= jobs::INLINE_UPLOAD_BYTES {
@@ -200,7 +216,9 @@ pub async fn upload(
     }
     let store = state.store.clone();
     let answer = job.clone();
-    tokio::spawn(async move { jobs::log_outcome(jobs::run_upload(&store, job, cursor, &|_| {}).await) });
+    tokio::spawn(
+        async move { jobs::log_outcome(jobs::run_upload(&store, job, cursor, &|_| {}).await) },
+    );
     Ok((StatusCode::ACCEPTED, Json(answer)))
 }
 
@@ -215,10 +233,14 @@ async fn spool(body: Body, path: &std::path::Path) -> ApiResult<(u64, Vec<u8>)> 
     let mut size = 0u64;
     let mut stream = body.into_data_stream();
     while let Some(chunk) = stream.next().await {
-        let chunk = chunk.map_err(|_| ApiError(Error::invalid("body", "the upload was interrupted")))?;
+        let chunk =
+            chunk.map_err(|_| ApiError(Error::invalid("body", "the upload was interrupted")))?;
         size += chunk.len() as u64;
         if size > MAX_UPLOAD_BYTES {
-            return Err(ApiError(Error::new(ErrorCode::PayloadTooLarge, "uploads are limited to 4 GiB")));
+            return Err(ApiError(Error::new(
+                ErrorCode::PayloadTooLarge,
+                "uploads are limited to 4 GiB",
+            )));
         }
         hasher.update(&chunk);
         file.write_all(&chunk).await.map_err(io)?;
@@ -250,7 +272,10 @@ pub async fn export(
             match store.list_codes(&book_id, None, page).await {
                 Ok(page) => {
                     let chunk = csv_rows(&page.data);
-                    Some((Ok::<Bytes, std::io::Error>(chunk), page.next_cursor.map(Some)))
+                    Some((
+                        Ok::<Bytes, std::io::Error>(chunk),
+                        page.next_cursor.map(Some),
+                    ))
                 }
                 Err(err) => {
                     tracing::error!(error = %err, "export stopped");
@@ -262,7 +287,10 @@ pub async fn export(
     let stream = futures_util::stream::once(async move { Ok(header_row) }).chain(pages);
     let mut response = Response::new(Body::from_stream(stream));
     let headers = response.headers_mut();
-    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/csv; charset=utf-8"));
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/csv; charset=utf-8"),
+    );
     headers.insert(
         header::CONTENT_DISPOSITION,
         HeaderValue::from_static("attachment; filename=\"codes.csv\""),

@@ -100,7 +100,8 @@ pub fn api_routes() -> OpenApiRouter<AppState> {
 
 /// The whole application: API routes, `/openapi.json`, `/docs`, metrics and fallbacks.
 pub fn app(state: AppState) -> Router {
-    let (router, openapi) = api_routes().split_for_parts();
+    let (router, mut openapi) = api_routes().split_for_parts();
+    openapi::add_common_answers(&mut openapi);
     router
         .route_layer(middleware::from_fn(track_requests))
         .merge(SwaggerUi::new("/docs").url("/openapi.json", openapi))

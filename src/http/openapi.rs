@@ -1,10 +1,10 @@
 //! The served OpenAPI document: generated from the handlers' annotations, plus the
 //! error answers every authenticated route can give.
 
+use utoipa::OpenApi as _;
 use utoipa::openapi::path::Operation;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::openapi::{ContentBuilder, OpenApi, Ref, ResponseBuilder};
-use utoipa::{Modify, OpenApi as _};
 
 use super::error::{ErrorBody, ErrorDetail};
 
@@ -12,12 +12,9 @@ use super::error::{ErrorBody, ErrorDetail};
 #[openapi(
     info(title = "coupon-book", description = "Coupon books, codes, assignment, locks and exactly-once redemption."),
     components(schemas(ErrorBody, ErrorDetail)),
-    security(("bearer" = [])),
-    modifiers(&CommonAnswers)
+    security(("bearer" = []))
 )]
 pub struct ApiDoc;
-
-struct CommonAnswers;
 
 const COMMON_ERRORS: &[(&str, &str)] = &[
     (
@@ -34,29 +31,28 @@ const COMMON_ERRORS: &[(&str, &str)] = &[
     ("503", "store_busy or store_unavailable: try again"),
 ];
 
-impl Modify for CommonAnswers {
-    fn modify(&self, openapi: &mut OpenApi) {
-        let components = openapi.components.get_or_insert_with(Default::default);
-        components.add_security_scheme(
-            "bearer",
-            SecurityScheme::Http(
-                HttpBuilder::new()
-                    .scheme(HttpAuthScheme::Bearer)
-                    .description(Some("An API key or a JWT"))
-                    .build(),
-            ),
-        );
-        for item in openapi.paths.paths.values_mut() {
-            let operations = [
-                &mut item.get,
-                &mut item.post,
-                &mut item.put,
-                &mut item.patch,
-                &mut item.delete,
-            ];
-            for operation in operations.into_iter().flatten() {
-                add_common_errors(operation);
-            }
+/// Adds the bearer scheme and the error answers every operation can give. Runs on the
+/// finished document, once all routes are in it.
+pub fn add_common_answers(openapi: &mut OpenApi) {
+    let components = openapi.components.get_or_insert_with(Default::default);
+    components.add_security_scheme(
+        "bearer",
+        SecurityScheme::Http(
+            HttpBuilder::new()
+                .scheme(HttpAuthScheme::Bearer)
+                .description(Some("An API key or a JWT"))
+                .build(),
+        ),
+    );
+    for item in openapi.paths.paths.values_mut() {
+        for operation in [&mut item.get, &mut item.delete].into_iter().flatten() {
+            add_common_errors(operation, false);
+        }
+        for operation in [&mut item.post, &mut item.put, &mut item.patch]
+            .into_iter()
+            .flatten()
+        {
+            add_common_errors(operation, true);
         }
     }
 }
@@ -73,7 +69,7 @@ fn error_response(description: &str) -> utoipa::openapi::Response {
         .build()
 }
 
-fn add_common_errors(operation: &mut Operation) {
+fn add_common_errors(operation: &mut Operation, takes_body: bool) {
     // Operations marked `security(())` are open and answer no auth errors.
     let open = operation
         .security
@@ -82,6 +78,9 @@ fn add_common_errors(operation: &mut Operation) {
     let responses = &mut operation.responses.responses;
     if !open {
         for (status, description) in COMMON_ERRORS {
+            if *status == "413" && !takes_body {
+                continue;
+            }
             responses
                 .entry(status.to_string())
                 .or_insert_with(|| error_response(description).into());
