@@ -1167,7 +1167,11 @@ pub async fn create_table(client: &Client, table: &str) -> Result<bool> {
         .send()
         .await
     {
-        tracing::warn!(error = %aws_sdk_dynamodb::error::DisplayErrorContext(&err), "TTL not enabled");
+        let code = err
+            .as_service_error()
+            .and_then(|e| e.code())
+            .unwrap_or("no answer");
+        tracing::warn!(code, "TTL not enabled on the table");
     }
     let pitr = built(
         PointInTimeRecoverySpecification::builder()
@@ -1181,7 +1185,11 @@ pub async fn create_table(client: &Client, table: &str) -> Result<bool> {
         .send()
         .await
     {
-        tracing::warn!(error = %aws_sdk_dynamodb::error::DisplayErrorContext(&err), "point-in-time recovery not enabled");
+        let code = err
+            .as_service_error()
+            .and_then(|e| e.code())
+            .unwrap_or("no answer");
+        tracing::warn!(code, "point-in-time recovery not enabled on the table");
     }
     Ok(true)
 }
