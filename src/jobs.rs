@@ -10,9 +10,12 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::domain::job::{CodeIntake, Job, JobKind, JobStatus, MAX_UPLOAD_LINE, UploadLine, read_upload_line};
+use crate::domain::coupon::Coupon;
+use crate::domain::job::{
+    CodeIntake, Job, JobKind, JobStatus, MAX_UPLOAD_LINE, UploadLine, read_upload_line,
+};
 use crate::domain::pattern::{CodePattern, GenerateSpec};
-use crate::domain::{Error, Result};
+use crate::domain::{Error, PageRequest, Result, decode_cursor};
 use crate::store::{DynStore, Idempotency};
 
 /// Codes per committed batch: large enough to spread a commit over many rows, small
@@ -37,6 +40,10 @@ pub enum Resume {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct UploadCursor {
     pub file: PathBuf,
+    /// The file is the service's own copy of an HTTP upload, removed once the job ends
+    /// (a CLI upload reads the operator's file in place and leaves it).
+    #[serde(default)]
+    pub spooled: bool,
     pub offset: u64,
     pub next_line: u64,
     pub header_seen: bool,
@@ -63,9 +70,14 @@ pub async fn start_generate(
     }
     let book = store.get_book(book_id).await?;
     let defaults = match &book.settings.code_pattern {
-        Some(value) => Some(serde_json::from_value::<GenerateSpec>(value.clone()).map_err(|_| {
-            Error::invalid("code_pattern", "the book's code_pattern is not a valid generation spec")
-        })?),
+        Some(value) => Some(
+            serde_json::from_value::<GenerateSpec>(value.clone()).map_err(|_| {
+                Error::invalid(
+                    "code_pattern",
+                    "the book's code_pattern is not a valid generation spec",
+                )
+            })?,
+        ),
         None => None,
     };
     let spec = request.with_defaults(defaults.as_ref());
@@ -108,7 +120,11 @@ pub async fn run_generate(
         let intake = CodeIntake::from_codes(codes.iter().map(String::as_str));
         job = store.add_job_codes(&job.id, intake, resume.clone()).await?;
         progress(&job);
-        fruitless = if job.inserted == before { fruitless + 1 } else { 0 };
+        fruitless = if job.inserted == before {
+            fruitless + 1
+        } else {
+            0
+        };
         if fruitless >= MAX_FRUITLESS_BATCHES {
             tracing::warn!(job = %job.id, "generation found no free codes; stopping");
             return store.finish_job(&job.id, JobStatus::Failed).await;
@@ -121,6 +137,7 @@ pub async fn run_generate(
 pub fn count_code_lines(path: &Path) -> Result<u64> {
     let mut cursor = UploadCursor {
         file: path.to_path_buf(),
+        spooled: false,
         offset: 0,
         next_line: 1,
         header_seen: false,
@@ -136,11 +153,13 @@ pub fn count_code_lines(path: &Path) -> Result<u64> {
     }
 }
 
-/// Records an upload job for a spooled file.
+/// Records an upload job for a file (`spooled`: the service's own copy, removed when
+/// the job ends).
 pub async fn start_upload(
     store: &DynStore,
     book_id: &str,
     file: &Path,
+    spooled: bool,
     idem: Option<Idempotency>,
 ) -> Result<(Job, UploadCursor)> {
     let path = file.to_path_buf();
@@ -149,6 +168,7 @@ pub async fn start_upload(
         .map_err(|e| Error::internal(format!("count task: {e}")))??;
     let cursor = UploadCursor {
         file: file.to_path_buf(),
+        spooled,
         offset: 0,
         next_line: 1,
         header_seen: false,
@@ -160,7 +180,8 @@ pub async fn start_upload(
     Ok((job, cursor))
 }
 
-/// Stores an upload's lines from `cursor` on, batch by batch, then removes the file.
+/// Stores an upload's lines from `cursor` on, batch by batch; removes a spooled file
+/// at the end.
 pub async fn run_upload(
     store: &DynStore,
     mut job: Job,
@@ -169,9 +190,10 @@ pub async fn run_upload(
 ) -> Result<Job> {
     loop {
         let from = cursor.clone();
-        let (intake, next, done) = tokio::task::spawn_blocking(move || read_batch(&from, BATCH, false))
-            .await
-            .map_err(|e| Error::internal(format!("reader task: {e}")))??;
+        let (intake, next, done) =
+            tokio::task::spawn_blocking(move || read_batch(&from, BATCH, false))
+                .await
+                .map_err(|e| Error::internal(format!("reader task: {e}")))??;
         if !intake.is_empty() {
             let resume = to_value(&Resume::Upload(next.clone()))?;
             job = store.add_job_codes(&job.id, intake, resume).await?;
@@ -183,14 +205,20 @@ pub async fn run_upload(
         }
     }
     let job = store.finish_job(&job.id, JobStatus::Succeeded).await?;
-    let _ = std::fs::remove_file(&cursor.file);
+    if cursor.spooled {
+        let _ = std::fs::remove_file(&cursor.file);
+    }
     Ok(job)
 }
 
 /// Reads up to `max_lines` code lines from the cursor; returns them, the cursor after
 /// them, and whether the file ended. Memory stays bounded whatever the file holds:
 /// lines longer than any code are cut while reading.
-fn read_batch(cursor: &UploadCursor, max_lines: usize, count_only: bool) -> Result<(CodeIntake, UploadCursor, bool)> {
+fn read_batch(
+    cursor: &UploadCursor,
+    max_lines: usize,
+    count_only: bool,
+) -> Result<(CodeIntake, UploadCursor, bool)> {
     let io = |e: std::io::Error| Error::internal(format!("read upload: {e}"));
     let mut file = File::open(&cursor.file).map_err(io)?;
     file.seek(SeekFrom::Start(cursor.offset)).map_err(io)?;
@@ -215,7 +243,9 @@ fn read_batch(cursor: &UploadCursor, max_lines: usize, count_only: bool) -> Resu
                 match other {
                     _ if count_only => intake.lines += 1,
                     UploadLine::Code(code) => intake.push(number, code),
-                    UploadLine::Unreadable(shown, reason) => intake.push_invalid(number, shown, reason),
+                    UploadLine::Unreadable(shown, reason) => {
+                        intake.push_invalid(number, shown, reason)
+                    }
                     UploadLine::Blank | UploadLine::Header => {}
                 }
             }
@@ -230,7 +260,10 @@ fn read_batch(cursor: &UploadCursor, max_lines: usize, count_only: bool) -> Resu
 
 /// Reads one line (without `\n`), keeping at most MAX_UPLOAD_LINE bytes of it.
 /// Returns (bytes consumed, whether it was cut, whether the file ended with it).
-fn read_line_bounded<R: BufRead>(reader: &mut R, line: &mut Vec<u8>) -> std::io::Result<(u64, bool, bool)> {
+fn read_line_bounded<R: BufRead>(
+    reader: &mut R,
+    line: &mut Vec<u8>,
+) -> std::io::Result<(u64, bool, bool)> {
     let mut consumed = 0u64;
     let mut truncated = false;
     loop {
@@ -264,11 +297,15 @@ pub async fn resume_unfinished(store: DynStore) -> Result<()> {
         match serde_json::from_value::<Resume>(spec) {
             Ok(Resume::Generate(spec)) => {
                 tracing::info!(job = %job.id, "resuming code generation");
-                tokio::spawn(async move { log_outcome(run_generate(&store, job, spec, &|_| {}).await) });
+                tokio::spawn(
+                    async move { log_outcome(run_generate(&store, job, spec, &|_| {}).await) },
+                );
             }
             Ok(Resume::Upload(cursor)) if cursor.file.exists() => {
                 tracing::info!(job = %job.id, "resuming upload");
-                tokio::spawn(async move { log_outcome(run_upload(&store, job, cursor, &|_| {}).await) });
+                tokio::spawn(
+                    async move { log_outcome(run_upload(&store, job, cursor, &|_| {}).await) },
+                );
             }
             _ => {
                 tracing::warn!(job = %job.id, "upload data is gone; ending the job as failed");
@@ -279,9 +316,54 @@ pub async fn resume_unfinished(store: DynStore) -> Result<()> {
     Ok(())
 }
 
+/// The export's first line.
+pub const EXPORT_HEADER: &[u8] = b"code,status,assigned_to,redemption_count,created_at\n";
+/// Coupons read per page while exporting: memory stays constant whatever the book holds.
+pub const EXPORT_PAGE: u32 = 1000;
+
+/// One page of an export, as CSV rows.
+pub fn export_rows(coupons: &[Coupon]) -> Vec<u8> {
+    let mut writer = csv::Writer::from_writer(Vec::with_capacity(coupons.len() * 64));
+    for coupon in coupons {
+        let status = serde_json::to_value(coupon.status)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_string))
+            .unwrap_or_default();
+        let _ = writer.write_record([
+            coupon.code.as_str(),
+            status.as_str(),
+            coupon.assigned_to.as_deref().unwrap_or(""),
+            &coupon.redemption_count.to_string(),
+            &coupon.created_at.to_rfc3339(),
+        ]);
+    }
+    writer.into_inner().unwrap_or_default()
+}
+
+/// The export page after `cursor` (None: the first), with the cursor of the next one.
+pub async fn export_page(
+    store: &DynStore,
+    book_id: &str,
+    cursor: Option<&str>,
+) -> Result<(Vec<u8>, Option<String>)> {
+    let page = PageRequest {
+        after: match cursor {
+            Some(text) => Some(
+                decode_cursor(text).ok_or_else(|| Error::invalid("cursor", "unknown cursor"))?,
+            ),
+            None => None,
+        },
+        limit: EXPORT_PAGE,
+    };
+    let page = store.list_codes(book_id, None, page).await?;
+    Ok((export_rows(&page.data), page.next_cursor))
+}
+
 pub fn log_outcome(result: Result<Job>) {
     match result {
-        Ok(job) => tracing::info!(job = %job.id, status = ?job.status, inserted = job.inserted, "job finished"),
+        Ok(job) => {
+            tracing::info!(job = %job.id, status = ?job.status, inserted = job.inserted, "job finished")
+        }
         Err(err) => tracing::error!(error = %err, "job failed"),
     }
 }
@@ -297,10 +379,20 @@ mod tests {
         let path = dir.path().join("upload.csv");
         let mut file = File::create(&path).expect("create");
         let long = "X".repeat(10_000);
-        write!(file, "\u{feff}code\r\nAAA-1\r\n\r\naaa-1\n{long}\nBB\n\u{00e9}t\u{00e9}\nCCC-3").expect("write");
+        write!(
+            file,
+            "\u{feff}code\r\nAAA-1\r\n\r\naaa-1\n{long}\nBB\n\u{00e9}t\u{00e9}\nCCC-3"
+        )
+        .expect("write");
         drop(file);
         assert_eq!(count_code_lines(&path).expect("count"), 6);
-        let start = UploadCursor { file: path.clone(), offset: 0, next_line: 1, header_seen: false };
+        let start = UploadCursor {
+            file: path.clone(),
+            spooled: false,
+            offset: 0,
+            next_line: 1,
+            header_seen: false,
+        };
         let (first, next, done) = read_batch(&start, 2, false).expect("read");
         assert!(!done);
         assert_eq!(first.accepted, vec![(2, "AAA-1".to_string())]);
@@ -308,7 +400,10 @@ mod tests {
         let (rest, _, done) = read_batch(&next, 100, false).expect("read");
         assert!(done);
         assert_eq!(rest.lines, 4);
-        assert_eq!(rest.invalid.iter().map(|e| e.line).collect::<Vec<_>>(), [5, 6, 7]);
+        assert_eq!(
+            rest.invalid.iter().map(|e| e.line).collect::<Vec<_>>(),
+            [5, 6, 7]
+        );
         assert_eq!(rest.accepted, vec![(8, "CCC-3".to_string())]);
     }
 }

@@ -3,6 +3,7 @@
 //! Layout: `domain` holds the rules and types; `store` the storage trait and its
 //! backends; `http` the API. Dependencies point one way: http -> domain <- store.
 
+pub mod cli;
 pub mod config;
 pub mod domain;
 pub mod http;

@@ -26,6 +26,11 @@ struct Cli {
 enum Command {
     /// Serve the HTTP API.
     Serve(ServeArgs),
+    /// Generate, upload and export codes directly in the store.
+    Codes {
+        #[command(subcommand)]
+        command: coupon_book::cli::CodesCommand,
+    },
     /// Manage API keys directly in the store.
     Keys {
         #[command(subcommand)]
@@ -85,6 +90,7 @@ fn main() -> ExitCode {
     let result = runtime.block_on(async {
         match cli.command {
             Command::Serve(args) => server::serve(args).await,
+            Command::Codes { command } => coupon_book::cli::run(command).await,
             Command::Keys {
                 command:
                     KeysCommand::Create {

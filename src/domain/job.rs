@@ -134,7 +134,10 @@ pub fn read_upload_line(raw: &[u8], truncated: bool, first_content: bool) -> Upl
     };
     let text = text.trim();
     if truncated {
-        return UploadLine::Unreadable(text.chars().take(40).collect(), "too long (3..64 characters)");
+        return UploadLine::Unreadable(
+            text.chars().take(40).collect(),
+            "too long (3..64 characters)",
+        );
     }
     let text = text
         .strip_prefix('"')
@@ -242,7 +245,13 @@ mod tests {
         assert_eq!(intake.accepted.len(), 2);
         assert_eq!(intake.duplicates.len(), 1);
         assert_eq!(intake.invalid.len(), 2);
-        let mut job = Job::start("job_1".into(), JobKind::Upload, "book_1".into(), 5, Timestamp(0));
+        let mut job = Job::start(
+            "job_1".into(),
+            JobKind::Upload,
+            "book_1".into(),
+            5,
+            Timestamp(0),
+        );
         let outcome = BatchOutcome {
             inserted: 1,
             already_exist: vec![(4, "GOOD-2".into())],
@@ -269,11 +278,26 @@ mod upload_tests {
 
     #[test]
     fn upload_lines_are_read_leniently_but_exactly() {
-        assert_eq!(read_upload_line(b"\xEF\xBB\xBFcode\r", false, true), UploadLine::Header);
-        assert_eq!(read_upload_line(b"code", false, false), UploadLine::Code("code"));
+        assert_eq!(
+            read_upload_line(b"\xEF\xBB\xBFcode\r", false, true),
+            UploadLine::Header
+        );
+        assert_eq!(
+            read_upload_line(b"code", false, false),
+            UploadLine::Code("code")
+        );
         assert_eq!(read_upload_line(b"  \r", false, false), UploadLine::Blank);
-        assert_eq!(read_upload_line(b"\"ab-1\"", false, false), UploadLine::Code("ab-1"));
-        assert!(matches!(read_upload_line(b"\xff\xfe", false, false), UploadLine::Unreadable(_, _)));
-        assert!(matches!(read_upload_line(b"AAAA", true, false), UploadLine::Unreadable(_, _)));
+        assert_eq!(
+            read_upload_line(b"\"ab-1\"", false, false),
+            UploadLine::Code("ab-1")
+        );
+        assert!(matches!(
+            read_upload_line(b"\xff\xfe", false, false),
+            UploadLine::Unreadable(_, _)
+        ));
+        assert!(matches!(
+            read_upload_line(b"AAAA", true, false),
+            UploadLine::Unreadable(_, _)
+        ));
     }
 }

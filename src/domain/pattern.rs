@@ -149,8 +149,12 @@ impl CodePattern {
                                     "a literal # cannot appear in a code (A-Z 0-9 - _ only)",
                                 ));
                             }
-                            Some(other) => literals("pattern", &(other as char).to_string(), &mut slots)?,
-                            None => return Err(Error::invalid("pattern", "the pattern ends with \\")),
+                            Some(other) => {
+                                literals("pattern", &(other as char).to_string(), &mut slots)?
+                            }
+                            None => {
+                                return Err(Error::invalid("pattern", "the pattern ends with \\"));
+                            }
                         },
                         other => literals("pattern", &(other as char).to_string(), &mut slots)?,
                     }
@@ -185,7 +189,11 @@ impl CodePattern {
         };
         let len = pattern.code_len();
         if !(MIN_CODE_LEN..=MAX_CODE_LEN).contains(&len) {
-            let field = if spec.pattern.is_some() { "pattern" } else { "length" };
+            let field = if spec.pattern.is_some() {
+                "pattern"
+            } else {
+                "length"
+            };
             return Err(Error::invalid(
                 field,
                 format!("codes would be {len} characters long; they must be 3..64"),
@@ -335,7 +343,10 @@ mod tests {
         let code = pattern.generate(&mut rand::rng());
         assert!(code.starts_with("SUMMER-"), "{code}");
         assert!(pattern.matches(&code));
-        assert!(!pattern.matches("SUMMER-0000-0000"), "0 is not in the unambiguous set");
+        assert!(
+            !pattern.matches("SUMMER-0000-0000"),
+            "0 is not in the unambiguous set"
+        );
         assert_eq!(pattern.like_pattern(), "SUMMER-____-____");
     }
 
@@ -347,11 +358,18 @@ mod tests {
         assert_eq!(field(spec("ä##")), Some("pattern".into()));
         assert_eq!(field(spec("#")), Some("pattern".into()));
         assert_eq!(
-            field(GenerateSpec { charset: Some("A".into()), ..spec("###") }),
+            field(GenerateSpec {
+                charset: Some("A".into()),
+                ..spec("###")
+            }),
             Some("charset".into())
         );
         assert_eq!(
-            field(GenerateSpec { pattern: None, length: Some(65), ..spec("") }),
+            field(GenerateSpec {
+                pattern: None,
+                length: Some(65),
+                ..spec("")
+            }),
             Some("length".into())
         );
     }

@@ -18,7 +18,7 @@ use crate::domain::coupon::{Coupon, CouponStatus};
 use crate::domain::ids::new_id;
 use crate::domain::job::{CodeIntake, Job, JobKind, JobStatus, MAX_CODES_PER_REQUEST};
 use crate::domain::pattern::GenerateSpec;
-use crate::domain::{Error, ErrorCode, Page, PageRequest};
+use crate::domain::{Error, ErrorCode, Page};
 use crate::jobs;
 use crate::store::Idempotency;
 
@@ -192,7 +192,7 @@ pub async fn upload(
         key,
         fingerprint: fingerprint(&format!("POST /v1/books/{book_id}/codes/upload"), &digest),
     });
-    let (job, cursor) = match jobs::start_upload(&state.store, &book_id, &path, idem).await {
+    let (job, cursor) = match jobs::start_upload(&state.store, &book_id, &path, true, idem).await {
         Ok(started) => started,
         Err(err) => {
             let _ = tokio::fs::remove_file(&path).await;
@@ -249,9 +249,6 @@ async fn spool(body: Body, path: &std::path::Path) -> ApiResult<(u64, Vec<u8>)> 
     Ok((size, hasher.finalize().to_vec()))
 }
 
-/// Rows per page read while exporting.
-const EXPORT_PAGE: &str = "1000";
-
 #[utoipa::path(get, path = "/v1/books/{book_id}/codes/export", tag = "codes",
     params(("book_id" = String, Path)),
     responses((status = 200, description = "CSV: code,status,assigned_to,redemption_count,created_at", body = String, content_type = "text/csv"),
@@ -262,21 +259,16 @@ pub async fn export(
     Id(book_id): Id,
 ) -> ApiResult<Response> {
     state.store.get_book(&book_id).await?;
-    let header_row = Bytes::from_static(b"code,status,assigned_to,redemption_count,created_at\n");
     let pages = futures_util::stream::unfold(Some(None::<String>), move |cursor| {
         let store = state.store.clone();
         let book_id = book_id.clone();
         async move {
             let cursor = cursor?;
-            let page = PageRequest::parse(Some(EXPORT_PAGE), cursor.as_deref()).ok()?;
-            match store.list_codes(&book_id, None, page).await {
-                Ok(page) => {
-                    let chunk = csv_rows(&page.data);
-                    Some((
-                        Ok::<Bytes, std::io::Error>(chunk),
-                        page.next_cursor.map(Some),
-                    ))
-                }
+            match jobs::export_page(&store, &book_id, cursor.as_deref()).await {
+                Ok((rows, next)) => Some((
+                    Ok::<Bytes, std::io::Error>(Bytes::from(rows)),
+                    next.map(Some),
+                )),
                 Err(err) => {
                     tracing::error!(error = %err, "export stopped");
                     Some((Err(std::io::Error::other("export failed")), None))
@@ -284,7 +276,8 @@ pub async fn export(
             }
         }
     });
-    let stream = futures_util::stream::once(async move { Ok(header_row) }).chain(pages);
+    let header = futures_util::stream::once(async { Ok(Bytes::from_static(jobs::EXPORT_HEADER)) });
+    let stream = header.chain(pages);
     let mut response = Response::new(Body::from_stream(stream));
     let headers = response.headers_mut();
     headers.insert(
@@ -296,22 +289,4 @@ pub async fn export(
         HeaderValue::from_static("attachment; filename=\"codes.csv\""),
     );
     Ok(response)
-}
-
-fn csv_rows(coupons: &[Coupon]) -> Bytes {
-    let mut writer = csv::Writer::from_writer(Vec::with_capacity(coupons.len() * 64));
-    for coupon in coupons {
-        let status = serde_json::to_value(coupon.status)
-            .ok()
-            .and_then(|v| v.as_str().map(str::to_string))
-            .unwrap_or_default();
-        let _ = writer.write_record([
-            coupon.code.as_str(),
-            status.as_str(),
-            coupon.assigned_to.as_deref().unwrap_or(""),
-            &coupon.redemption_count.to_string(),
-            &coupon.created_at.to_rfc3339(),
-        ]);
-    }
-    Bytes::from(writer.into_inner().unwrap_or_default())
 }

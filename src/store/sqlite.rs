@@ -1050,7 +1050,8 @@ impl Store for SqliteStore {
     ) -> Result<Job> {
         let book_id = book_id.to_string();
         self.write(idem, move |conn, now| {
-            let (job_seq, mut job) = insert_job(conn, &book_id, kind, intake.lines, &Value::Null, now)?;
+            let (job_seq, mut job) =
+                insert_job(conn, &book_id, kind, intake.lines, &Value::Null, now)?;
             let book = load_book(conn, &book_id)?;
             let outcome = insert_codes(conn, &book, job_seq, &intake.accepted, now)?;
             job.absorb(intake, outcome);
@@ -1140,10 +1141,8 @@ impl Store for SqliteStore {
 
     async fn get_job(&self, job_id: &str) -> Result<Job> {
         let job_id = job_id.to_string();
-        self.read(move |conn, _| {
-            Ok(load_job(conn, &job_id)?.1)
-        })
-        .await
+        self.read(move |conn, _| Ok(load_job(conn, &job_id)?.1))
+            .await
     }
 
     async fn list_codes(
