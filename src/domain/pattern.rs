@@ -104,6 +104,14 @@ fn charset(name: Option<&str>) -> Result<Vec<u8>> {
         "alphanumeric" => ALPHANUMERIC.to_string(),
         "alphabetic" => ALPHABETIC.to_string(),
         "numeric" => NUMERIC.to_string(),
+        word if word.bytes().all(|b| b.is_ascii_lowercase()) => {
+            return Err(Error::invalid(
+                "charset",
+                format!(
+                    "unknown charset {word:?}: use unambiguous, alphanumeric, alphabetic, numeric, or a literal set in upper case such as \"ABC123\""
+                ),
+            ));
+        }
         literal => literal.to_ascii_uppercase(),
     };
     let mut chars: Vec<u8> = Vec::new();
@@ -289,6 +297,15 @@ impl CodePattern {
         let randoms = self.randoms_of(code)?;
         let expected = self.charset[luhn_check(&randoms, self.charset.len())];
         Some(code.as_bytes().last() != Some(&expected))
+    }
+
+    /// The charset's first and last characters: the one pair whose adjacent swap a
+    /// Luhn mod N check character cannot see.
+    pub fn charset_ends(&self) -> (u8, u8) {
+        (
+            self.charset.first().copied().unwrap_or(b'0'),
+            self.charset.last().copied().unwrap_or(b'0'),
+        )
     }
 
     /// A SQL `LIKE` pattern matching codes of this shape (`_` per random character).
