@@ -17,32 +17,54 @@ async fn wait_for_job(server: &Server, job_id: &str, limit: Duration) -> Value {
         if job["status"] != "running" {
             return job;
         }
-        assert!(started.elapsed() < limit, "job still running after {limit:?}: {job}");
+        assert!(
+            started.elapsed() < limit,
+            "job still running after {limit:?}: {job}"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
 
 async fn upload(server: &Server, book_id: &str, body: impl Into<reqwest::Body>) -> common::Reply {
     server
-        .raw("POST", &format!("/v1/books/{book_id}/codes/upload"), Some("text/csv"), body)
+        .raw(
+            "POST",
+            &format!("/v1/books/{book_id}/codes/upload"),
+            Some("text/csv"),
+            body,
+        )
         .await
 }
 
 /// The whole export of a book, as (header, rows).
 async fn export(server: &Server, book_id: &str) -> (String, Vec<String>) {
     let reply = server
-        .send(server.request(common::ADMIN_KEY, "GET", &format!("/v1/books/{book_id}/codes/export")))
+        .send(server.request(
+            common::ADMIN_KEY,
+            "GET",
+            &format!("/v1/books/{book_id}/codes/export"),
+        ))
         .await;
     assert_eq!(reply.status, 200);
-    assert!(reply.content_type.starts_with("text/csv"), "{}", reply.content_type);
+    assert!(
+        reply.content_type.starts_with("text/csv"),
+        "{}",
+        reply.content_type
+    );
     let mut lines = reply.text.lines().map(str::to_string);
     let header = lines.next().unwrap_or_default();
     (header, lines.collect())
 }
 
 fn counts(job: &Value) -> [u64; 5] {
-    ["total", "inserted", "duplicates_in_file", "already_exist", "invalid"]
-        .map(|k| job[k].as_u64().unwrap_or(u64::MAX))
+    [
+        "total",
+        "inserted",
+        "duplicates_in_file",
+        "already_exist",
+        "invalid",
+    ]
+    .map(|k| job[k].as_u64().unwrap_or(u64::MAX))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -66,7 +88,9 @@ async fn upload_reports_every_line_exactly_once() {
         .map(|e| e["line"].as_u64().unwrap_or(0))
         .collect();
     assert_eq!(lines, [5, 6, 7, 9, 11], "{job}");
-    let fetched = server.get(&format!("/v1/jobs/{}", job["id"].as_str().unwrap_or(""))).await;
+    let fetched = server
+        .get(&format!("/v1/jobs/{}", job["id"].as_str().unwrap_or("")))
+        .await;
     assert_eq!(&fetched.1, job);
     assert_eq!(server.book(&book).await["counts"]["total"], 3);
 
@@ -82,7 +106,12 @@ async fn upload_refuses_what_it_cannot_take() {
     let server = Server::start().await;
     let book = server.active_book(json!({})).await;
     let json_body = server
-        .raw("POST", &format!("/v1/books/{book}/codes/upload"), Some("application/json"), "[]")
+        .raw(
+            "POST",
+            &format!("/v1/books/{book}/codes/upload"),
+            Some("application/json"),
+            "[]",
+        )
         .await;
     assert_eq!(json_body.status, 415, "{}", json_body.text);
     assert_eq!(error_code(&json_body.json), "unsupported_media_type");
@@ -97,7 +126,12 @@ async fn upload_refuses_what_it_cannot_take() {
     garbage.extend_from_slice(b"\n\xff\xfe\xfd\nGOOD-CODE-2");
     let reply = upload(&server, &book, garbage).await;
     assert!(reply.status == 201 || reply.status == 202, "{}", reply.text);
-    let job = wait_for_job(&server, reply.json["id"].as_str().unwrap_or(""), Duration::from_secs(60)).await;
+    let job = wait_for_job(
+        &server,
+        reply.json["id"].as_str().unwrap_or(""),
+        Duration::from_secs(60),
+    )
+    .await;
     assert_eq!(job["status"], "succeeded");
     assert_eq!(job["inserted"], 2, "{job}");
     let [total, inserted, dups, exists, invalid] = counts(&job);
@@ -121,7 +155,12 @@ async fn a_million_line_upload_is_counted_exactly() {
     }
     let reply = upload(&server, &book, file).await;
     assert_eq!(reply.status, 202, "{}", reply.text);
-    let job = wait_for_job(&server, reply.json["id"].as_str().unwrap_or(""), Duration::from_secs(240)).await;
+    let job = wait_for_job(
+        &server,
+        reply.json["id"].as_str().unwrap_or(""),
+        Duration::from_secs(240),
+    )
+    .await;
     assert_eq!(job["status"], "succeeded", "{job}");
     assert_eq!(counts(&job), [1_000_000, 999_980, 10, 0, 10], "{job}");
     assert_eq!(job["processed"], 1_000_000);
@@ -140,11 +179,19 @@ async fn a_million_generated_codes_export_as_distinct_rows() {
         .await;
     assert_eq!(status, 202, "{job}");
     assert_eq!(job["kind"], "generate");
-    let job = wait_for_job(&server, job["id"].as_str().unwrap_or(""), Duration::from_secs(240)).await;
+    let job = wait_for_job(
+        &server,
+        job["id"].as_str().unwrap_or(""),
+        Duration::from_secs(240),
+    )
+    .await;
     assert_eq!(job["status"], "succeeded", "{job}");
     assert_eq!(job["inserted"], 1_000_000);
     let (header, rows) = export(&server, &book).await;
-    assert_eq!(header, "code,status,assigned_to,redemption_count,created_at");
+    assert_eq!(
+        header,
+        "code,status,assigned_to,redemption_count,created_at"
+    );
     assert_eq!(rows.len(), 1_000_000);
     let unambiguous = "23456789ABCDEFGHJKLMNPQRSTUVWXYZ";
     let mut seen = HashSet::with_capacity(rows.len());
@@ -152,12 +199,21 @@ async fn a_million_generated_codes_export_as_distinct_rows() {
         let code = row.split(',').next().unwrap_or("");
         assert!(seen.insert(code.to_string()), "duplicate {code}");
         assert_eq!(code.len(), 16, "{code}");
-        assert!(code.starts_with("SUMMER-") && &code[11..12] == "-", "{code}");
         assert!(
-            code[7..11].chars().chain(code[12..].chars()).all(|c| unambiguous.contains(c)),
+            code.starts_with("SUMMER-") && &code[11..12] == "-",
             "{code}"
         );
-        assert!(row.ends_with('Z') && row.contains(",available,,0,"), "{row}");
+        assert!(
+            code[7..11]
+                .chars()
+                .chain(code[12..].chars())
+                .all(|c| unambiguous.contains(c)),
+            "{code}"
+        );
+        assert!(
+            row.ends_with('Z') && row.contains(",available,,0,"),
+            "{row}"
+        );
     }
     assert_eq!(server.book(&book).await["counts"]["total"], 1_000_000);
 }
@@ -178,17 +234,39 @@ async fn generation_checks_its_input_and_its_space() {
         let got = server.post(&path, body.clone()).await;
         assert_invalid(&got, field);
     }
-    assert_eq!(server.book(&book).await["counts"]["total"], 0, "nothing stored");
+    assert_eq!(
+        server.book(&book).await["counts"]["total"],
+        0,
+        "nothing stored"
+    );
 
     // 10 numeric combinations: 5 fit, 6 do not; after 5 exist, 3 more do not.
     let small = json!({"count": 6, "pattern": "N-#", "charset": "numeric"});
     let refused = server.post(&path, small).await;
     assert_error(&refused, 422, "pattern_space_too_small");
-    assert!(refused.1["error"]["message"].as_str().unwrap_or("").contains("10"));
-    let (status, job) = server.post(&path, json!({"count": 5, "pattern": "N-#", "charset": "numeric"})).await;
+    assert!(
+        refused.1["error"]["message"]
+            .as_str()
+            .unwrap_or("")
+            .contains("10")
+    );
+    let (status, job) = server
+        .post(
+            &path,
+            json!({"count": 5, "pattern": "N-#", "charset": "numeric"}),
+        )
+        .await;
     assert_eq!(status, 201, "{job}");
-    assert_eq!((job["status"].as_str(), job["inserted"].as_u64()), (Some("succeeded"), Some(5)));
-    let more = server.post(&path, json!({"count": 3, "pattern": "N-#", "charset": "numeric"})).await;
+    assert_eq!(
+        (job["status"].as_str(), job["inserted"].as_u64()),
+        (Some("succeeded"), Some(5))
+    );
+    let more = server
+        .post(
+            &path,
+            json!({"count": 3, "pattern": "N-#", "charset": "numeric"}),
+        )
+        .await;
     assert_error(&more, 422, "pattern_space_too_small");
 
     // The book's code_pattern supplies defaults.
@@ -196,18 +274,26 @@ async fn generation_checks_its_input_and_its_space() {
         .active_book(json!({"code_pattern": {"pattern": "DEF-####", "charset": "alphabetic"}}))
         .await;
     let (status, job) = server
-        .post(&format!("/v1/books/{with_default}/codes/generate"), json!({"count": 20}))
+        .post(
+            &format!("/v1/books/{with_default}/codes/generate"),
+            json!({"count": 20}),
+        )
         .await;
     assert_eq!(status, 201, "{job}");
     let (_, rows) = export(&server, &with_default).await;
     assert_eq!(rows.len(), 20);
-    assert!(rows.iter().all(|r| r.starts_with("DEF-") && r[4..8].chars().all(|c| c.is_ascii_uppercase())));
+    assert!(
+        rows.iter()
+            .all(|r| r.starts_with("DEF-") && r[4..8].chars().all(|c| c.is_ascii_uppercase()))
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn check_characters_make_typos_unknown() {
     let server = Server::start().await;
-    let book = server.active_book(json!({"requires_assignment": false})).await;
+    let book = server
+        .active_book(json!({"requires_assignment": false}))
+        .await;
     let (status, job) = server
         .post(
             &format!("/v1/books/{book}/codes/generate"),
@@ -220,11 +306,17 @@ async fn check_characters_make_typos_unknown() {
     assert_eq!(code.len(), 12);
     let unambiguous = "23456789ABCDEFGHJKLMNPQRSTUVWXYZ";
     // Change one random character: the check character no longer fits.
-    let typo_char = unambiguous.chars().find(|c| *c != code.as_bytes()[5] as char).unwrap_or('2');
+    let typo_char = unambiguous
+        .chars()
+        .find(|c| *c != code.as_bytes()[5] as char)
+        .unwrap_or('2');
     let typo = format!("{}{}{}", &code[..5], typo_char, &code[6..]);
     for route in ["validate", "lock", "redeem"] {
         let got = server
-            .post(&format!("/v1/coupons/{typo}/{route}"), json!({"user_id": "u1"}))
+            .post(
+                &format!("/v1/coupons/{typo}/{route}"),
+                json!({"user_id": "u1"}),
+            )
             .await;
         assert_error(&got, 404, "coupon_not_found");
     }
@@ -252,7 +344,10 @@ async fn a_generation_killed_midway_resumes_after_restart() {
             assert!(done < 400_000, "finished before the kill: {job}");
             break;
         }
-        assert!(started.elapsed() < Duration::from_secs(60), "no progress: {job}");
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "no progress: {job}"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     server.kill9();
@@ -263,6 +358,9 @@ async fn a_generation_killed_midway_resumes_after_restart() {
     let (_, rows) = export(&server, &book).await;
     assert_eq!(rows.len(), 400_000);
     assert_eq!(server.book(&book).await["counts"]["total"], 400_000);
-    let distinct: HashSet<&str> = rows.iter().map(|r| r.split(',').next().unwrap_or("")).collect();
+    let distinct: HashSet<&str> = rows
+        .iter()
+        .map(|r| r.split(',').next().unwrap_or(""))
+        .collect();
     assert_eq!(distinct.len(), 400_000);
 }

@@ -31,7 +31,9 @@ fn pattern() -> impl Strategy<Value = String> {
         3..=40,
     )
     .prop_map(|parts| parts.concat())
-    .prop_filter("needs a random slot", |p| (1..=12).contains(&p.matches('#').count()))
+    .prop_filter("needs a random slot", |p| {
+        (1..=12).contains(&p.matches('#').count())
+    })
 }
 
 fn spec(pattern: String, charset: String, check: bool) -> GenerateSpec {
