@@ -3,6 +3,7 @@
 //! same run so the ratios mean something on a noisy machine.
 //!
 //! Run: `cargo run --release --bin coupon-book-bench -- [--seconds 5] [--connections 64]`
+//! and `... -- codes` for the bulk code figures (see bench/codes.rs).
 //!
 //! Phases: (a) `GET /healthz`; (b) redeem of distinct single-use codes; (c) lock then
 //! redeem with the lock; (d) the same redemptions straight through the `Store`, no HTTP,
@@ -69,7 +70,7 @@ fn options() -> Options {
 struct Server {
     child: Child,
     addr: String,
-    _dir: tempfile::TempDir,
+    _dir: Option<tempfile::TempDir>,
 }
 
 impl Drop for Server {
@@ -81,12 +82,19 @@ impl Drop for Server {
 
 fn start_server() -> Server {
     let dir = tempfile::tempdir().expect("temp dir");
+    let mut server = start_server_on(&dir.path().join("bench.db"));
+    server._dir = Some(dir);
+    server
+}
+
+/// The release server on the given database file.
+fn start_server_on(db: &std::path::Path) -> Server {
     let exe: PathBuf = std::env::current_exe()
         .expect("current exe")
         .with_file_name("coupon-book");
     let mut child = Command::new(&exe)
         .args(["serve", "--listen", "127.0.0.1:0", "--store"])
-        .arg(format!("sqlite:{}", dir.path().join("bench.db").display()))
+        .arg(format!("sqlite:{}", db.display()))
         .env("COUPON_BOOK_BOOTSTRAP_ADMIN_KEY", ADMIN_KEY)
         .env("COUPON_BOOK_RATE_LIMIT_PER_SECOND", "0")
         .env("RUST_LOG", "warn")
@@ -109,7 +117,7 @@ fn start_server() -> Server {
     Server {
         child,
         addr,
-        _dir: dir,
+        _dir: None,
     }
 }
 
@@ -135,12 +143,23 @@ impl Conn {
 
     async fn send(&mut self, method: &str, path: &str, body: Option<&Value>) -> (u16, Value) {
         let bytes = body.map(|b| b.to_string()).unwrap_or_default();
+        self.send_bytes(method, path, "application/json", bytes.into_bytes())
+            .await
+    }
+
+    async fn send_bytes(
+        &mut self,
+        method: &str,
+        path: &str,
+        content_type: &str,
+        bytes: Vec<u8>,
+    ) -> (u16, Value) {
         let request = Request::builder()
             .method(method)
             .uri(path)
             .header("host", &self.host)
             .header("authorization", format!("Bearer {ADMIN_KEY}"))
-            .header("content-type", "application/json")
+            .header("content-type", content_type)
             .body(Body::from(bytes))
             .expect("request");
         self.sender.ready().await.expect("connection ready");
@@ -333,8 +352,14 @@ fn report(name: &str, out: &mut Outcome, unit: &str) {
     );
 }
 
+mod codes;
+
 #[tokio::main]
 async fn main() {
+    if std::env::args().nth(1).as_deref() == Some("codes") {
+        codes::run().await;
+        return;
+    }
     let options = options();
     let server = start_server();
     let addr = Arc::new(server.addr.clone());

@@ -20,7 +20,7 @@ use crate::store::{DynStore, Idempotency};
 
 /// Codes per committed batch: large enough to spread a commit over many rows, small
 /// enough that one batch takes tens of milliseconds and progress moves visibly.
-pub const BATCH: usize = 20_000;
+pub const BATCH: usize = 50_000;
 /// Generation up to this many codes finishes inside the request (201).
 pub const INLINE_GENERATE: u64 = 20_000;
 /// Uploads up to this size finish inside the request (201).

@@ -209,7 +209,7 @@ impl SqliteStore {
         conn.execute_batch(
             "PRAGMA journal_mode=WAL;
              PRAGMA synchronous=FULL;
-             PRAGMA cache_size=-65536;
+             PRAGMA cache_size=-16384;
              PRAGMA temp_store=MEMORY;
              PRAGMA wal_autocheckpoint=0;",
         )
@@ -1883,7 +1883,11 @@ fn insert_codes(
         .prepare_cached("SELECT job_seq FROM coupons WHERE code = ?1")
         .db()?;
     let mut outcome = BatchOutcome::default();
-    for (line, code) in accepted {
+    // In code order, the unique index is written page after page instead of at
+    // random places: bulk inserts run much faster.
+    let mut in_order: Vec<&(u64, String)> = accepted.iter().collect();
+    in_order.sort_unstable_by(|a, b| a.1.cmp(&b.1));
+    for (line, code) in in_order {
         seq += 1;
         if insert
             .execute(params![book.seq, seq, code, now.0, job_seq])
