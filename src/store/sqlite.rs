@@ -373,17 +373,17 @@ where
             return from_json::<std::result::Result<T, Error>>(&response)?;
         }
     }
-    conn.execute_batch("SAVEPOINT op").db()?;
+    // Prepared once per connection: savepoints run for every operation.
+    let savepoint = |sql: &str| conn.prepare_cached(sql).and_then(|mut s| s.execute([]));
+    savepoint("SAVEPOINT op").db()?;
     let result = match catch_unwind(AssertUnwindSafe(|| f(conn, now))) {
         Ok(result) => result,
         Err(_) => Err(Error::internal("the operation failed unexpectedly")),
     };
-    let end = if result.is_ok() {
-        "RELEASE op"
-    } else {
-        "ROLLBACK TO op; RELEASE op"
-    };
-    conn.execute_batch(end).db()?;
+    if result.is_err() {
+        savepoint("ROLLBACK TO op").db()?;
+    }
+    savepoint("RELEASE op").db()?;
     if let Some(idem) = idem {
         let replayable = match &result {
             Ok(_) => true,
