@@ -15,7 +15,8 @@ pub struct StoreArgs {
     pub store: String,
 }
 
-#[derive(Debug, Clone, Args)]
+/// Debug output leaves secrets out (see the `Debug` impl below).
+#[derive(Clone, Args)]
 pub struct ServeArgs {
     /// Address to listen on; port 0 picks a free port.
     #[arg(long, env = "COUPON_BOOK_LISTEN", default_value = "127.0.0.1:8080")]
@@ -44,4 +45,62 @@ pub struct ServeArgs {
     /// Burst size; defaults to twice the rate.
     #[arg(long, env = "COUPON_BOOK_RATE_LIMIT_BURST")]
     pub rate_limit_burst: Option<u32>,
+
+    /// Lookups of unknown codes (404 coupon_not_found) per minute per caller before
+    /// its code lookups get 429 (code guessing); 0 turns this limit off.
+    #[arg(
+        long,
+        env = "COUPON_BOOK_UNKNOWN_CODE_LIMIT_PER_MINUTE",
+        default_value_t = 60
+    )]
+    pub unknown_code_limit_per_minute: u32,
+
+    /// Unknown-code lookups allowed back to back; defaults to the per-minute figure.
+    #[arg(long, env = "COUPON_BOOK_UNKNOWN_CODE_BURST")]
+    pub unknown_code_burst: Option<u32>,
+
+    /// Shared secret for HS256 JWTs (at least 32 bytes); JWTs are off unless this or
+    /// the public key is set.
+    #[arg(long, env = "COUPON_BOOK_JWT_HS256_SECRET", hide_env_values = true)]
+    pub jwt_hs256_secret: Option<String>,
+
+    /// PEM file with the RSA (RS256) or EC P-256 (ES256) public key for JWTs.
+    #[arg(long, env = "COUPON_BOOK_JWT_PUBLIC_KEY_FILE")]
+    pub jwt_public_key_file: Option<std::path::PathBuf>,
+
+    /// When set, JWTs must carry this `iss`.
+    #[arg(long, env = "COUPON_BOOK_JWT_ISSUER")]
+    pub jwt_issuer: Option<String>,
+
+    /// When set, JWTs must carry this `aud`.
+    #[arg(long, env = "COUPON_BOOK_JWT_AUDIENCE")]
+    pub jwt_audience: Option<String>,
+
+    /// Requests taking longer get 503 (uploads excepted).
+    #[arg(
+        long,
+        env = "COUPON_BOOK_REQUEST_TIMEOUT_SECONDS",
+        default_value_t = 30
+    )]
+    pub request_timeout_seconds: u64,
+}
+
+/// Secrets (the bootstrap key, the JWT secret) are never printed, only whether set.
+impl std::fmt::Debug for ServeArgs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServeArgs")
+            .field("listen", &self.listen)
+            .field("store", &self.store)
+            .field(
+                "bootstrap_admin_key",
+                &self.bootstrap_admin_key.as_ref().map(|_| "[redacted]"),
+            )
+            .field(
+                "jwt_hs256_secret",
+                &self.jwt_hs256_secret.as_ref().map(|_| "[redacted]"),
+            )
+            .field("jwt_public_key_file", &self.jwt_public_key_file)
+            .field("rate_limit_per_second", &self.rate_limit_per_second)
+            .finish_non_exhaustive()
+    }
 }

@@ -1,7 +1,6 @@
 //! `coupon-book serve`: opens the store, builds the app, serves until SIGTERM/SIGINT.
 
-use std::net::SocketAddr;
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
@@ -11,7 +10,9 @@ use crate::config::ServeArgs;
 use crate::domain::apikey::{ApiKey, Scope, hash_key};
 use crate::domain::ids::new_id;
 use crate::domain::{Result, Timestamp};
-use crate::http::ratelimit::RateLimit;
+use crate::http::auth::{Authenticator, JwtSettings, JwtVerifier};
+use crate::http::hardening::{harden, serve as serve_http};
+use crate::http::ratelimit::{Guard, Limits};
 use crate::http::{AppState, app};
 use crate::store::{self, DynStore};
 
@@ -67,10 +68,27 @@ pub async fn serve(args: ServeArgs) -> CliResult {
     std::fs::create_dir_all(&spool_dir)
         .map_err(|e| CliError(format!("cannot create {}: {e}", spool_dir.display())))?;
     crate::jobs::resume_unfinished(store.clone()).await?;
-    let state = AppState::new(store.clone(), metrics.clone(), spool_dir);
+    let jwt = JwtSettings {
+        hs256_secret: args.jwt_hs256_secret.clone(),
+        public_key_pem: None,
+        issuer: args.jwt_issuer.clone(),
+        audience: args.jwt_audience.clone(),
+    }
+    .with_public_key_file(args.jwt_public_key_file.as_deref())
+    .and_then(|settings| JwtVerifier::new(&settings))
+    .map_err(CliError)?;
+    let mut state = AppState::new(store.clone(), metrics.clone(), spool_dir);
+    state.auth = Arc::new(Authenticator::with_jwt(store.clone(), jwt));
+    let limits = Limits {
+        per_second: args.rate_limit_per_second,
+        burst: args.rate_limit_burst,
+        unknown_codes_per_minute: args.unknown_code_limit_per_minute,
+        unknown_codes_burst: args.unknown_code_burst,
+    };
+    let guard = Guard::new(state.auth.clone(), limits);
     let mut router = app(state);
-    if let Some(limit) = RateLimit::new(args.rate_limit_per_second, args.rate_limit_burst) {
-        let idle = limit.clone();
+    if let Some(guard) = guard {
+        let idle = guard.clone();
         tokio::spawn(async move {
             loop {
                 tokio::time::sleep(Duration::from_secs(60)).await;
@@ -78,10 +96,14 @@ pub async fn serve(args: ServeArgs) -> CliResult {
             }
         });
         router = router.layer(axum::middleware::from_fn_with_state(
-            limit,
-            crate::http::ratelimit::limit,
+            guard,
+            crate::http::ratelimit::guard,
         ));
     }
+    let router = harden(
+        router,
+        Duration::from_secs(args.request_timeout_seconds.max(1)),
+    );
     let listener = TcpListener::bind(args.listen)
         .await
         .map_err(|e| CliError(format!("cannot listen on {}: {e}", args.listen)))?;
@@ -90,13 +112,9 @@ pub async fn serve(args: ServeArgs) -> CliResult {
     println!("listening on {local}");
 
     let background = tokio::spawn(housekeeping(store.clone(), metrics));
-    axum::serve(
-        listener,
-        router.into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(shutdown_signal())
-    .await
-    .map_err(|e| CliError(e.to_string()))?;
+    serve_http(listener, router, shutdown_signal())
+        .await
+        .map_err(|e| CliError(e.to_string()))?;
     background.abort();
     tracing::info!("coupon-book stopped");
     Ok(())

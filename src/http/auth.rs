@@ -1,13 +1,19 @@
 //! Turns a bearer token into a `Caller`: API keys are looked up by their hash (with a
-//! short-lived cache, so the hot path does not read the store for every request).
+//! short-lived cache, so the hot path does not read the store for every request);
+//! JWTs are verified with the configured key, whose type alone fixes the algorithm.
 
 use std::collections::HashMap;
+use std::path::Path;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+use jsonwebtoken::{Algorithm, DecodingKey, Validation, decode, decode_header};
+use serde::Deserialize;
+
 use super::error::ApiResult;
 use super::extract::Caller;
-use crate::domain::apikey::hash_key;
+use crate::domain::apikey::{Scope, hash_key};
+use crate::domain::coupon::MAX_USER_ID_CHARS;
 use crate::domain::{Error, ErrorCode};
 use crate::store::DynStore;
 
@@ -15,21 +21,228 @@ use crate::store::DynStore;
 /// take effect at once; on other processes after this delay).
 const KEY_CACHE_TTL: Duration = Duration::from_secs(5);
 const KEY_CACHE_MAX: usize = 10_000;
+/// Clock skew allowed on `exp`, `nbf` and `iat` (API.md: at most 60 s).
+pub const JWT_LEEWAY_SECONDS: u64 = 30;
+
+/// JWT settings (API.md "Running"). Both keys may be set at once.
+#[derive(Default, Clone)]
+pub struct JwtSettings {
+    pub hs256_secret: Option<String>,
+    /// PEM text of an RSA or EC (P-256) public key.
+    pub public_key_pem: Option<String>,
+    pub issuer: Option<String>,
+    pub audience: Option<String>,
+}
+
+impl std::fmt::Debug for JwtSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("JwtSettings")
+            .field(
+                "hs256_secret",
+                &self.hs256_secret.as_ref().map(|_| "[redacted]"),
+            )
+            .field("public_key", &self.public_key_pem.is_some())
+            .field("issuer", &self.issuer)
+            .field("audience", &self.audience)
+            .finish()
+    }
+}
+
+impl JwtSettings {
+    /// Reads the public key file, if one is named.
+    pub fn with_public_key_file(mut self, path: Option<&Path>) -> Result<Self, String> {
+        if let Some(path) = path {
+            let pem = std::fs::read_to_string(path)
+                .map_err(|e| format!("cannot read JWT public key {}: {e}", path.display()))?;
+            self.public_key_pem = Some(pem);
+        }
+        Ok(self)
+    }
+}
+
+/// One accepted signing key and the single algorithm it verifies.
+struct JwtKey {
+    algorithm: Algorithm,
+    key: DecodingKey,
+    validation: Validation,
+}
+
+/// Verifies JWTs: HS256 with the shared secret, RS256 or ES256 with the public key.
+/// The algorithm comes from the key, never from the token: a token whose header names
+/// another algorithm (`none`, or HS256 against the RSA key) is refused.
+pub struct JwtVerifier {
+    keys: Vec<JwtKey>,
+}
+
+#[derive(Deserialize)]
+struct Claims {
+    sub: String,
+    #[serde(default)]
+    scope: Option<String>,
+    #[serde(default)]
+    iat: Option<serde_json::Value>,
+}
+
+impl JwtVerifier {
+    /// `None` when no JWT key is configured (JWTs are then off).
+    pub fn new(settings: &JwtSettings) -> Result<Option<Self>, String> {
+        let mut keys = Vec::new();
+        if let Some(secret) = settings.hs256_secret.as_deref().filter(|s| !s.is_empty()) {
+            if secret.len() < 32 {
+                return Err(
+                    "COUPON_BOOK_JWT_HS256_SECRET must be at least 32 bytes (256 bits)".into(),
+                );
+            }
+            keys.push((
+                Algorithm::HS256,
+                DecodingKey::from_secret(secret.as_bytes()),
+            ));
+        }
+        if let Some(pem) = settings.public_key_pem.as_deref() {
+            let key = if let Ok(key) = DecodingKey::from_rsa_pem(pem.as_bytes()) {
+                (Algorithm::RS256, key)
+            } else if let Ok(key) = DecodingKey::from_ec_pem(pem.as_bytes()) {
+                (Algorithm::ES256, key)
+            } else {
+                return Err("the JWT public key file holds no PEM RSA or EC public key".into());
+            };
+            keys.push(key);
+        }
+        if keys.is_empty() {
+            return Ok(None);
+        }
+        let keys = keys
+            .into_iter()
+            .map(|(algorithm, key)| {
+                let mut validation = Validation::new(algorithm);
+                validation.algorithms = vec![algorithm];
+                validation.leeway = JWT_LEEWAY_SECONDS;
+                validation.validate_exp = true;
+                validation.validate_nbf = true;
+                let mut required = vec!["exp", "sub"];
+                required.extend(settings.issuer.as_ref().map(|_| "iss"));
+                required.extend(settings.audience.as_ref().map(|_| "aud"));
+                validation.set_required_spec_claims(&required);
+                match &settings.issuer {
+                    Some(issuer) => validation.set_issuer(&[issuer]),
+                    None => validation.iss = None,
+                }
+                match &settings.audience {
+                    Some(audience) => validation.set_audience(&[audience]),
+                    None => validation.validate_aud = false,
+                }
+                JwtKey {
+                    algorithm,
+                    key,
+                    validation,
+                }
+            })
+            .collect();
+        Ok(Some(JwtVerifier { keys }))
+    }
+
+    /// The caller a valid token stands for, or 401 `unauthenticated`.
+    pub fn verify(&self, token: &str) -> ApiResult<Caller> {
+        let header = decode_header(token).map_err(|_| unauthenticated("malformed JWT"))?;
+        let Some(key) = self.keys.iter().find(|k| k.algorithm == header.alg) else {
+            return Err(unauthenticated("this JWT algorithm is not accepted"));
+        };
+        let data = decode::<Claims>(token, &key.key, &key.validation).map_err(|err| {
+            use jsonwebtoken::errors::ErrorKind::*;
+            let why = match err.kind() {
+                ExpiredSignature => "the JWT has expired",
+                ImmatureSignature => "the JWT is not valid yet (nbf)",
+                InvalidIssuer => "the JWT has the wrong issuer",
+                InvalidAudience => "the JWT has the wrong audience",
+                MissingRequiredClaim(_) => "the JWT lacks exp or sub",
+                InvalidSignature => "the JWT signature does not verify",
+                _ => "invalid JWT",
+            };
+            unauthenticated(why)
+        })?;
+        let claims = data.claims;
+        if let Some(iat) = claims.iat {
+            let now = jsonwebtoken::get_current_timestamp();
+            match iat.as_f64() {
+                Some(iat) if iat <= (now + JWT_LEEWAY_SECONDS) as f64 => {}
+                Some(_) => return Err(unauthenticated("the JWT was issued in the future (iat)")),
+                None => return Err(unauthenticated("the JWT iat claim is not a number")),
+            }
+        }
+        if claims.sub.is_empty() || claims.sub.chars().count() > MAX_USER_ID_CHARS {
+            return Err(unauthenticated(
+                "the JWT sub claim must be 1..255 characters",
+            ));
+        }
+        // Scopes this service does not know (e.g. `openid`) are ignored.
+        let mut scopes: Vec<Scope> = Vec::new();
+        for name in claims
+            .scope
+            .as_deref()
+            .unwrap_or("")
+            .split_ascii_whitespace()
+        {
+            if let Some(scope) = Scope::parse(name)
+                && !scopes.contains(&scope)
+            {
+                scopes.push(scope);
+            }
+        }
+        let end_user = (scopes == [Scope::CouponsRedeem]).then(|| claims.sub.clone());
+        Ok(Caller {
+            id: format!("jwt:{}", claims.sub),
+            scopes,
+            end_user,
+        })
+    }
+}
+
+fn unauthenticated(message: &str) -> super::error::ApiError {
+    Error::new(ErrorCode::Unauthenticated, message).into()
+}
+
+/// A token shaped like a JWT (three base64url parts): API keys never are.
+pub fn looks_like_jwt(token: &str) -> bool {
+    let mut parts = 0;
+    for part in token.split('.') {
+        parts += 1;
+        if !part
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'=')
+        {
+            return false;
+        }
+    }
+    parts == 3
+}
 
 pub struct Authenticator {
     store: DynStore,
+    jwt: Option<JwtVerifier>,
     cache: Mutex<HashMap<String, (Caller, Instant)>>,
 }
 
 impl Authenticator {
     pub fn new(store: DynStore) -> Self {
+        Self::with_jwt(store, None)
+    }
+
+    pub fn with_jwt(store: DynStore, jwt: Option<JwtVerifier>) -> Self {
         Authenticator {
             store,
+            jwt,
             cache: Mutex::new(HashMap::new()),
         }
     }
 
     pub async fn authenticate(&self, token: &str) -> ApiResult<Caller> {
+        if let Some(jwt) = &self.jwt
+            && looks_like_jwt(token)
+        {
+            return jwt.verify(token);
+        }
+        // Keys are found by their SHA-256: the secret itself is never compared, so the
+        // lookup's timing says nothing about how much of a guess was right.
         let key_hash = hash_key(token);
         if let Some(caller) = self.cached(&key_hash) {
             return Ok(caller);

@@ -67,9 +67,11 @@ fn observe<T>(result: &Result<T, Error>, operation: &'static str) {
         (status = 404, description = "coupon_not_found", body = ErrorBody)))]
 pub async fn get_coupon(
     State(state): State<AppState>,
-    _auth: Auth<CouponRead>,
+    Auth { caller, .. }: Auth<CouponRead>,
     code: CodeParam,
 ) -> ApiResult<Json<Coupon>> {
+    // End users see coupons through validate and their own listings only.
+    caller.require_service()?;
     Ok(Json(state.store.get_coupon(code.code()?).await?))
 }
 

@@ -91,7 +91,10 @@ impl IntoResponse for ApiError {
                 field,
             },
         };
-        (status, Json(body)).into_response()
+        let mut response = (status, Json(body)).into_response();
+        // For middleware that reacts to outcomes (e.g. counting unknown codes).
+        response.extensions_mut().insert(code);
+        response
     }
 }
 

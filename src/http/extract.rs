@@ -12,6 +12,7 @@ use sha2::{Digest, Sha256};
 
 use super::AppState;
 use super::error::{ApiError, ApiResult};
+use super::ratelimit::PreAuthenticated;
 use crate::domain::apikey::Scope;
 use crate::domain::coupon::normalize_code;
 use crate::domain::{Error, ErrorCode, PageRequest};
@@ -104,7 +105,11 @@ impl<R: Requirement> FromRequestParts<AppState> for Auth<R> {
                 "send Authorization: Bearer <API key or JWT>",
             ))
         })?;
-        let caller = state.auth.authenticate(token).await?;
+        // The rate limiter may have authenticated this request already.
+        let caller = match parts.extensions.get::<PreAuthenticated>() {
+            Some(PreAuthenticated(caller)) => caller.clone(),
+            None => state.auth.authenticate(token).await?,
+        };
         if !caller.has_any(R::SCOPES) {
             let names: Vec<&str> = R::SCOPES.iter().map(|s| s.as_str()).collect();
             return Err(forbidden(&format!(

@@ -8,6 +8,7 @@ pub mod coupons;
 pub mod error;
 pub mod events;
 pub mod extract;
+pub mod hardening;
 pub mod keys;
 pub mod openapi;
 pub mod ops;

@@ -3,10 +3,110 @@
 
 use utoipa::OpenApi as _;
 use utoipa::openapi::path::Operation;
-use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityRequirement, SecurityScheme};
 use utoipa::openapi::{ContentBuilder, OpenApi, Ref, ResponseBuilder};
 
 use super::error::{ErrorBody, ErrorDetail};
+use super::extract::{
+    AdminOnly, Assign, BooksRead, BooksWrite, CouponRead, EventsRead, Redeem, Requirement,
+};
+use crate::domain::apikey::Scope;
+
+/// The scopes each operation accepts (any one of them; `admin` always passes), as the
+/// handler's `Auth<R>` demands them. They are published in the document as alternative
+/// security requirements (`[{"bearer": ["books:read"]}, {"bearer": ["admin"]}]`), and
+/// the auth matrix test (tests/http_auth.rs) checks the server against them, so a new
+/// route must be listed here (or declare `security(("bearer" = [...]))` itself).
+const OPERATION_SCOPES: &[(&str, &[Scope])] = &[
+    ("create_book", BooksWrite::SCOPES),
+    ("list_books", BooksRead::SCOPES),
+    ("get_book", BooksRead::SCOPES),
+    ("update_book", BooksWrite::SCOPES),
+    ("delete_book", BooksWrite::SCOPES),
+    ("book_stats", BooksRead::SCOPES),
+    ("add_codes", BooksWrite::SCOPES),
+    ("list_codes", BooksRead::SCOPES),
+    ("get_job", BooksRead::SCOPES),
+    ("generate", BooksWrite::SCOPES),
+    ("upload", BooksWrite::SCOPES),
+    ("export", BooksRead::SCOPES),
+    ("assign_next", Assign::SCOPES),
+    ("get_coupon", CouponRead::SCOPES),
+    ("assign", Assign::SCOPES),
+    ("unassign", Assign::SCOPES),
+    ("validate", Redeem::SCOPES),
+    ("lock", Redeem::SCOPES),
+    ("unlock", Redeem::SCOPES),
+    ("redeem", Redeem::SCOPES),
+    ("void", BooksWrite::SCOPES),
+    ("reverse", Redeem::SCOPES),
+    ("get_redemption", BooksRead::SCOPES),
+    ("list_redemptions", BooksRead::SCOPES),
+    ("user_coupons", CouponRead::SCOPES),
+    ("user_redemptions", CouponRead::SCOPES),
+    ("list_events", EventsRead::SCOPES),
+    ("create_api_key", AdminOnly::SCOPES),
+    ("list_api_keys", AdminOnly::SCOPES),
+    ("delete_api_key", AdminOnly::SCOPES),
+    ("seed_create_book", BooksWrite::SCOPES),
+    ("seed_add_codes", BooksWrite::SCOPES),
+    ("seed_assign_next", Assign::SCOPES),
+    ("seed_assign", Assign::SCOPES),
+    ("seed_lock", Redeem::SCOPES),
+    ("seed_unlock", Redeem::SCOPES),
+    ("seed_redeem", Redeem::SCOPES),
+    ("seed_user_coupons", CouponRead::SCOPES),
+    ("create_webhook", AdminOnly::SCOPES),
+    ("list_webhooks", AdminOnly::SCOPES),
+    ("get_webhook", AdminOnly::SCOPES),
+    ("delete_webhook", AdminOnly::SCOPES),
+    ("list_deliveries", AdminOnly::SCOPES),
+    ("test_webhook", AdminOnly::SCOPES),
+    ("rotate_secret", AdminOnly::SCOPES),
+];
+
+/// Whether a security requirement names scopes (roles), e.g. `{"bearer": ["admin"]}`.
+fn names_scopes(requirement: &SecurityRequirement) -> bool {
+    serde_json::to_value(requirement)
+        .ok()
+        .and_then(|value| {
+            value.as_object().map(|schemes| {
+                schemes
+                    .values()
+                    .any(|scopes| scopes.as_array().is_some_and(|s| !s.is_empty()))
+            })
+        })
+        .unwrap_or(false)
+}
+
+/// Sets an operation's security to "a bearer token with any one of its scopes",
+/// unless the operation is open or already names scopes itself.
+fn declare_scopes(operation: &mut Operation) {
+    let declared = operation.security.iter().flatten().any(names_scopes);
+    let open = operation
+        .security
+        .as_ref()
+        .is_some_and(|reqs| reqs.iter().all(|r| *r == Default::default()));
+    if declared || open {
+        return;
+    }
+    let Some(id) = operation.operation_id.as_deref() else {
+        return;
+    };
+    let Some((_, scopes)) = OPERATION_SCOPES.iter().find(|(op, _)| *op == id) else {
+        return;
+    };
+    let mut names: Vec<&str> = scopes.iter().map(|s| s.as_str()).collect();
+    if !names.contains(&Scope::Admin.as_str()) {
+        names.push(Scope::Admin.as_str());
+    }
+    operation.security = Some(
+        names
+            .into_iter()
+            .map(|name| SecurityRequirement::new("bearer", [name]))
+            .collect(),
+    );
+}
 
 #[derive(utoipa::OpenApi)]
 #[openapi(
@@ -46,12 +146,14 @@ pub fn add_common_answers(openapi: &mut OpenApi) {
     );
     for item in openapi.paths.paths.values_mut() {
         for operation in [&mut item.get, &mut item.delete].into_iter().flatten() {
+            declare_scopes(operation);
             add_common_errors(operation, false);
         }
         for operation in [&mut item.post, &mut item.put, &mut item.patch]
             .into_iter()
             .flatten()
         {
+            declare_scopes(operation);
             add_common_errors(operation, true);
         }
     }

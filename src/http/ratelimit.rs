@@ -1,59 +1,146 @@
-//! Per-caller rate limits: one token bucket per bearer token (an API key or a JWT),
-//! or per client address for requests without one.
+//! Per-caller rate limits: one token bucket per API key or JWT subject (per client
+//! address for requests without a valid token), and a stricter one on lookups of
+//! unknown codes, the signature of someone guessing codes.
 
-use std::hash::{DefaultHasher, Hash, Hasher};
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::num::NonZeroU32;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
-use axum::extract::{ConnectInfo, Request, State};
-use axum::http::{HeaderValue, header};
+use axum::extract::{ConnectInfo, MatchedPath, Request, State};
+use axum::http::{HeaderName, HeaderValue, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use governor::clock::{Clock, DefaultClock};
+use governor::middleware::StateInformationMiddleware;
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 
+use super::auth::Authenticator;
 use super::error::ApiError;
-use super::extract::bearer_token;
+use super::extract::{Caller, bearer_token};
 use crate::domain::{Error, ErrorCode};
 
-#[derive(Clone)]
-pub struct RateLimit {
-    limiter: Arc<DefaultKeyedRateLimiter<u64>>,
+pub static RATELIMIT_LIMIT: HeaderName = HeaderName::from_static("ratelimit-limit");
+pub static RATELIMIT_REMAINING: HeaderName = HeaderName::from_static("ratelimit-remaining");
+
+/// Callers remembered as blocked from code lookups, at most.
+const MAX_BLOCKED: usize = 100_000;
+
+/// The limits in force; a rate of 0 turns that limit off.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Limits {
+    pub per_second: u32,
+    /// Defaults to twice the rate.
+    pub burst: Option<u32>,
+    /// `coupon_not_found` answers per minute per caller.
+    pub unknown_codes_per_minute: u32,
+    /// Defaults to the per-minute figure.
+    pub unknown_codes_burst: Option<u32>,
+}
+
+type Limiter = DefaultKeyedRateLimiter<String, StateInformationMiddleware>;
+
+struct Requests {
+    limiter: Limiter,
     per_second: u32,
+    burst: u32,
 }
 
-impl RateLimit {
-    /// `None` when the rate is 0 (off).
-    pub fn new(per_second: u32, burst: Option<u32>) -> Option<Self> {
-        let rate = NonZeroU32::new(per_second)?;
-        let burst = burst
-            .and_then(NonZeroU32::new)
-            .unwrap_or(rate.saturating_mul(NonZeroU32::MIN.saturating_add(1)));
-        let quota = Quota::per_second(rate).allow_burst(burst);
-        Some(RateLimit {
-            limiter: Arc::new(RateLimiter::keyed(quota)),
-            per_second,
-        })
+struct Guesses {
+    limiter: DefaultKeyedRateLimiter<String>,
+    per_minute: u32,
+    /// Callers that used up their unknown-code allowance, until when.
+    blocked: Mutex<HashMap<String, Instant>>,
+}
+
+impl Guesses {
+    /// How long `key` must still wait before looking up codes again.
+    fn blocked_for(&self, key: &str) -> Option<Duration> {
+        let blocked = self.blocked.lock().ok()?;
+        let until = blocked.get(key)?;
+        until.checked_duration_since(Instant::now())
     }
 
-    /// Drops buckets that are full again, so memory does not grow with callers seen.
+    /// Counts one unknown code; past the allowance the caller is blocked until a new
+    /// one is allowed.
+    fn miss(&self, key: &str) {
+        let key = key.to_string();
+        if let Err(not_until) = self.limiter.check_key(&key) {
+            let wait = not_until.wait_time_from(DefaultClock::default().now());
+            if let Ok(mut blocked) = self.blocked.lock() {
+                if blocked.len() >= MAX_BLOCKED {
+                    let now = Instant::now();
+                    blocked.retain(|_, until| *until > now);
+                }
+                if blocked.len() < MAX_BLOCKED {
+                    blocked.insert(key, Instant::now() + wait);
+                }
+            }
+        }
+    }
+}
+
+/// The request guard: who is calling, and may they send another request now.
+pub struct Guard {
+    auth: Arc<Authenticator>,
+    requests: Option<Requests>,
+    guesses: Option<Guesses>,
+}
+
+/// A caller the guard already authenticated; the `Auth` extractor reuses it.
+#[derive(Clone)]
+pub struct PreAuthenticated(pub Caller);
+
+impl Guard {
+    /// `None` when every limit is off.
+    pub fn new(auth: Arc<Authenticator>, limits: Limits) -> Option<Arc<Self>> {
+        let requests = NonZeroU32::new(limits.per_second).map(|rate| {
+            let burst = limits
+                .burst
+                .and_then(NonZeroU32::new)
+                .unwrap_or(rate.saturating_mul(NonZeroU32::MIN.saturating_add(1)));
+            Requests {
+                limiter: RateLimiter::keyed(Quota::per_second(rate).allow_burst(burst))
+                    .with_middleware::<StateInformationMiddleware>(),
+                per_second: rate.get(),
+                burst: burst.get(),
+            }
+        });
+        let guesses = NonZeroU32::new(limits.unknown_codes_per_minute).map(|rate| {
+            let burst = limits
+                .unknown_codes_burst
+                .and_then(NonZeroU32::new)
+                .unwrap_or(rate);
+            Guesses {
+                limiter: RateLimiter::keyed(Quota::per_minute(rate).allow_burst(burst)),
+                per_minute: rate.get(),
+                blocked: Mutex::new(HashMap::new()),
+            }
+        });
+        if requests.is_none() && guesses.is_none() {
+            return None;
+        }
+        Some(Arc::new(Guard {
+            auth,
+            requests,
+            guesses,
+        }))
+    }
+
+    /// Drops state that no longer limits anyone, so memory does not grow with callers.
     pub fn forget_idle(&self) {
-        self.limiter.retain_recent();
+        if let Some(requests) = &self.requests {
+            requests.limiter.retain_recent();
+        }
+        if let Some(guesses) = &self.guesses {
+            guesses.limiter.retain_recent();
+            if let Ok(mut blocked) = guesses.blocked.lock() {
+                let now = Instant::now();
+                blocked.retain(|_, until| *until > now);
+            }
+        }
     }
-}
-
-fn caller_key(request: &Request) -> u64 {
-    let mut hasher = DefaultHasher::new();
-    match bearer_token(request.headers()) {
-        Some(token) => token.hash(&mut hasher),
-        None => request
-            .extensions()
-            .get::<ConnectInfo<SocketAddr>>()
-            .map(|info| info.0.ip())
-            .hash(&mut hasher),
-    }
-    hasher.finish()
 }
 
 /// Probes and scrapes are never limited: a busy caller must not make the service look
@@ -62,27 +149,89 @@ fn exempt(request: &Request) -> bool {
     matches!(request.uri().path(), "/healthz" | "/readyz" | "/metrics")
 }
 
-pub async fn limit(State(limit): State<RateLimit>, request: Request, next: Next) -> Response {
+/// Routes that take a coupon code in their path: the ones a code guesser probes.
+fn looks_up_code(request: &Request) -> bool {
+    request
+        .extensions()
+        .get::<MatchedPath>()
+        .is_some_and(|path| path.as_str().contains("{code}"))
+}
+
+fn client_ip(request: &Request) -> String {
+    match request.extensions().get::<ConnectInfo<SocketAddr>>() {
+        Some(ConnectInfo(addr)) => format!("ip:{}", addr.ip()),
+        None => "ip:unknown".to_string(),
+    }
+}
+
+pub async fn guard(State(guard): State<Arc<Guard>>, mut request: Request, next: Next) -> Response {
     if exempt(&request) {
         return next.run(request).await;
     }
-    let key = caller_key(&request);
-    match limit.limiter.check_key(&key) {
-        Ok(()) => next.run(request).await,
-        Err(not_until) => {
-            let wait = not_until.wait_time_from(DefaultClock::default().now());
-            let seconds = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
-            let mut response = ApiError(Error::new(
-                ErrorCode::RateLimited,
-                format!(
+    // The bucket is the caller's: an API key or JWT subject, whatever token it uses;
+    // without a valid token, the client address.
+    let caller = match bearer_token(request.headers()) {
+        Some(token) => guard.auth.authenticate(token).await.ok(),
+        None => None,
+    };
+    let key = match &caller {
+        Some(caller) => format!("caller:{}", caller.id),
+        None => client_ip(&request),
+    };
+    if let Some(caller) = caller {
+        request.extensions_mut().insert(PreAuthenticated(caller));
+    }
+    let mut quota_headers = None;
+    if let Some(requests) = &guard.requests {
+        match requests.limiter.check_key(&key) {
+            Ok(snapshot) => {
+                quota_headers = Some((requests.burst, snapshot.remaining_burst_capacity()));
+            }
+            Err(not_until) => {
+                let wait = not_until.wait_time_from(DefaultClock::default().now());
+                let message = format!(
                     "more than {} requests per second; slow down",
-                    limit.per_second
-                ),
-            ))
-            .into_response();
-            let headers = response.headers_mut();
-            headers.insert(header::RETRY_AFTER, HeaderValue::from(seconds.max(1)));
-            response
+                    requests.per_second
+                );
+                let mut response = too_many(message, wait);
+                set_quota_headers(&mut response, requests.burst, 0);
+                return response;
+            }
         }
     }
+    if let Some(guesses) = &guard.guesses
+        && looks_up_code(&request)
+        && let Some(wait) = guesses.blocked_for(&key)
+    {
+        let message = format!(
+            "more than {} lookups of unknown codes per minute; wait before trying other codes",
+            guesses.per_minute
+        );
+        return too_many(message, wait);
+    }
+    let mut response = next.run(request).await;
+    if let Some(guesses) = &guard.guesses
+        && response.extensions().get::<ErrorCode>() == Some(&ErrorCode::CouponNotFound)
+    {
+        guesses.miss(&key);
+    }
+    if let Some((limit, remaining)) = quota_headers {
+        set_quota_headers(&mut response, limit, remaining);
+    }
+    response
+}
+
+fn too_many(message: String, wait: Duration) -> Response {
+    let seconds = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+    let mut response = ApiError(Error::new(ErrorCode::RateLimited, message)).into_response();
+    response
+        .headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from(seconds.max(1)));
+    response
+}
+
+fn set_quota_headers(response: &mut Response, limit: u32, remaining: u32) {
+    let headers = response.headers_mut();
+    headers.insert(RATELIMIT_LIMIT.clone(), HeaderValue::from(limit));
+    headers.insert(RATELIMIT_REMAINING.clone(), HeaderValue::from(remaining));
 }
