@@ -72,3 +72,8 @@ echo "dynoxide $DYNOXIDE_VERSION serving DynamoDB at $COUPON_BOOK_TEST_DYNAMODB_
 # The HTTP tests start the real binary; build it once up front.
 cargo build --bins
 cargo test --all-targets "$@"
+
+# The black-box HTTP suites once more, against the DynamoDB store (the bulk-code suite
+# stays on SQLite: a million codes through a local emulator takes too long here).
+COUPON_BOOK_TEST_STORE=dynamodb cargo test --test http_books --test http_coupons \
+  --test http_bad_input --test http_concurrency --test http_ops --test crash "$@"

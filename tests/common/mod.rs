@@ -40,9 +40,9 @@ impl Server {
         cmd.arg("serve")
             .arg("--listen")
             .arg("127.0.0.1:0")
-            .arg("--store")
-            .arg(format!("sqlite:{}", db_path.display()))
-            .env("COUPON_BOOK_BOOTSTRAP_ADMIN_KEY", ADMIN_KEY)
+            .arg("--store");
+        configure_store(&mut cmd, db_path);
+        cmd.env("COUPON_BOOK_BOOTSTRAP_ADMIN_KEY", ADMIN_KEY)
             .env("COUPON_BOOK_RATE_LIMIT_PER_SECOND", "0")
             .env("COUPON_BOOK_UNKNOWN_CODE_LIMIT_PER_MINUTE", "0")
             .env("RUST_LOG", "warn")
@@ -171,6 +171,27 @@ impl Drop for Server {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// `sqlite:<file>` normally. With COUPON_BOOK_TEST_STORE=dynamodb the same tests run
+/// against the DynamoDB store on the local DynamoDB-compatible server that
+/// scripts/test.sh starts: one table per database path, so a restart finds its data.
+fn configure_store(cmd: &mut Command, db_path: &Path) {
+    use std::hash::{DefaultHasher, Hash, Hasher};
+    if std::env::var("COUPON_BOOK_TEST_STORE").as_deref() != Ok("dynamodb") {
+        cmd.arg(format!("sqlite:{}", db_path.display()));
+        return;
+    }
+    let endpoint = std::env::var("COUPON_BOOK_TEST_DYNAMODB_ENDPOINT")
+        .expect("COUPON_BOOK_TEST_DYNAMODB_ENDPOINT: run the tests with ./scripts/test.sh");
+    let mut hasher = DefaultHasher::new();
+    db_path.hash(&mut hasher);
+    cmd.arg(format!("dynamodb:http-test-{:016x}", hasher.finish()))
+        .env("AWS_ENDPOINT_URL", endpoint)
+        .env("AWS_REGION", "us-east-1")
+        .env("AWS_ACCESS_KEY_ID", "test")
+        .env("AWS_SECRET_ACCESS_KEY", "test")
+        .env("COUPON_BOOK_DYNAMODB_CREATE_TABLE", "1");
 }
 
 /// The `error.code` of an error body.
