@@ -18,6 +18,7 @@ pub enum ErrorCode {
     RedemptionNotFound,
     JobNotFound,
     ApiKeyNotFound,
+    WebhookNotFound,
     BookNotActive,
     BookNotValidNow,
     CouponVoided,

@@ -10,6 +10,7 @@ pub mod job;
 pub mod pattern;
 pub mod stats;
 pub mod time;
+pub mod webhook;
 
 pub use error::{Error, ErrorCode, Result};
 pub use time::Timestamp;

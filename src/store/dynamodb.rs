@@ -46,6 +46,8 @@ use crate::domain::job::{BatchOutcome, CodeIntake, Job, JobKind, JobStatus};
 use crate::domain::stats::{BookStats, Bucket, RedemptionBucket, TopUser};
 use crate::domain::{Error, ErrorCode, Page, PageRequest, Result, Timestamp, page_of};
 
+mod webhooks;
+
 /// Shards of the available-codes index per book: concurrent `assign-next` callers
 /// start on different partitions of the index and pick at random among candidates.
 pub const AVAILABLE_SHARDS: u32 = 8;

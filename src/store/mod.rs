@@ -22,6 +22,9 @@ use crate::domain::{ErrorCode, Page, PageRequest, Result};
 pub mod conformance;
 pub mod dynamodb;
 pub mod sqlite;
+pub mod webhooks;
+
+pub use webhooks::WebhookStore;
 
 /// An `Idempotency-Key` as the store sees it: scoped to the caller, with a fingerprint
 /// of the request it protects.
@@ -56,7 +59,7 @@ pub struct Validation {
 }
 
 #[async_trait]
-pub trait Store: Send + Sync + 'static {
+pub trait Store: WebhookStore + Send + Sync + 'static {
     /// Whether the store answers.
     async fn ping(&self) -> Result<()>;
 

@@ -30,11 +30,14 @@ use crate::domain::job::{BatchOutcome, CodeIntake, Job, JobKind, JobStatus};
 use crate::domain::stats::{BookStats, Bucket, RedemptionBucket, TopUser};
 use crate::domain::{Error, ErrorCode, Page, PageRequest, Result, Timestamp, page_of};
 
+mod webhooks;
+
 /// Operations committed together at most; bounds the latency one commit adds.
 const MAX_BATCH: usize = 512;
 const READERS: usize = 8;
 
-const MIGRATIONS: &[&str] = &[r#"
+const MIGRATIONS: &[&str] = &[
+    r#"
 CREATE TABLE books (
     seq INTEGER PRIMARY KEY,
     id TEXT NOT NULL UNIQUE,
@@ -127,7 +130,9 @@ CREATE TABLE jobs (
     spec TEXT NOT NULL
 );
 CREATE INDEX jobs_running ON jobs(running) WHERE running = 1;
-"#];
+"#,
+    webhooks::SCHEMA,
+];
 
 /// `.db()` turns a SQLite error into the service's error without leaking SQL.
 trait Db<T> {

@@ -1,0 +1,402 @@
+//! Webhooks in the DynamoDB table.
+//!
+//! | item | PK | SK | attributes | index keys |
+//! |---|---|---|---|---|
+//! | endpoint | `WH#<id>` | `WH` | `id`, `seq`, `body` (Webhook JSON), `secret`, `prev_secret`, `prev_until`, `cursor`, `lease_holder`, `lease_until` | GSI1 `WEBHOOKS` / `seq` |
+//! | pending delivery | `WHP#<id>` | event id | `body` (JSON) | — |
+//! | attempt | `WHA#<id>` | `pos` | `body` (JSON), `ttl` (+30 days) | GSI2 `WHAE#<id>#<event id>` / `pos` |
+//!
+//! A round of delivery writes its attempts and pending changes with `BatchWriteItem`
+//! first, then moves the endpoint's cursor with one conditional `UpdateItem` (the
+//! lease holder's): a crash in between redelivers, it never skips.
+
+use std::collections::HashSet;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use aws_sdk_dynamodb::types::{
+    DeleteRequest, PutRequest, ReturnConsumedCapacity, TransactWriteItem, WriteRequest,
+};
+
+use super::{
+    DynamoStore, Expr, Item, MAX_TRANSIENT_RETRIES, backoff, built, busy, classify, from_json,
+    get_n, get_s, key, n, opt_n, opt_s, pad, put_new, s, to_json,
+};
+use crate::domain::event::Event;
+use crate::domain::webhook::{
+    self, DeliveryAttempt, DeliveryBatch, Endpoint, PendingDelivery, Webhook, WebhookStatus,
+};
+use crate::domain::{Page, PageRequest, Result, Timestamp, page_of};
+use crate::store::{Idempotency, WebhookStore};
+
+/// Attempt records are kept this long, then DynamoDB TTL deletes them.
+const ATTEMPT_TTL_SECONDS: i64 = 30 * 86_400;
+/// Events can become visible this long after their id was chosen (see the store's
+/// notes on the event feed): delivery re-reads that far back.
+const EVENT_SETTLE: Duration = Duration::from_secs(10);
+
+/// A time-ordered position for an attempt: milliseconds in the high bits and a
+/// process-wide counter below, so the attempts of one batch never share a key.
+fn attempt_position(at: Timestamp) -> i64 {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let low = COUNTER.fetch_add(1, Ordering::Relaxed) & 0xF_FFFF;
+    (at.millis().max(0) << 20) | low as i64
+}
+
+fn endpoint_key(id: &str) -> Item {
+    key(format!("WH#{id}"), "WH")
+}
+
+fn pending_pk(id: &str) -> String {
+    format!("WHP#{id}")
+}
+
+fn attempts_pk(id: &str) -> String {
+    format!("WHA#{id}")
+}
+
+fn attempts_by_event_pk(id: &str, event_id: &str) -> String {
+    format!("WHAE#{id}#{event_id}")
+}
+
+struct Stored {
+    endpoint: Endpoint,
+    lease_holder: Option<String>,
+    lease_until: Option<i64>,
+}
+
+fn parse(item: &Item) -> Result<Stored> {
+    let previous_secret = match (opt_s(item, "prev_secret"), opt_n(item, "prev_until")) {
+        (Some(secret), Some(until)) => Some((secret, Timestamp(until))),
+        _ => None,
+    };
+    Ok(Stored {
+        endpoint: Endpoint {
+            webhook: from_json(&get_s(item, "body")?)?,
+            secret: get_s(item, "secret")?,
+            previous_secret,
+            cursor: opt_s(item, "cursor"),
+        },
+        lease_holder: opt_s(item, "lease_holder"),
+        lease_until: opt_n(item, "lease_until"),
+    })
+}
+
+impl DynamoStore {
+    async fn load_webhook(&self, id: &str) -> Result<Stored> {
+        match self.get(endpoint_key(id)).await? {
+            Some(item) => parse(&item),
+            None => Err(webhook::not_found(id)),
+        }
+    }
+
+    /// Puts and deletes, 25 per request, resending unprocessed items.
+    async fn write_batch(&self, requests: Vec<WriteRequest>) -> Result<()> {
+        for chunk in requests.chunks(25) {
+            let mut pending: Vec<WriteRequest> = chunk.to_vec();
+            let mut attempt = 0;
+            while !pending.is_empty() {
+                let result = self
+                    .client
+                    .batch_write_item()
+                    .request_items(&self.table, pending.clone())
+                    .return_consumed_capacity(ReturnConsumedCapacity::Total)
+                    .send()
+                    .await;
+                match result {
+                    Ok(out) => {
+                        self.meter.record(true, out.consumed_capacity());
+                        pending = out
+                            .unprocessed_items
+                            .and_then(|mut left| left.remove(&self.table))
+                            .unwrap_or_default();
+                        if !pending.is_empty() {
+                            attempt += 1;
+                            if attempt > MAX_TRANSIENT_RETRIES {
+                                return Err(busy());
+                            }
+                            backoff(attempt).await;
+                        }
+                    }
+                    Err(err) => {
+                        self.failed("BatchWriteItem", classify(&err, None), &mut attempt)
+                            .await?
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Every item of a partition's query, keys only needed (for deletion).
+    async fn partition_keys(&self, pk: &str) -> Result<Vec<Item>> {
+        let items = self.query_all(None, pk).await?;
+        items
+            .iter()
+            .map(|item| Ok(key(get_s(item, "PK")?, get_s(item, "SK")?)))
+            .collect()
+    }
+}
+
+fn put_request(item: Item) -> Result<WriteRequest> {
+    let put = built(PutRequest::builder().set_item(Some(item)).build())?;
+    Ok(WriteRequest::builder().put_request(put).build())
+}
+
+fn delete_request(key: Item) -> Result<WriteRequest> {
+    let delete = built(DeleteRequest::builder().set_key(Some(key)).build())?;
+    Ok(WriteRequest::builder().delete_request(delete).build())
+}
+
+#[async_trait]
+impl WebhookStore for DynamoStore {
+    async fn create_webhook(
+        &self,
+        webhook: Webhook,
+        secret: String,
+        idem: Option<Idempotency>,
+    ) -> Result<Webhook> {
+        self.run(idem.as_ref(), |now| {
+            let webhook = webhook.clone();
+            let secret = secret.clone();
+            async move {
+                let seq = self.next_seq("WEBHOOK").await?;
+                // The head of the feed: event ids are ULIDs, so the smallest id of
+                // this millisecond puts every later event after the cursor.
+                let head = ulid::Ulid::from_parts(now.millis().max(0) as u64, 0);
+                let mut item = endpoint_key(&webhook.id);
+                item.insert("id".into(), s(&webhook.id));
+                item.insert("seq".into(), n(seq));
+                item.insert("body".into(), s(to_json(&webhook)?));
+                item.insert("secret".into(), s(&secret));
+                item.insert("cursor".into(), s(format!("evt_{head}")));
+                item.insert("G1PK".into(), s("WEBHOOKS"));
+                item.insert("G1SK".into(), s(pad(seq)));
+                let items: Vec<TransactWriteItem> = vec![put_new(&self.table, item)?];
+                Ok((webhook, items))
+            }
+        })
+        .await
+    }
+
+    async fn get_webhook(&self, id: &str) -> Result<Endpoint> {
+        Ok(self.load_webhook(id).await?.endpoint)
+    }
+
+    async fn list_webhooks(&self, page: PageRequest) -> Result<Page<Webhook>> {
+        let after = page.after.map(pad);
+        let (items, _) = self
+            .query_page(
+                Some("GSI1"),
+                "WEBHOOKS",
+                after.as_deref(),
+                page.limit as i32 + 1,
+            )
+            .await?;
+        let hooks = items
+            .iter()
+            .map(|item| Ok((get_n(item, "seq")?, from_json(&get_s(item, "body")?)?)))
+            .collect::<Result<Vec<_>>>()?;
+        Ok(page_of(hooks, page.limit))
+    }
+
+    async fn delete_webhook(&self, id: &str) -> Result<()> {
+        self.load_webhook(id).await?;
+        let mut expr = Expr::new();
+        expr.cond_exists("PK");
+        let delete = expr.into_delete(&self.table, endpoint_key(id))?;
+        if let super::Tx::Conditional(_) = self.transact(vec![delete]).await? {
+            return Err(webhook::not_found(id));
+        }
+        let mut keys = self.partition_keys(&pending_pk(id)).await?;
+        keys.extend(self.partition_keys(&attempts_pk(id)).await?);
+        self.batch_delete(keys).await
+    }
+
+    async fn rotate_webhook_secret(
+        &self,
+        id: &str,
+        secret: String,
+        previous_until: Timestamp,
+        idem: Option<Idempotency>,
+    ) -> Result<Webhook> {
+        self.run(idem.as_ref(), |_| {
+            let secret = secret.clone();
+            async move {
+                let stored = self.load_webhook(id).await?;
+                let mut expr = Expr::new();
+                let prev = expr.path(&["prev_secret"]);
+                let current = expr.path(&["secret"]);
+                let until = expr.path(&["prev_until"]);
+                let new_value = expr.val(s(secret));
+                let until_value = expr.val(n(previous_until.millis()));
+                expr.sets.push(format!("{prev} = {current}"));
+                expr.sets.push(format!("{current} = {new_value}"));
+                expr.sets.push(format!("{until} = {until_value}"));
+                expr.cond_exists("PK");
+                let items = vec![expr.into_update(&self.table, endpoint_key(id))?];
+                Ok((stored.endpoint.webhook, items))
+            }
+        })
+        .await
+    }
+
+    async fn begin_webhook_test(
+        &self,
+        id: &str,
+        event: Event,
+        idem: Option<Idempotency>,
+    ) -> Result<Event> {
+        self.run(idem.as_ref(), |_| {
+            let event = event.clone();
+            async move {
+                self.load_webhook(id).await?;
+                Ok((event, Vec::new()))
+            }
+        })
+        .await
+    }
+
+    async fn lease_webhook(
+        &self,
+        id: &str,
+        holder: &str,
+        now: Timestamp,
+        until: Timestamp,
+    ) -> Result<Option<Endpoint>> {
+        let stored = self.load_webhook(id).await?;
+        let taken = stored.lease_holder.as_deref().is_some_and(|h| h != holder)
+            && stored.lease_until.is_some_and(|t| t > now.millis());
+        if taken || stored.endpoint.webhook.status == WebhookStatus::Disabled {
+            return Ok(None);
+        }
+        let mut expr = Expr::new();
+        expr.set("lease_holder", s(holder));
+        expr.set("lease_until", n(until.millis()));
+        let pk = expr.path(&["PK"]);
+        let holder_path = expr.path(&["lease_holder"]);
+        let until_path = expr.path(&["lease_until"]);
+        let me = expr.val(s(holder));
+        let now_value = expr.val(n(now.millis()));
+        expr.conditions.push(format!(
+            "attribute_exists({pk}) AND (attribute_not_exists({holder_path}) \
+             OR {holder_path} = {me} OR {until_path} <= {now_value})"
+        ));
+        match self.update_returning(endpoint_key(id), expr).await? {
+            Some(item) => Ok(Some(parse(&item)?.endpoint)),
+            None => Ok(None),
+        }
+    }
+
+    async fn pending_deliveries(&self, id: &str) -> Result<Vec<PendingDelivery>> {
+        self.load_webhook(id).await?;
+        let items = self.query_all(None, &pending_pk(id)).await?;
+        items
+            .iter()
+            .map(|item| from_json(&get_s(item, "body")?))
+            .collect()
+    }
+
+    async fn record_deliveries(
+        &self,
+        id: &str,
+        holder: Option<&str>,
+        batch: DeliveryBatch,
+    ) -> Result<()> {
+        if batch.is_empty() {
+            return Ok(());
+        }
+        let stored = self.load_webhook(id).await?;
+        if let Some(holder) = holder
+            && stored.lease_holder.as_deref() != Some(holder)
+        {
+            return Err(webhook::not_found(id));
+        }
+        let mut requests = Vec::new();
+        for attempt in &batch.attempts {
+            let pos = attempt_position(attempt.attempted_at);
+            let mut item = key(attempts_pk(id), pad(pos));
+            item.insert("pos".into(), n(pos));
+            item.insert("body".into(), s(to_json(attempt)?));
+            item.insert(
+                "ttl".into(),
+                n(attempt.attempted_at.millis() / 1000 + ATTEMPT_TTL_SECONDS),
+            );
+            item.insert(
+                "G2PK".into(),
+                s(attempts_by_event_pk(id, &attempt.event_id)),
+            );
+            item.insert("G2SK".into(), s(pad(pos)));
+            requests.push(put_request(item)?);
+        }
+        let done: HashSet<&str> = batch.done.iter().map(String::as_str).collect();
+        for pending in &batch.pending {
+            if done.contains(pending.event.id.as_str()) {
+                continue;
+            }
+            let mut item = key(pending_pk(id), pending.event.id.clone());
+            item.insert("body".into(), s(to_json(pending)?));
+            requests.push(put_request(item)?);
+        }
+        for event_id in &done {
+            requests.push(delete_request(key(pending_pk(id), *event_id))?);
+        }
+        self.write_batch(requests).await?;
+
+        let mut webhook = stored.endpoint.webhook;
+        let mut changed = false;
+        if let Some(failing_since) = batch.failing_since {
+            changed |= webhook.failing_since != failing_since;
+            webhook.failing_since = failing_since;
+        }
+        if batch.disable && webhook.status != WebhookStatus::Disabled {
+            webhook.status = WebhookStatus::Disabled;
+            changed = true;
+        }
+        if batch.cursor.is_none() && !changed {
+            return Ok(());
+        }
+        let mut expr = Expr::new();
+        if let Some(cursor) = &batch.cursor {
+            expr.set("cursor", s(cursor));
+        }
+        if changed {
+            expr.set("body", s(to_json(&webhook)?));
+        }
+        expr.cond_exists("PK");
+        if let Some(holder) = holder {
+            expr.cond("lease_holder", "=", s(holder));
+        }
+        match self.update_returning(endpoint_key(id), expr).await? {
+            Some(_) => Ok(()),
+            None => Err(webhook::not_found(id)),
+        }
+    }
+
+    async fn list_deliveries(
+        &self,
+        id: &str,
+        event_id: Option<&str>,
+        page: PageRequest,
+    ) -> Result<Page<DeliveryAttempt>> {
+        self.load_webhook(id).await?;
+        let after = page.after.map(pad);
+        let (index, pk) = match event_id {
+            Some(event_id) => (Some("GSI2"), attempts_by_event_pk(id, event_id)),
+            None => (None, attempts_pk(id)),
+        };
+        let (items, _) = self
+            .query_page(index, &pk, after.as_deref(), page.limit as i32 + 1)
+            .await?;
+        let attempts = items
+            .iter()
+            .map(|item| Ok((get_n(item, "pos")?, from_json(&get_s(item, "body")?)?)))
+            .collect::<Result<Vec<_>>>()?;
+        Ok(page_of(attempts, page.limit))
+    }
+
+    fn event_settle_delay(&self) -> Duration {
+        EVENT_SETTLE
+    }
+}
