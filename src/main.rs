@@ -41,6 +41,11 @@ enum Command {
         #[command(subcommand)]
         command: DynamodbCommand,
     },
+    /// Check webhook deliveries (signatures).
+    Webhooks {
+        #[command(subcommand)]
+        command: coupon_book::events::verify::WebhooksCommand,
+    },
 }
 
 #[derive(Subcommand)]
@@ -102,6 +107,9 @@ fn main() -> ExitCode {
             Command::Dynamodb {
                 command: DynamodbCommand::CreateTable { table },
             } => create_table(&table).await,
+            Command::Webhooks { command } => {
+                coupon_book::events::verify::run(command).map_err(CliError)
+            }
         }
     });
     match result {

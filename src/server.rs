@@ -104,6 +104,8 @@ pub async fn serve(args: ServeArgs) -> CliResult {
         router,
         Duration::from_secs(args.request_timeout_seconds.max(1)),
     );
+    // Webhook delivery: its settings are checked before the server listens.
+    let delivery = crate::events::start(store.clone()).map_err(CliError)?;
     let listener = TcpListener::bind(args.listen)
         .await
         .map_err(|e| CliError(format!("cannot listen on {}: {e}", args.listen)))?;
@@ -116,6 +118,7 @@ pub async fn serve(args: ServeArgs) -> CliResult {
         .await
         .map_err(|e| CliError(e.to_string()))?;
     background.abort();
+    delivery.abort();
     tracing::info!("coupon-book stopped");
     Ok(())
 }

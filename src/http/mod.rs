@@ -15,6 +15,7 @@ pub mod ops;
 pub mod ratelimit;
 pub mod redemptions;
 pub mod seed;
+pub mod webhooks;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -86,6 +87,11 @@ pub fn api_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(events::list_events))
         .routes(routes!(keys::create_api_key, keys::list_api_keys))
         .routes(routes!(keys::delete_api_key))
+        .routes(routes!(webhooks::create_webhook, webhooks::list_webhooks))
+        .routes(routes!(webhooks::get_webhook, webhooks::delete_webhook))
+        .routes(routes!(webhooks::list_deliveries))
+        .routes(routes!(webhooks::test_webhook))
+        .routes(routes!(webhooks::rotate_secret))
         .routes(routes!(seed::create_book))
         .routes(routes!(seed::add_codes))
         .routes(routes!(seed::assign_next))
