@@ -275,6 +275,23 @@ impl SqliteStore {
             .map_err(|_| Error::unavailable("the store writer stopped"))?
     }
 
+    /// Answers `coupon_not_found` from a reader for codes that do not exist, so
+    /// guessed or mistyped codes never take a place in the writer's queue. (The write
+    /// itself checks again: a code is never assumed to exist.)
+    async fn require_coupon(&self, code: &str) -> Result<()> {
+        let code = code.to_string();
+        self.read(move |conn, _| {
+            let found = conn
+                .prepare_cached("SELECT 1 FROM coupons WHERE code = ?1")
+                .db()?
+                .query_row([&code], |_| Ok(()))
+                .optional()
+                .db()?;
+            found.ok_or_else(|| Error::coupon_not_found(&code))
+        })
+        .await
+    }
+
     /// Runs `f` on a reader connection inside one read transaction (a consistent view).
     async fn read<T, F>(&self, f: F) -> Result<T>
     where
@@ -1357,6 +1374,7 @@ impl Store for SqliteStore {
         ttl_seconds: Option<u32>,
         idem: Option<Idempotency>,
     ) -> Result<Lock> {
+        self.require_coupon(code).await?;
         let code = code.to_string();
         let user_id = user_id.to_string();
         self.write(idem, move |conn, now| {
@@ -1447,6 +1465,7 @@ impl Store for SqliteStore {
         request: RedeemRequest,
         idem: Option<Idempotency>,
     ) -> Result<Redemption> {
+        self.require_coupon(&request.code).await?;
         self.write(idem, move |conn, now| {
             let RedeemRequest {
                 code,
