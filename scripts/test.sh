@@ -77,3 +77,8 @@ cargo test --all-targets "$@"
 # stays on SQLite: a million codes through a local emulator takes too long here).
 COUPON_BOOK_TEST_STORE=dynamodb cargo test --test http_books --test http_coupons \
   --test http_bad_input --test http_concurrency --test http_ops --test crash "$@"
+
+# The served OpenAPI document against the live server: schemathesis (PyPI, installed
+# once under target/) sends generated requests to every operation with an admin key;
+# any 5xx or any answer the document does not describe fails the run.
+scripts/schemathesis.sh target/debug/coupon-book

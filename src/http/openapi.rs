@@ -4,7 +4,7 @@
 use utoipa::OpenApi as _;
 use utoipa::openapi::path::Operation;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityRequirement, SecurityScheme};
-use utoipa::openapi::{ContentBuilder, OpenApi, Ref, ResponseBuilder};
+use utoipa::openapi::{ContentBuilder, OpenApi, Ref, RefOr, ResponseBuilder};
 
 use super::error::{ErrorBody, ErrorDetail};
 use super::extract::{
@@ -131,6 +131,9 @@ const COMMON_ERRORS: &[(&str, &str)] = &[
     ("503", "store_busy or store_unavailable: try again"),
 ];
 
+const IDEMPOTENCY_REUSED: &str =
+    "idempotency_key_reused: this Idempotency-Key was used with a different request";
+
 /// Adds the bearer scheme and the error answers every operation can give. Runs on the
 /// finished document, once all routes are in it.
 pub fn add_common_answers(openapi: &mut OpenApi) {
@@ -149,12 +152,30 @@ pub fn add_common_answers(openapi: &mut OpenApi) {
             declare_scopes(operation);
             add_common_errors(operation, false);
         }
-        for operation in [&mut item.post, &mut item.put, &mut item.patch]
-            .into_iter()
-            .flatten()
-        {
+        if let Some(operation) = item.post.as_mut() {
             declare_scopes(operation);
             add_common_errors(operation, true);
+            add_idempotency_answer(operation);
+        }
+        for operation in [&mut item.put, &mut item.patch].into_iter().flatten() {
+            declare_scopes(operation);
+            add_common_errors(operation, true);
+        }
+    }
+}
+
+/// Every POST honours Idempotency-Key (API.md), so every POST may answer 422.
+fn add_idempotency_answer(operation: &mut Operation) {
+    let responses = &mut operation.responses.responses;
+    match responses.get_mut("422") {
+        Some(RefOr::T(response)) => {
+            if !response.description.contains("idempotency_key_reused") {
+                response.description = format!("{}; {IDEMPOTENCY_REUSED}", response.description);
+            }
+        }
+        Some(RefOr::Ref(_)) => {}
+        None => {
+            responses.insert("422".to_string(), error_response(IDEMPOTENCY_REUSED).into());
         }
     }
 }
