@@ -503,12 +503,18 @@ async fn kill_9_with_undelivered_events_then_restart_delivers_them_all() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn ten_thousand_redemptions_are_all_delivered() {
-    const N: usize = 10_000;
+    // Through the local DynamoDB emulator (scripts/test.sh's second pass) 300 keep
+    // the run short; the embedded store takes the full 10,000.
+    let n: usize = if std::env::var("COUPON_BOOK_TEST_STORE").as_deref() == Ok("dynamodb") {
+        300
+    } else {
+        10_000
+    };
     let receiver = Receiver::start(Behaviour::default()).await;
     let s = Server::start_with_env(FAST_RETRIES).await;
     let (hook, _) = subscribe(&s, &receiver.url(), &["coupon.redeemed"]).await;
     let (_, codes) = s
-        .book_with_codes(json!({"requires_assignment": false}), "TENK", N)
+        .book_with_codes(json!({"requires_assignment": false}), "TENK", n)
         .await;
     let started = Instant::now();
     let codes = Arc::new(codes);
@@ -543,7 +549,7 @@ async fn ten_thousand_redemptions_are_all_delivered() {
     for worker in workers {
         redemption_ids.extend(worker.await.expect("worker"));
     }
-    assert_eq!(redemption_ids.len(), N);
+    assert_eq!(redemption_ids.len(), n);
     let redeemed_in = started.elapsed();
     receiver
         .wait_for(
@@ -555,7 +561,7 @@ async fn ten_thousand_redemptions_are_all_delivered() {
                     .filter(|r| r.answered == 200)
                     .map(|r| r.id.as_str())
                     .collect();
-                got.len() >= N
+                got.len() >= n
             },
         )
         .await;
@@ -578,14 +584,21 @@ async fn ten_thousand_redemptions_are_all_delivered() {
         missing.len()
     );
     eprintln!(
-        "10,000 redemptions in {:.1} s, all delivered {:.1} s after the first; {} requests",
+        "{n} redemptions in {:.1} s, all delivered {:.1} s after the first; {} requests",
         redeemed_in.as_secs_f64(),
         started.elapsed().as_secs_f64(),
         seen.len()
     );
-    // Every delivery is logged.
-    let log = s.list_all(&format!("/v1/webhooks/{hook}/deliveries")).await;
-    assert!(log.len() >= N, "{} attempts logged", log.len());
+    // Every delivery is logged (a round's attempts are stored right after it).
+    let logged_by = Instant::now() + Duration::from_secs(20);
+    loop {
+        let log = s.list_all(&format!("/v1/webhooks/{hook}/deliveries")).await;
+        if log.len() >= n {
+            break;
+        }
+        assert!(Instant::now() < logged_by, "{} attempts logged", log.len());
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -812,4 +825,28 @@ async fn an_endpoint_failing_too_long_is_disabled_and_loses_nothing() {
     let log = s.list_all(&format!("/v1/webhooks/{id}/deliveries")).await;
     assert_eq!(log.len(), before, "every attempt is logged");
     assert!(log.iter().all(|a| a["status"] != "succeeded"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn delivery_can_be_turned_off() {
+    let receiver = Receiver::start(Behaviour::default()).await;
+    let s = Server::start_with_env(&[
+        ("COUPON_BOOK_WEBHOOK_ALLOW_PRIVATE", "1"),
+        ("COUPON_BOOK_WEBHOOK_DELIVERY", "off"),
+    ])
+    .await;
+    let (id, _) = subscribe(&s, &receiver.url(), &["*"]).await;
+    let (_, codes) = s
+        .book_with_codes(json!({"requires_assignment": false}), "OFF", 1)
+        .await;
+    assert_eq!(s.redeem(&codes[0], "u").await.0, 201);
+    let (status, attempt) = s.post(&format!("/v1/webhooks/{id}/test"), json!({})).await;
+    assert_eq!(status, 200, "{attempt}");
+    assert_eq!(attempt["status"], "failed", "{attempt}");
+    assert!(
+        attempt["error"].as_str().is_some_and(|e| e.contains("off")),
+        "{attempt}"
+    );
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert!(receiver.seen().is_empty(), "{:?}", receiver.seen());
 }

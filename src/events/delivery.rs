@@ -38,6 +38,17 @@ impl Outcome {
             .is_some_and(|status| (200..300).contains(&status))
     }
 
+    /// An attempt that did not send anything.
+    pub fn not_sent(reason: &str) -> Self {
+        Outcome {
+            attempted_at: Timestamp::now(),
+            response_status: None,
+            response_body: None,
+            error: Some(reason.to_string()),
+            latency: Duration::ZERO,
+        }
+    }
+
     fn failed(attempted_at: Timestamp, started: Instant, error: String) -> Self {
         Outcome {
             attempted_at,

@@ -21,7 +21,7 @@ use rand::Rng;
 
 use crate::domain::event::Event;
 use crate::domain::ids::new_id;
-use crate::domain::webhook::{AttemptStatus, DeliveryAttempt, UrlPolicy, WebhookStatus};
+use crate::domain::webhook::{AttemptStatus, DeliveryAttempt, Endpoint, UrlPolicy, WebhookStatus};
 use crate::domain::{ErrorCode, PageRequest, Timestamp};
 use crate::store::DynStore;
 use delivery::{Outcome, Sender};
@@ -39,6 +39,9 @@ pub const DEFAULT_RETRY_SCHEDULE: [Duration; 6] = [
 /// Delivery settings, from the environment (all optional).
 #[derive(Debug, Clone)]
 pub struct DeliveryConfig {
+    /// `COUPON_BOOK_WEBHOOK_DELIVERY=off` sends nothing from this process (endpoints
+    /// can still be managed; e.g. for API fuzzing, or processes that should not deliver).
+    pub enabled: bool,
     /// `COUPON_BOOK_WEBHOOK_ALLOW_PRIVATE=1` allows loopback/private targets.
     pub policy: UrlPolicy,
     /// `COUPON_BOOK_WEBHOOK_TIMEOUT_MS`: one attempt, connect to end of answer (10 s).
@@ -65,6 +68,7 @@ pub struct DeliveryConfig {
 impl Default for DeliveryConfig {
     fn default() -> Self {
         DeliveryConfig {
+            enabled: true,
             policy: UrlPolicy::default(),
             timeout: Duration::from_secs(10),
             retry_schedule: DEFAULT_RETRY_SCHEDULE.to_vec(),
@@ -95,6 +99,17 @@ impl DeliveryConfig {
             policy: UrlPolicy::from_env(),
             ..DeliveryConfig::default()
         };
+        if let Ok(text) = std::env::var("COUPON_BOOK_WEBHOOK_DELIVERY") {
+            config.enabled = match text.trim().to_ascii_lowercase().as_str() {
+                "on" | "1" | "true" => true,
+                "off" | "0" | "false" => false,
+                _ => {
+                    return Err(format!(
+                        "COUPON_BOOK_WEBHOOK_DELIVERY must be on or off, not {text:?}"
+                    ));
+                }
+            };
+        }
         if let Some(timeout) = env_millis("COUPON_BOOK_WEBHOOK_TIMEOUT_MS")? {
             config.timeout = timeout.max(Duration::from_millis(1));
         }
@@ -190,9 +205,25 @@ fn count(status: AttemptStatus, event: &Event, outcome: &Outcome) {
     }
 }
 
+/// Sends one event to an endpoint now, once (test sends).
+pub async fn send_once(endpoint: &Endpoint, event: &Event) -> Result<Outcome, String> {
+    let (config, sender) = runtime()?;
+    if !config.enabled {
+        return Ok(Outcome::not_sent(
+            "not sent: webhook delivery is off on this server (COUPON_BOOK_WEBHOOK_DELIVERY=off)",
+        ));
+    }
+    let body = serde_json::to_vec(event).map_err(|e| format!("encode the event: {e}"))?;
+    Ok(sender.send(endpoint, &event.id, &body.into()).await)
+}
+
 /// Starts delivery: returns the supervisor's task.
 pub fn start(store: DynStore) -> Result<tokio::task::JoinHandle<()>, String> {
     let (config, sender) = runtime()?;
+    if !config.enabled {
+        tracing::warn!("webhook delivery is off (COUPON_BOOK_WEBHOOK_DELIVERY=off)");
+        return Ok(tokio::spawn(async {}));
+    }
     let holder = new_id("proc");
     Ok(tokio::spawn(supervise(store, config, sender, holder)))
 }

@@ -4,7 +4,6 @@
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
-use hyper::body::Bytes;
 use serde_json::json;
 
 use super::AppState;
@@ -145,14 +144,13 @@ pub async fn test_webhook(
     }
     let event = registered;
     let endpoint = state.store.get_webhook(&id).await?;
-    let (_, sender) = crate::events::runtime().map_err(|message| {
-        ApiError(Error::unavailable(format!(
-            "webhook delivery is not set up: {message}"
-        )))
-    })?;
-    let body = serde_json::to_vec(&event)
-        .map_err(|e| ApiError(Error::internal(format!("encode event: {e}"))))?;
-    let outcome = sender.send(&endpoint, &event.id, &Bytes::from(body)).await;
+    let outcome = crate::events::send_once(&endpoint, &event)
+        .await
+        .map_err(|message| {
+            ApiError(Error::unavailable(format!(
+                "webhook delivery is not set up: {message}"
+            )))
+        })?;
     let status = if outcome.succeeded() {
         AttemptStatus::Succeeded
     } else {
