@@ -180,3 +180,86 @@ pub async fn serve(
     let _ = open_rx.recv().await;
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use axum::routing::get;
+    use http_body_util::BodyExt;
+    use tower::ServiceExt;
+
+    use super::*;
+
+    async fn call(router: Router, path: &str) -> (u16, axum::http::HeaderMap, String) {
+        let request = axum::http::Request::get(path)
+            .body(Body::empty())
+            .unwrap_or_default();
+        let response = match router.oneshot(request).await {
+            Ok(response) => response,
+            Err(never) => match never {},
+        };
+        let status = response.status().as_u16();
+        let headers = response.headers().clone();
+        let body = response
+            .into_body()
+            .collect()
+            .await
+            .map(|b| String::from_utf8_lossy(&b.to_bytes()).into_owned())
+            .unwrap_or_default();
+        (status, headers, body)
+    }
+
+    async fn boom() -> &'static str {
+        panic!("secret detail")
+    }
+
+    fn app() -> Router {
+        let router = Router::new()
+            .route(
+                "/slow",
+                get(|| async {
+                    tokio::time::sleep(Duration::from_secs(5)).await;
+                    "late"
+                }),
+            )
+            .route("/boom", get(boom))
+            .route("/docs/", get(|| async { "docs" }));
+        harden(router, Duration::from_millis(50))
+    }
+
+    #[tokio::test]
+    async fn slow_requests_get_a_json_503() {
+        let (status, headers, body) = call(app(), "/slow").await;
+        assert_eq!(status, 503, "{body}");
+        assert!(body.contains("\"store_busy\""), "{body}");
+        assert_eq!(
+            headers.get("x-content-type-options").map(|v| v.as_bytes()),
+            Some(&b"nosniff"[..])
+        );
+    }
+
+    #[tokio::test]
+    async fn panics_are_a_500_without_details() {
+        let (status, _, body) = call(app(), "/boom").await;
+        assert_eq!(status, 500);
+        assert!(body.contains("\"internal\""), "{body}");
+        assert!(!body.contains("secret detail"), "{body}");
+    }
+
+    #[tokio::test]
+    async fn docs_get_their_own_policy() {
+        let (status, headers, _) = call(app(), "/docs/").await;
+        assert_eq!(status, 200);
+        let csp = headers
+            .get("content-security-policy")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default();
+        assert!(
+            csp.contains("script-src 'self'") && csp.contains("frame-ancestors 'none'"),
+            "{csp}"
+        );
+        assert_eq!(
+            headers.get("x-frame-options").map(|v| v.as_bytes()),
+            Some(&b"DENY"[..])
+        );
+    }
+}
