@@ -138,6 +138,10 @@ impl Worker {
 
     async fn deliver(&mut self, endpoint_rx: watch::Receiver<Endpoint>) {
         let settle = self.store.event_settle_delay();
+        let poll = self
+            .config
+            .poll
+            .unwrap_or_else(|| self.store.event_poll_interval());
         loop {
             let endpoint = endpoint_rx.borrow().clone();
             let result = async {
@@ -155,7 +159,7 @@ impl Worker {
                     return;
                 }
                 Ok(true) => {}
-                Ok(false) => tokio::time::sleep(self.config.poll).await,
+                Ok(false) => tokio::time::sleep(poll).await,
                 Err(err) => {
                     if !gone(&err) {
                         tracing::warn!(webhook = %self.id, error = %err, "delivery round failed; starting over");

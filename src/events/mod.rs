@@ -54,8 +54,10 @@ pub struct DeliveryConfig {
     pub disable_after: Duration,
     /// `COUPON_BOOK_WEBHOOK_CONCURRENCY`: requests in flight per endpoint (16).
     pub concurrency: usize,
-    /// `COUPON_BOOK_WEBHOOK_POLL_MS`: how often an idle worker looks for new events (25 ms).
-    pub poll: Duration,
+    /// `COUPON_BOOK_WEBHOOK_POLL_MS`: how often an idle worker looks for new events;
+    /// unset: the store's own figure (25 ms embedded, 250 ms DynamoDB, where every
+    /// look is billed).
+    pub poll: Option<Duration>,
     /// `COUPON_BOOK_WEBHOOK_LEASE_MS`: how long a process owns an endpoint's delivery
     /// without renewing (30 s); another process takes over after that.
     pub lease: Duration,
@@ -74,7 +76,7 @@ impl Default for DeliveryConfig {
             retry_schedule: DEFAULT_RETRY_SCHEDULE.to_vec(),
             disable_after: Duration::from_secs(5 * 86_400),
             concurrency: 16,
-            poll: Duration::from_millis(25),
+            poll: None,
             lease: Duration::from_secs(30),
             batch: 200,
             refresh: Duration::from_secs(1),
@@ -130,7 +132,7 @@ impl DeliveryConfig {
             config.disable_after = after;
         }
         if let Some(poll) = env_millis("COUPON_BOOK_WEBHOOK_POLL_MS")? {
-            config.poll = poll.max(Duration::from_millis(1));
+            config.poll = Some(poll.max(Duration::from_millis(1)));
         }
         if let Some(lease) = env_millis("COUPON_BOOK_WEBHOOK_LEASE_MS")? {
             config.lease = lease.max(Duration::from_millis(100));

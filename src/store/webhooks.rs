@@ -77,4 +77,10 @@ pub trait WebhookStore: Send + Sync {
     fn event_settle_delay(&self) -> Duration {
         Duration::ZERO
     }
+
+    /// How often a delivery worker with nothing to do reads the feed again (unless
+    /// COUPON_BOOK_WEBHOOK_POLL_MS says otherwise): the p99 of delivery lag.
+    fn event_poll_interval(&self) -> Duration {
+        Duration::from_millis(25)
+    }
 }
