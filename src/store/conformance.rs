@@ -11,7 +11,7 @@ use super::{DynStore, RedeemRequest, RedemptionFilter};
 use crate::domain::apikey::{ApiKey, Scope, hash_key};
 use crate::domain::book::{BookSettings, BookStatus, CreateBook, UpdateBook};
 use crate::domain::coupon::CouponStatus;
-use crate::domain::job::{CodeIntake, JobKind};
+use crate::domain::job::{CodeIntake, JobKind, JobStatus};
 use crate::domain::{ErrorCode, PageRequest, Timestamp};
 use crate::store::Idempotency;
 
@@ -25,7 +25,8 @@ macro_rules! conformance_tests {
             reverse_gives_the_use_back, idempotency_replays_and_refuses_reuse,
             events_follow_changes_in_order, unassign_and_void, api_keys_round_trip,
             error_precedence_follows_the_contract, webhooks_round_trip,
-            webhook_deliveries_are_stored_with_the_cursor, book_exhausted_is_announced_once);
+            webhook_deliveries_are_stored_with_the_cursor, book_exhausted_is_announced_once,
+            bulk_upload_counts_exactly_across_batches);
     };
     (@each $fresh:expr; $($name:ident),*) => {
         $(
@@ -1179,4 +1180,68 @@ pub async fn book_exhausted_is_announced_once(store: &DynStore) {
         .expect("assign");
     let events = store.list_events(None, 1000).await.expect("events").data;
     assert_eq!(exhausted(&events, &handed), 1);
+}
+
+/// A 4,000-line upload job in 4 batches: every line counted once, across batches
+/// too. (The HTTP suite uploads a million lines to the embedded store.)
+pub async fn bulk_upload_counts_exactly_across_batches(store: &DynStore) {
+    const LINES: u64 = 4_000;
+    const BATCH: u64 = 1_000;
+    let existing = codes("BULKX", 5);
+    book_with_codes(store, json!({}), &existing).await;
+    let book = store
+        .create_book(settings(json!({})), None)
+        .await
+        .expect("create book");
+    let tag = ulid::Ulid::new().to_string();
+    let tag = &tag[16..];
+    let job = store
+        .create_job(
+            &book.id,
+            JobKind::Upload,
+            LINES,
+            serde_json::Value::Null,
+            None,
+        )
+        .await
+        .expect("create job");
+    assert_eq!(job.status, JobStatus::Running);
+    for start in (0..LINES).step_by(BATCH as usize) {
+        let mut intake = CodeIntake::default();
+        for line in start + 1..=start + BATCH {
+            let code = match line {
+                // A duplicate of a line in an earlier batch, and one in the same batch.
+                1_001 => format!("BULK-{tag}-{:06}", 5),
+                1_002 => format!("BULK-{tag}-{:06}", 1_000),
+                // Codes stored before, by another book.
+                2_001..=2_005 => existing[(line - 2_001) as usize].clone(),
+                3_001 => "no!".to_string(),
+                _ => format!("BULK-{tag}-{line:06}"),
+            };
+            intake.push(line, &code);
+        }
+        store
+            .add_job_codes(&job.id, intake, serde_json::Value::Null)
+            .await
+            .expect("batch");
+    }
+    let job = store
+        .finish_job(&job.id, JobStatus::Succeeded)
+        .await
+        .expect("finish");
+    assert_eq!(job.processed, LINES);
+    assert_eq!(
+        (
+            job.inserted,
+            job.duplicates_in_file,
+            job.already_exist,
+            job.invalid
+        ),
+        (LINES - 8, 2, 5, 1)
+    );
+    assert_eq!(
+        store.get_book(&book.id).await.expect("book").counts.total,
+        LINES - 8
+    );
+    assert_eq!(store.get_job(&job.id).await.expect("job"), job);
 }
