@@ -18,7 +18,7 @@ use crate::domain::coupon::{Coupon, CouponStatus};
 use crate::domain::ids::new_id;
 use crate::domain::job::{CodeIntake, Job, JobKind, JobStatus, MAX_CODES_PER_REQUEST};
 use crate::domain::pattern::GenerateSpec;
-use crate::domain::{Error, ErrorCode, Page};
+use crate::domain::{Error, ErrorCode, Page, Timestamp};
 use crate::jobs;
 use crate::store::Idempotency;
 
@@ -192,6 +192,8 @@ pub async fn upload(
         key,
         fingerprint: fingerprint(&format!("POST /v1/books/{book_id}/codes/upload"), &digest),
     });
+    // A replay answers the first request's job, made before this request began.
+    let request_began = Timestamp::now();
     let (job, cursor) = match jobs::start_upload(&state.store, &book_id, &path, true, idem).await {
         Ok(started) => started,
         Err(err) => {
@@ -199,7 +201,7 @@ pub async fn upload(
             return Err(err.into());
         }
     };
-    if cursor.file != path || job.status != JobStatus::Running {
+    if cursor.file != path || job.status != JobStatus::Running || job.created_at < request_began {
         // A replay: the first request's job is the answer.
         let _ = tokio::fs::remove_file(&path).await;
         let job = state.store.get_job(&job.id).await?;
