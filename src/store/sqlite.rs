@@ -548,6 +548,40 @@ fn load_book_view(conn: &Connection, book_id: &str, now: Timestamp) -> Result<Bo
     book_view(conn, &book, now)
 }
 
+/// What a lock, redeem or validate decision needs, read in the same step as it.
+struct UseState {
+    row: CouponRow,
+    book: BookRow,
+    locks: Vec<Lock>,
+    usage: UserUsage,
+}
+
+impl UseState {
+    fn load(conn: &Connection, row: CouponRow, user_id: &str, now: Timestamp) -> Result<Self> {
+        let book = load_book_by_seq(conn, row.book_seq)?;
+        let locks = live_locks(conn, &row.record.code, now)?;
+        let usage = usage(conn, row.book_seq, user_id)?;
+        Ok(UseState {
+            row,
+            book,
+            locks,
+            usage,
+        })
+    }
+
+    fn context<'a>(&'a self, user_id: &'a str, now: Timestamp) -> UseContext<'a> {
+        UseContext {
+            book: &self.book.settings,
+            book_redemptions: self.book.redemptions as u64,
+            coupon: &self.row.record,
+            live_locks: &self.locks,
+            usage: self.usage,
+            user_id,
+            now,
+        }
+    }
+}
+
 struct CouponRow {
     book_seq: i64,
     record: CouponRecord,
@@ -1343,25 +1377,16 @@ impl Store for SqliteStore {
         let code = code.to_string();
         let user_id = user_id.to_string();
         self.read(move |conn, now| {
-            let row = load_coupon(conn, &code)?;
-            let book = load_book_by_seq(conn, row.book_seq)?;
-            let locks = live_locks(conn, &code, now)?;
-            let context = UseContext {
-                book: &book.settings,
-                book_redemptions: book.redemptions as u64,
-                coupon: &row.record,
-                live_locks: &locks,
-                usage: usage(conn, row.book_seq, &user_id)?,
-                user_id: &user_id,
-                now,
-            };
+            let state = UseState::load(conn, load_coupon(conn, &code)?, &user_id, now)?;
+            let context = state.context(&user_id, now);
+            let (row, book, locks) = (&state.row, &state.book, &state.locks);
             let reason = context.check_redeem(None).err().map(|e| e.code);
             Ok(Validation {
                 valid: reason.is_none(),
                 reason,
                 coupon: row
                     .record
-                    .view(book.settings.max_redemptions_per_coupon, &locks),
+                    .view(book.settings.max_redemptions_per_coupon, locks),
             })
         })
         .await
@@ -1378,19 +1403,9 @@ impl Store for SqliteStore {
         let code = code.to_string();
         let user_id = user_id.to_string();
         self.write(idem, move |conn, now| {
-            let row = load_coupon(conn, &code)?;
-            let book = load_book_by_seq(conn, row.book_seq)?;
-            let locks = live_locks(conn, &code, now)?;
-            let context = UseContext {
-                book: &book.settings,
-                book_redemptions: book.redemptions as u64,
-                coupon: &row.record,
-                live_locks: &locks,
-                usage: usage(conn, row.book_seq, &user_id)?,
-                user_id: &user_id,
-                now,
-            };
-            let plan = context.check_lock()?;
+            let state = UseState::load(conn, load_coupon(conn, &code)?, &user_id, now)?;
+            let plan = state.context(&user_id, now).check_lock()?;
+            let (row, book) = (&state.row, &state.book);
             let ttl = ttl_seconds.unwrap_or(book.settings.lock_ttl_seconds);
             let expires_at = now.plus_seconds(u64::from(ttl));
             let lock = match plan {
@@ -1477,18 +1492,12 @@ impl Store for SqliteStore {
             if let Some(lock_id) = &lock_id {
                 find_lock(conn, lock_id)?.ok_or_else(Error::lock_not_found)?;
             }
-            let book = load_book_by_seq(conn, row.book_seq)?;
-            let locks = live_locks(conn, &code, now)?;
-            let context = UseContext {
-                book: &book.settings,
-                book_redemptions: book.redemptions as u64,
-                coupon: &row.record,
-                live_locks: &locks,
-                usage: usage(conn, row.book_seq, &user_id)?,
-                user_id: &user_id,
-                now,
-            };
-            if let RedeemPlan::ConsumeLock(lock_id) = context.check_redeem(lock_id.as_deref())? {
+            let state = UseState::load(conn, row, &user_id, now)?;
+            let plan = state
+                .context(&user_id, now)
+                .check_redeem(lock_id.as_deref())?;
+            let (row, book) = (&state.row, &state.book);
+            if let RedeemPlan::ConsumeLock(lock_id) = plan {
                 conn.prepare_cached("DELETE FROM locks WHERE id = ?1")
                     .db()?
                     .execute([&lock_id])
@@ -1501,7 +1510,7 @@ impl Store for SqliteStore {
             let totals = save_coupon(
                 conn,
                 CouponChange {
-                    book: &book,
+                    book,
                     before: &row.record,
                     after: &after,
                     assigned_seq: None,
@@ -1535,7 +1544,7 @@ impl Store for SqliteStore {
             ])
             .db()?;
             append_event(conn, event::COUPON_REDEEMED, &redemption, now)?;
-            announce_exhaustion(conn, &book, &totals, now)?;
+            announce_exhaustion(conn, book, &totals, now)?;
             Ok(redemption)
         })
         .await
