@@ -83,3 +83,6 @@ COUPON_BOOK_TEST_STORE=dynamodb cargo test --test http_books --test http_coupons
 # once under target/) sends generated requests to every operation with an admin key;
 # any 5xx or any answer the document does not describe fails the run.
 scripts/schemathesis.sh target/debug/coupon-book
+
+# The AWS SAM template (infra/template.yaml): cfn-lint, installed once under target/.
+scripts/cfn-lint.sh
