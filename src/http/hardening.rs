@@ -32,12 +32,24 @@ pub const MAX_HEADER_BYTES: usize = 16 * 1024;
 const DOCS_CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline'; \
      img-src 'self' data:; font-src 'self'; connect-src 'self'; base-uri 'none'; \
      form-action 'none'; frame-ancestors 'none'";
+/// The admin console loads only its own script, styles and images, and talks only to
+/// this origin's API: no inline script, nothing from elsewhere.
+const CONSOLE_CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; \
+     img-src 'self' data:; connect-src 'self'; base-uri 'none'; form-action 'none'; \
+     frame-ancestors 'none'";
 /// API answers are data, never pages.
 const API_CSP: &str = "default-src 'none'; frame-ancestors 'none'";
 
 /// Headers on every answer: no MIME sniffing, no framing, no referrer; a strict CSP.
 pub async fn security_headers(request: Request, next: Next) -> Response {
-    let docs = request.uri().path().starts_with("/docs");
+    let path = request.uri().path();
+    let policy = if path.starts_with("/docs") {
+        DOCS_CSP
+    } else if path == "/console" || path.starts_with("/console/") {
+        CONSOLE_CSP
+    } else {
+        API_CSP
+    };
     let mut response = next.run(request).await;
     let headers = response.headers_mut();
     headers.insert(
@@ -51,7 +63,7 @@ pub async fn security_headers(request: Request, next: Next) -> Response {
     );
     headers.insert(
         header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static(if docs { DOCS_CSP } else { API_CSP }),
+        HeaderValue::from_static(policy),
     );
     response
 }
@@ -222,7 +234,8 @@ mod tests {
                 }),
             )
             .route("/boom", get(boom))
-            .route("/docs/", get(|| async { "docs" }));
+            .route("/docs/", get(|| async { "docs" }))
+            .merge(crate::http::console::routes());
         harden(router, Duration::from_millis(50))
     }
 
@@ -261,5 +274,35 @@ mod tests {
             headers.get("x-frame-options").map(|v| v.as_bytes()),
             Some(&b"DENY"[..])
         );
+    }
+
+    #[tokio::test]
+    async fn the_console_gets_its_own_policy() {
+        let csp = |headers: &axum::http::HeaderMap| {
+            headers
+                .get("content-security-policy")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or_default()
+                .to_owned()
+        };
+        for path in ["/console", "/console/console.js"] {
+            let (status, headers, _) = call(app(), path).await;
+            assert_eq!(status, 200, "{path}");
+            assert_eq!(csp(&headers), CONSOLE_CSP, "{path}");
+        }
+        for part in [
+            "default-src 'none'",
+            "script-src 'self'",
+            "style-src 'self';",
+            "connect-src 'self'",
+            "img-src 'self' data:",
+            "frame-ancestors 'none'",
+        ] {
+            assert!(CONSOLE_CSP.contains(part), "{part}");
+        }
+        assert!(!CONSOLE_CSP.contains("unsafe"), "no inline script or style");
+        // Only the console's own paths: the API keeps its data-only policy.
+        let (_, headers, _) = call(app(), "/consoles").await;
+        assert_eq!(csp(&headers), API_CSP);
     }
 }

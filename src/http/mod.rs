@@ -4,6 +4,7 @@
 pub mod auth;
 pub mod books;
 pub mod codes;
+pub mod console;
 pub mod coupons;
 pub mod error;
 pub mod events;
@@ -112,6 +113,7 @@ pub fn app(state: AppState) -> Router {
     router
         .route_layer(middleware::from_fn(track_requests))
         .merge(SwaggerUi::new("/docs").url("/openapi.json", openapi))
+        .merge(console::routes())
         .fallback(|| async { not_found_route() })
         .method_not_allowed_fallback(|| async {
             ApiError(Error::new(

@@ -1,0 +1,388 @@
+// Browser test of the admin console against a real server (started by
+// scripts/console-test.sh, which passes CONSOLE_URL and CONSOLE_KEY). Debian's
+// chromium, driven by playwright-core; every request to another origin is aborted
+// and recorded, and the test fails if there was any.
+import { test, before, after, afterEach } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtemp, rm, mkdir, copyFile, readFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { chromium } from 'playwright-core';
+
+const BASE = process.env.CONSOLE_URL;
+const KEY = process.env.CONSOLE_KEY;
+const SCREENS = process.env.CONSOLE_SCREENS || path.resolve('target/console-screens');
+const UPDATE_DOCS = process.env.CONSOLE_UPDATE_DOCS === '1';
+const DOCS = path.resolve(path.dirname(new URL(import.meta.url).pathname), '../../docs');
+if (!BASE || !KEY) throw new Error('run through scripts/console-test.sh (CONSOLE_URL, CONSOLE_KEY)');
+const ORIGIN = new URL(BASE).origin;
+
+let context;
+let page;
+let profile;
+const foreign = [];
+const requested = [];
+const pageErrors = [];
+
+/** The JSON API, as a client other than the console would call it. */
+async function api(method, route, body) {
+  const response = await fetch(`${BASE}${route}`, {
+    method,
+    headers: { Authorization: `Bearer ${KEY}`, 'Content-Type': 'application/json' },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  const text = await response.text();
+  const json = text ? JSON.parse(text) : null;
+  if (!response.ok) throw new Error(`${method} ${route}: ${response.status} ${text}`);
+  return json;
+}
+
+before(async () => {
+  profile = await mkdtemp(path.join(process.env.CONSOLE_TMP || tmpdir(), 'chromium-profile-'));
+  context = await chromium.launchPersistentContext(profile, {
+    executablePath: '/usr/bin/chromium',
+    headless: true,
+    args: [
+      '--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking',
+      '--disable-quic', '--no-first-run', '--disable-component-update', '--disable-sync',
+    ],
+    viewport: { width: 1280, height: 900 },
+    acceptDownloads: true,
+    timeout: 30_000,
+  });
+  // Everything but the server is unreachable: abort and remember.
+  await context.route('**/*', (route) => {
+    const url = route.request().url();
+    requested.push(url);
+    if (url.startsWith('data:') || url.startsWith('blob:')) return route.continue();
+    if (new URL(url).origin !== ORIGIN) {
+      foreign.push(url);
+      return route.abort('blockedbyclient');
+    }
+    return route.continue();
+  });
+  context.on('request', (request) => requested.push(request.url()));
+  page = context.pages()[0] || await context.newPage();
+  page.setDefaultTimeout(10_000);
+  page.on('pageerror', (err) => pageErrors.push(String(err)));
+  page.on('console', (msg) => {
+    if (msg.type() === 'error' && !/the server responded with a status of 4\d\d/.test(msg.text())) pageErrors.push(msg.text());
+  });
+  page.on('dialog', (dialog) => dialog.accept());
+  await mkdir(SCREENS, { recursive: true });
+});
+
+after(async () => {
+  if (context) await context.close();
+  if (profile) await rm(profile, { recursive: true, force: true });
+});
+
+// A script error in the page fails the test that caused it.
+afterEach(() => {
+  if (pageErrors.length) throw new Error(`errors in the page: ${pageErrors.splice(0).join('\n')}`);
+});
+
+async function screenshot(name) {
+  await page.evaluate(() => document.getElementById('toast').classList.remove('shown'));
+  await page.waitForTimeout(250);
+  const file = path.join(SCREENS, `${name}.png`);
+  await page.screenshot({ path: file, fullPage: true });
+  if (UPDATE_DOCS) await copyFile(file, path.join(DOCS, `console-${name}.png`));
+}
+
+/** The error text shown next to the field named `name` in `scope`. */
+function fieldError(scope, name) {
+  return scope.locator(`[data-field="${name}"] .field-error`);
+}
+
+let bookId;
+let code;
+
+test('the page loads from the binary alone, with a strict policy', async () => {
+  const response = await page.goto(`${BASE}/console`);
+  assert.equal(response.status(), 200);
+  const csp = response.headers()['content-security-policy'];
+  assert.match(csp, /script-src 'self'/);
+  assert.doesNotMatch(csp, /unsafe-inline/);
+  await page.getByRole('heading', { name: 'Welcome' }).waitFor();
+  assert.deepEqual(foreign, [], 'no request left the server');
+});
+
+test('a pasted key is kept in sessionStorage only', async () => {
+  await page.getByLabel('API key').fill(KEY);
+  await page.getByRole('button', { name: 'Use key' }).click();
+  await page.getByRole('heading', { name: 'Books', level: 1 }).waitFor();
+  assert.equal(await page.evaluate(() => sessionStorage.getItem('coupon-book.api-key')), KEY);
+  assert.equal(await page.evaluate(() => localStorage.length), 0);
+  assert.equal(await page.getByLabel('API key').inputValue(), '', 'the field is emptied');
+  assert.deepEqual(await context.cookies(), []);
+});
+
+test('create a book; API errors appear next to their field', async () => {
+  await page.getByText('New book', { exact: true }).first().click();
+  const form = page.locator('form', { has: page.getByRole('heading', { name: 'New book' }) });
+  // An empty name: the server's `field` puts the message next to the name input.
+  await form.getByRole('button', { name: 'Create book' }).click();
+  await fieldError(form, 'name').filter({ hasText: 'name must be 1..200 characters' }).waitFor();
+  assert.equal(await form.getByLabel('Name').getAttribute('aria-invalid'), 'true');
+  // A client-side check on a number field, also in words next to it.
+  await form.getByLabel('Name').fill('Summer 2026');
+  await form.getByLabel('Redemptions per code').fill('two');
+  await form.getByRole('button', { name: 'Create book' }).click();
+  await fieldError(form, 'max_redemptions_per_coupon').filter({ hasText: 'whole number' }).waitFor();
+  await form.getByLabel('Redemptions per code').fill('2');
+  await form.getByLabel('Status').selectOption('active');
+  await form.getByLabel('Codes must be assigned before use').uncheck();
+  await form.getByLabel('Budget (total redemptions)').fill('500');
+  await form.getByRole('button', { name: 'Create book' }).click();
+  await page.getByRole('heading', { name: /Summer 2026/, level: 1 }).waitFor();
+  bookId = decodeURIComponent(new URL(page.url()).hash.split('/')[2]);
+  assert.match(bookId, /^book_/);
+  const book = await api('GET', `/v1/books/${bookId}`);
+  assert.equal(book.status, 'active');
+  assert.equal(book.max_redemptions_per_coupon, 2);
+  assert.equal(book.requires_assignment, false);
+});
+
+test('generate 1,000 codes with a previewed pattern and watch the job finish', async () => {
+  const form = page.locator('form', { has: page.getByRole('heading', { name: 'Generate codes' }) });
+  await form.getByLabel('Pattern', { exact: true }).fill('NOHASH');
+  await fieldError(form, 'pattern').filter({ hasText: 'at least one #' }).waitFor();
+  await form.getByLabel('Pattern', { exact: true }).fill('A#\\#');
+  await fieldError(form, 'pattern').filter({ hasText: 'literal #' }).waitFor();
+  await form.getByLabel('Pattern', { exact: true }).fill('summer-####-####');
+  const samples = form.locator('.samples li');
+  assert.equal(await samples.count(), 5);
+  for (const sample of await samples.allTextContents()) {
+    assert.match(sample, /^SUMMER-[2-9A-HJ-NP-Z]{4}-[2-9A-HJ-NP-Z]{4}$/);
+  }
+  assert.equal(await form.locator('[data-space]').getAttribute('data-space'), String(32n ** 8n));
+  // Numeric charset, 2 random characters: 100 codes, at most 50 may be asked for.
+  await form.getByLabel('Charset', { exact: true }).selectOption('numeric');
+  await form.getByLabel('Pattern', { exact: true }).fill('X-##');
+  await form.getByLabel('How many').fill('51');
+  await form.getByRole('button', { name: 'Generate' }).click();
+  await fieldError(form, 'count').filter({ hasText: 'at most 50' }).waitFor();
+  await form.getByLabel('Charset', { exact: true }).selectOption('unambiguous');
+  await form.getByLabel('Pattern', { exact: true }).fill('SUMMER-####-####');
+  await form.getByLabel('How many').fill('1000');
+  await form.getByRole('button', { name: 'Generate' }).click();
+  await page.locator('.job').first().waitFor();
+  const job = page.locator('.job').first();
+  await job.locator('[data-job-status="succeeded"]').waitFor();
+  assert.equal(await job.locator('[data-report="inserted"]').textContent(), '1,000');
+  assert.equal(await job.locator('progress').getAttribute('value'), '100');
+  await page.locator('[data-count="total"]', { hasText: '1,000' }).waitFor();
+});
+
+test('a background job shows its progress until it finishes', async () => {
+  // Above the inline limit (20,000): 202 and a running job polled through /v1/jobs.
+  await page.evaluate(() => {
+    window.seenJobStates = new Set();
+    new MutationObserver(() => {
+      for (const el of document.querySelectorAll('[data-job-status]')) window.seenJobStates.add(el.dataset.jobStatus);
+    }).observe(document.body, { subtree: true, childList: true });
+  });
+  const form = page.locator('form', { has: page.getByRole('heading', { name: 'Generate codes' }) });
+  await form.getByLabel('Pattern', { exact: true }).fill('BG-######');
+  await form.getByLabel('How many').fill('30000');
+  await form.getByRole('button', { name: 'Generate' }).click();
+  await page.locator('.job').nth(1).waitFor();
+  await page.locator('.job').first().locator('[data-job-status="succeeded"]').waitFor({ timeout: 60_000 });
+  assert.equal(await page.locator('.job').first().locator('[data-report="inserted"]').textContent(), '30,000');
+  const seen = await page.evaluate(() => [...window.seenJobStates]);
+  assert.ok(seen.includes('running'), `saw ${seen}`);
+  await page.locator('[data-count="total"]', { hasText: '31,000' }).waitFor();
+});
+
+test('upload a CSV with bad lines and read the per-line report', async () => {
+  const form = page.locator('form', { has: page.getByRole('heading', { name: 'Upload codes' }) });
+  await form.getByRole('button', { name: 'Upload' }).click();
+  await fieldError(form, 'body').filter({ hasText: 'choose a file' }).waitFor();
+  const csv = ['code', 'FALL-0001', 'fall-0002', 'not a code!', 'FALL-0001', 'ab', '', 'FALL-0003'].join('\n');
+  await form.getByLabel(/CSV or text file/).setInputFiles({ name: 'codes.csv', mimeType: 'text/csv', buffer: Buffer.from(csv) });
+  const jobs = await page.locator('.job').count();
+  await form.getByRole('button', { name: 'Upload' }).click();
+  await page.locator('.job').nth(jobs).waitFor();
+  const job = page.locator('.job').first();
+  await job.locator('[data-job-status="succeeded"]').waitFor();
+  assert.equal(await job.locator('[data-report="inserted"]').textContent(), '3');
+  assert.equal(await job.locator('[data-report="duplicates_in_file"]').textContent(), '1');
+  assert.equal(await job.locator('[data-report="invalid"]').textContent(), '2');
+  const lines = await job.locator('tr[data-line]').evaluateAll((rows) => rows.map((r) => Number(r.dataset.line)));
+  assert.deepEqual(lines.sort((a, b) => a - b), [4, 5, 6]);
+  assert.match(await job.locator('tr[data-line="5"]').textContent(), /duplicate in file/);
+});
+
+test('look up a code', async () => {
+  const page1 = await api('GET', `/v1/books/${bookId}/codes?status=available&limit=1`);
+  code = page1.data[0].code;
+  await page.getByRole('link', { name: 'Coupons' }).click();
+  const form = page.getByRole('search', { name: 'Look up a coupon' });
+  await form.getByLabel('Code').fill('NO-SUCH-CODE');
+  await form.getByRole('button', { name: 'Look up' }).click();
+  await fieldError(form, 'code').filter({ hasText: 'coupon_not_found' }).waitFor();
+  await form.getByLabel('Code').fill(code.toLowerCase());
+  await form.getByRole('button', { name: 'Look up' }).click();
+  await page.getByRole('heading', { name: `Coupon ${code}`, level: 1 }).waitFor();
+  assert.equal(await page.locator('[data-coupon-status]').textContent(), 'available');
+  assert.equal(await page.locator('[data-redemptions]').textContent(), '0 of 2');
+});
+
+test('redeem through the API; the coupon, counts and chart follow', async () => {
+  const lock = await api('POST', `/v1/coupons/${code}/lock`, { user_id: 'alice', ttl_seconds: 600 });
+  await page.getByRole('button', { name: 'Refresh' }).click();
+  await page.locator('[data-lock] .countdown').waitFor();
+  assert.match(await page.locator('[data-lock]').textContent(), /expires in (9|10):\d\d/);
+  await api('POST', `/v1/coupons/${code}/redeem`, { user_id: 'alice', lock_id: lock.lock_id });
+  // A second user holds the remaining use: the coupon is locked, with a countdown.
+  await api('POST', `/v1/coupons/${code}/lock`, { user_id: 'bob', ttl_seconds: 300 });
+  await page.getByRole('button', { name: 'Refresh' }).click();
+  await page.locator('[data-redemptions]', { hasText: '1 of 2' }).waitFor();
+  assert.equal(await page.locator('[data-coupon-status]').textContent(), 'locked');
+  assert.match(await page.locator('[data-lock]').textContent(), /expires in [45]:\d\d/);
+  const row = page.locator('tr[data-redemption]');
+  assert.equal(await row.count(), 1);
+  assert.match(await row.textContent(), /alice/);
+  await row.getByRole('button', { name: /Reverse/ }).waitFor();
+  await page.setViewportSize({ width: 1100, height: 900 });
+  await screenshot('coupon');
+  await page.setViewportSize({ width: 1280, height: 900 });
+
+  await page.getByRole('link', { name: bookId }).click();
+  await page.getByRole('heading', { name: /Summer 2026/, level: 1 }).waitFor();
+  await page.locator('[data-count="locked"]', { hasText: /^1$/ }).waitFor();
+  await page.locator('[data-total="redeemed"]', { hasText: /^1$/ }).waitFor();
+  assert.equal(await page.locator('svg.chart rect.bar-redeemed').count(), 1);
+  assert.match(await page.locator('section', { has: page.getByRole('heading', { name: 'Top users' }) }).textContent(), /alice\s*1/);
+  // Budget use on the books list: 1 of 500.
+  await page.getByRole('link', { name: 'Books', exact: true }).first().click();
+  await page.getByRole('cell', { name: /1 \/ 500/ }).waitFor();
+  // A little more traffic, for the screenshot.
+  const more = await api('GET', `/v1/books/${bookId}/codes?status=available&limit=6`);
+  for (const [i, user] of ['carol', 'carol', 'dave', 'erin', 'frank'].entries()) {
+    await api('POST', `/v1/coupons/${more.data[i].code}/assign`, { user_id: user });
+    await api('POST', `/v1/coupons/${more.data[i].code}/redeem`, { user_id: user });
+  }
+  await page.getByRole('link', { name: 'Summer 2026' }).click();
+  await page.locator('[data-total="redeemed"]', { hasText: /^6$/ }).waitFor();
+  await page.setViewportSize({ width: 1100, height: 900 });
+  await screenshot('book');
+  await page.setViewportSize({ width: 1280, height: 900 });
+});
+
+test('reverse the redemption from the coupon page', async () => {
+  await page.goto(`${BASE}/console#/coupons/${code}`);
+  const row = page.locator('tr[data-redemption]');
+  await row.getByRole('button', { name: /Reverse/ }).click();
+  await row.getByText('reversed', { exact: true }).waitFor();
+  await page.locator('[data-redemptions]', { hasText: '0 of 2' }).waitFor();
+  const reds = await api('GET', `/v1/redemptions?code=${code}`);
+  assert.equal(reds.data[0].status, 'reversed');
+  await page.getByRole('link', { name: bookId }).click();
+  await page.locator('[data-total="reversed"]', { hasText: /^1$/ }).waitFor();
+  assert.equal(await page.locator('svg.chart rect.bar-reversed').count(), 1);
+});
+
+test('export downloads the CSV with the key in a header, not the URL', async () => {
+  const [download] = await Promise.all([
+    page.waitForEvent('download'),
+    page.getByRole('button', { name: 'Export CSV' }).click(),
+  ]);
+  const file = await download.path();
+  const lines = (await readFile(file, 'utf8')).trim().split('\n');
+  assert.equal(lines[0], 'code,status,assigned_to,redemption_count,created_at');
+  assert.equal(lines.length, 1 + 31_003);
+});
+
+test('a book can be paused, edited and archived from the list', async () => {
+  await page.getByRole('link', { name: 'Books', exact: true }).first().click();
+  await page.getByRole('button', { name: 'Pause Summer 2026' }).click();
+  await page.getByRole('row', { name: /Summer 2026/ }).getByText('paused', { exact: true }).waitFor();
+  await page.getByRole('button', { name: 'Edit Summer 2026' }).click();
+  const form = page.getByRole('form', { name: 'Edit Summer 2026' });
+  await form.getByLabel('Valid until (UTC)').fill('2020-01-01T00:00');
+  await form.getByLabel('Valid from (UTC)').fill('2021-01-01T00:00');
+  await form.getByRole('button', { name: 'Save' }).click();
+  await form.locator('.field-error, .form-error').filter({ hasText: /valid/ }).first().waitFor();
+  await form.getByLabel('Valid from (UTC)').fill('');
+  await form.getByLabel('Valid until (UTC)').fill('');
+  await form.getByLabel('Name').fill('Summer 2026 (ended)');
+  await form.getByRole('button', { name: 'Save' }).click();
+  await page.getByRole('link', { name: 'Summer 2026 (ended)' }).waitFor();
+  await page.getByRole('button', { name: 'Archive Summer 2026 (ended)' }).click();
+  await page.getByRole('row', { name: /Summer 2026/ }).getByText('archived', { exact: true }).waitFor();
+});
+
+test('events, webhooks and API keys screens', async () => {
+  await page.getByRole('link', { name: 'Events' }).click();
+  await page.getByRole('cell', { name: 'coupon.redeemed' }).first().waitFor();
+  await page.getByRole('cell', { name: 'redemption.reversed' }).first().waitFor();
+  // A new event appears by itself.
+  await api('POST', '/v1/books', { name: 'Tail check' });
+  await page.getByRole('cell', { name: /Tail check/ }).first().waitFor({ timeout: 8000 });
+
+  await page.getByRole('link', { name: 'Webhooks' }).click();
+  const hookForm = page.locator('form', { has: page.getByRole('heading', { name: 'New webhook' }) });
+  await hookForm.getByLabel('URL').fill('ftp://example.com/x');
+  await hookForm.getByRole('button', { name: 'Subscribe' }).click();
+  await fieldError(hookForm, 'url').filter({ hasText: /./ }).waitFor();
+  await hookForm.getByLabel('URL').fill('https://hooks.example.com/coupons');
+  await hookForm.getByLabel('Event types').fill('coupon.redeemed, redemption.reversed');
+  await hookForm.getByRole('button', { name: 'Subscribe' }).click();
+  const secret = await page.locator('.once input').inputValue();
+  assert.match(secret, /^whsec_/);
+  await page.getByRole('heading', { name: /hooks\.example\.com/ }).waitFor();
+  await page.getByRole('button', { name: 'Delivery attempts' }).click();
+  await page.getByText('No delivery attempts yet.').waitFor();
+
+  await page.getByRole('link', { name: 'API keys' }).click();
+  const keyForm = page.locator('form', { has: page.getByRole('heading', { name: 'New API key' }) });
+  await keyForm.getByLabel('Name').fill('checkout');
+  await keyForm.getByRole('button', { name: 'Create key' }).click();
+  await fieldError(keyForm, 'scopes').filter({ hasText: /./ }).waitFor();
+  await keyForm.getByLabel('coupons:redeem').check();
+  await keyForm.getByRole('button', { name: 'Create key' }).click();
+  const created = await page.locator('.once input').inputValue();
+  assert.ok(created.length > 10);
+  await page.getByRole('cell', { name: 'checkout', exact: true }).waitFor();
+  const keys = await api('GET', '/v1/api-keys');
+  assert.ok(keys.data.some((k) => k.name === 'checkout'));
+  assert.ok(!(await page.content()).includes(KEY), 'the admin key is not in the page');
+});
+
+test('keyboard: skip link first, visible focus', async () => {
+  await page.goto(`${BASE}/console#/books`);
+  await page.reload();
+  await page.getByRole('heading', { name: 'Books', level: 1 }).waitFor();
+  await page.keyboard.press('Tab');
+  assert.equal(await page.evaluate(() => document.activeElement.textContent), 'Skip to content');
+  await page.keyboard.press('Tab');
+  const outline = await page.evaluate(() => getComputedStyle(document.activeElement).outlineStyle);
+  assert.notEqual(outline, 'none');
+});
+
+test('usable at 375 px wide: nothing scrolls the page sideways', async () => {
+  await page.setViewportSize({ width: 375, height: 800 });
+  for (const hash of [`#/books/${bookId}`, `#/coupons/${code}`, '#/books', '#/events', '#/webhooks', '#/keys']) {
+    await page.goto(`${BASE}/console${hash}`);
+    await page.locator('h1').first().waitFor();
+    await page.waitForLoadState('networkidle').catch(() => {});
+    const width = await page.evaluate(() => document.documentElement.scrollWidth);
+    const wide = await page.evaluate(() => [...document.querySelectorAll('body *')]
+      .filter((el) => el.getBoundingClientRect().right > 376 && !el.closest('.table-wrap'))
+      .slice(0, 5).map((el) => `${el.tagName.toLowerCase()}.${el.className}`));
+    assert.ok(width <= 375, `${hash}: page is ${width}px wide: ${wide.join(' ')}`);
+  }
+  await page.goto(`${BASE}/console#/books/${bookId}`);
+  await page.locator('[data-count="total"]').waitFor();
+  await page.screenshot({ path: path.join(SCREENS, 'book-375.png'), fullPage: true });
+  await page.setViewportSize({ width: 1280, height: 900 });
+});
+
+test('nothing but the server was asked for, and the key never went into a URL', () => {
+  assert.deepEqual(foreign, []);
+  assert.ok(requested.length > 20, `${requested.length} requests seen`);
+  assert.ok(!requested.some((url) => url.includes(KEY)), 'no URL carries the key');
+  assert.deepEqual(pageErrors, []);
+});
