@@ -988,6 +988,8 @@ function couponView(code) {
     tick();
     countdownTimer = setInterval(tick, 1000);
 
+    const bookLink = h('a', { href: `#/books/${enc(c.book_id)}`, title: c.book_id }, c.book_id);
+    api(`/v1/books/${enc(c.book_id)}`).then((b) => { bookLink.textContent = b.name; }).catch(() => {});
     const assignForm = onSubmit(
       h('form.inline', { novalidate: true, 'aria-label': 'Assign to a user' },
         field({ label: 'Assign to user', name: 'user_id', value: '' }),
@@ -1008,7 +1010,7 @@ function couponView(code) {
     fill(details, 
       h('h2#coupon-title', h('span.mono', c.code), ' ', badge(c.status)),
       h('dl.facts',
-        h('div', h('dt', 'Book'), h('dd', h('a', { href: `#/books/${enc(c.book_id)}` }, c.book_id))),
+        h('div', h('dt', 'Book'), h('dd', bookLink)),
         h('div', h('dt', 'Status'), h('dd', { 'data-coupon-status': c.status }, c.status)),
         h('div', h('dt', 'Assigned to'), h('dd', { 'data-assigned': '' }, c.assigned_to ?? 'nobody')),
         h('div', h('dt', 'Redemptions'), h('dd', { 'data-redemptions': '' }, `${c.redemption_count} of ${c.max_redemptions ?? 'unlimited'}`)),

@@ -86,3 +86,7 @@ scripts/schemathesis.sh target/debug/coupon-book
 
 # The AWS SAM template (infra/template.yaml): cfn-lint, installed once under target/.
 scripts/cfn-lint.sh
+
+# The admin console in a real browser (Debian's chromium + playwright-core, installed
+# on first use) against a live server; screenshots in target/console-screens/.
+scripts/console-test.sh target/debug/coupon-book
