@@ -15,13 +15,21 @@ pub struct StoreArgs {
     pub store: String,
 }
 
-/// Debug output leaves secrets out (see the `Debug` impl below).
-#[derive(Clone, Args)]
+/// `coupon-book serve`: where to listen, and the API settings.
+#[derive(Debug, Clone, Args)]
 pub struct ServeArgs {
     /// Address to listen on; port 0 picks a free port.
     #[arg(long, env = "COUPON_BOOK_LISTEN", default_value = "127.0.0.1:8080")]
     pub listen: SocketAddr,
 
+    #[command(flatten)]
+    pub api: ApiArgs,
+}
+
+/// The settings of the API itself, the same behind a listener (`serve`) and behind
+/// API Gateway (`lambda`). Debug output leaves secrets out (see the `Debug` impl below).
+#[derive(Clone, Args)]
+pub struct ApiArgs {
     #[command(flatten)]
     pub store: StoreArgs,
 
@@ -86,10 +94,9 @@ pub struct ServeArgs {
 }
 
 /// Secrets (the bootstrap key, the JWT secret) are never printed, only whether set.
-impl std::fmt::Debug for ServeArgs {
+impl std::fmt::Debug for ApiArgs {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ServeArgs")
-            .field("listen", &self.listen)
+        f.debug_struct("ApiArgs")
             .field("store", &self.store)
             .field(
                 "bootstrap_admin_key",

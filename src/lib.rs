@@ -9,5 +9,6 @@ pub mod domain;
 pub mod events;
 pub mod http;
 pub mod jobs;
+pub mod lambda;
 pub mod server;
 pub mod store;

@@ -26,6 +26,9 @@ struct Cli {
 enum Command {
     /// Serve the HTTP API.
     Serve(ServeArgs),
+    /// Run inside AWS Lambda: the HTTP API behind API Gateway, or the DynamoDB Streams
+    /// consumer that delivers webhooks (started as `bootstrap`, this is the default).
+    Lambda(coupon_book::lambda::LambdaArgs),
     /// Generate, upload and export codes directly in the store.
     Codes {
         #[command(subcommand)]
@@ -74,7 +77,12 @@ enum KeysCommand {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    // Lambda starts its `bootstrap` with no arguments: that means `lambda`.
+    let cli = if coupon_book::lambda::started_by_lambda(std::env::args_os().len() - 1) {
+        Cli::parse_from(["coupon-book", "lambda"])
+    } else {
+        Cli::parse()
+    };
     tracing_subscriber::fmt()
         .json()
         .with_env_filter(
@@ -95,6 +103,7 @@ fn main() -> ExitCode {
     let result = runtime.block_on(async {
         match cli.command {
             Command::Serve(args) => server::serve(args).await,
+            Command::Lambda(args) => coupon_book::lambda::run(args).await,
             Command::Codes { command } => coupon_book::cli::run(command).await,
             Command::Keys {
                 command:

@@ -3,10 +3,11 @@
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
+use axum::Router;
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use tokio::net::TcpListener;
 
-use crate::config::ServeArgs;
+use crate::config::{ApiArgs, ServeArgs};
 use crate::domain::apikey::{ApiKey, Scope, hash_key};
 use crate::domain::ids::new_id;
 use crate::domain::{Result, Timestamp};
@@ -51,33 +52,39 @@ pub async fn ensure_bootstrap_key(store: &DynStore, key: &str) -> Result<()> {
     Ok(())
 }
 
-pub async fn serve(args: ServeArgs) -> CliResult {
-    let store = store::open(&args.store.store).await?;
+/// The whole HTTP application for these settings: the API router with auth, rate
+/// limits and hardening, on an open store. `serve` and the Lambda entry both use it;
+/// `background_jobs` says whether large jobs may run on after their answer.
+pub async fn build_app(
+    args: &ApiArgs,
+    store: &DynStore,
+    metrics: PrometheusHandle,
+    background_jobs: bool,
+) -> CliResult<Router> {
     if let Some(key) = args
         .bootstrap_admin_key
         .as_deref()
         .filter(|k| !k.is_empty())
     {
-        ensure_bootstrap_key(&store, key).await?;
+        ensure_bootstrap_key(store, key).await?;
     }
-    let metrics = metrics_handle();
     let spool_dir = args
         .spool_dir
         .clone()
         .unwrap_or_else(|| std::env::temp_dir().join("coupon-book-uploads"));
     std::fs::create_dir_all(&spool_dir)
         .map_err(|e| CliError(format!("cannot create {}: {e}", spool_dir.display())))?;
-    crate::jobs::resume_unfinished(store.clone()).await?;
     let jwt = JwtSettings {
-        hs256_secret: args.jwt_hs256_secret.clone(),
+        hs256_secret: args.jwt_hs256_secret.clone().filter(|s| !s.is_empty()),
         public_key_pem: None,
-        issuer: args.jwt_issuer.clone(),
-        audience: args.jwt_audience.clone(),
+        issuer: args.jwt_issuer.clone().filter(|s| !s.is_empty()),
+        audience: args.jwt_audience.clone().filter(|s| !s.is_empty()),
     }
     .with_public_key_file(args.jwt_public_key_file.as_deref())
     .and_then(|settings| JwtVerifier::new(&settings))
     .map_err(CliError)?;
-    let mut state = AppState::new(store.clone(), metrics.clone(), spool_dir);
+    let mut state = AppState::new(store.clone(), metrics, spool_dir);
+    state.background_jobs = background_jobs;
     state.auth = Arc::new(Authenticator::with_jwt(store.clone(), jwt));
     let limits = Limits {
         per_second: args.rate_limit_per_second,
@@ -100,17 +107,24 @@ pub async fn serve(args: ServeArgs) -> CliResult {
             crate::http::ratelimit::guard,
         ));
     }
-    let router = harden(
+    Ok(harden(
         router,
         Duration::from_secs(args.request_timeout_seconds.max(1)),
-    );
+    ))
+}
+
+pub async fn serve(args: ServeArgs) -> CliResult {
+    let store = store::open(&args.api.store.store).await?;
+    let metrics = metrics_handle();
+    let router = build_app(&args.api, &store, metrics.clone(), true).await?;
+    crate::jobs::resume_unfinished(store.clone()).await?;
     // Webhook delivery: its settings are checked before the server listens.
     let delivery = crate::events::start(store.clone()).map_err(CliError)?;
     let listener = TcpListener::bind(args.listen)
         .await
         .map_err(|e| CliError(format!("cannot listen on {}: {e}", args.listen)))?;
     let local = listener.local_addr().map_err(|e| CliError(e.to_string()))?;
-    tracing::info!(addr = %local, store = %args.store.store, "coupon-book listening");
+    tracing::info!(addr = %local, store = %args.api.store.store, "coupon-book listening");
     println!("listening on {local}");
 
     let background = tokio::spawn(housekeeping(store.clone(), metrics));

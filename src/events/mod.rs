@@ -11,6 +11,7 @@
 
 pub mod delivery;
 mod endpoint;
+pub mod stream;
 pub mod verify;
 
 use std::collections::HashMap;

@@ -114,6 +114,7 @@ pub async fn get_job(
         (status = 202, description = "Running job; poll GET /v1/jobs/{job_id}", body = Job),
         (status = 404, description = "book_not_found", body = ErrorBody),
         (status = 409, description = "book_not_active: the book is archived", body = ErrorBody),
+        (status = 413, description = "payload_too_large: more codes than a request may make where jobs cannot run in the background (AWS Lambda)", body = ErrorBody),
         (status = 422, description = "pattern_space_too_small", body = ErrorBody)))]
 pub async fn generate(
     State(state): State<AppState>,
@@ -121,6 +122,12 @@ pub async fn generate(
     Id(book_id): Id,
     body: JsonBody<GenerateSpec>,
 ) -> ApiResult<(StatusCode, Json<Job>)> {
+    if !state.background_jobs && body.value.count.unwrap_or(0) > jobs::INLINE_GENERATE {
+        return Err(too_large_for_request(format!(
+            "generate at most {} codes per request here",
+            jobs::INLINE_GENERATE
+        )));
+    }
     let (job, spec) = jobs::start_generate(&state.store, &book_id, body.value, body.idem).await?;
     if job.status != JobStatus::Running {
         return Ok((StatusCode::CREATED, Json(job)));
@@ -137,6 +144,17 @@ pub async fn generate(
     Ok((StatusCode::ACCEPTED, Json(answer)))
 }
 
+/// A job too big to finish inside its request, where jobs cannot run in the background.
+fn too_large_for_request(limit: String) -> ApiError {
+    ApiError(Error::new(
+        ErrorCode::PayloadTooLarge,
+        format!(
+            "{limit}: this deployment runs jobs inside the request (AWS Lambda); \
+             load more with `coupon-book codes generate|upload --store dynamodb:<table>`"
+        ),
+    ))
+}
+
 /// Largest upload accepted.
 const MAX_UPLOAD_BYTES: u64 = 4 * 1024 * 1024 * 1024;
 
@@ -147,6 +165,7 @@ const MAX_UPLOAD_BYTES: u64 = 4 * 1024 * 1024 * 1024;
         (status = 202, description = "Running job; poll GET /v1/jobs/{job_id}", body = Job),
         (status = 404, description = "book_not_found", body = ErrorBody),
         (status = 409, description = "book_not_active: the book is archived", body = ErrorBody),
+        (status = 413, description = "payload_too_large: bigger than a request may take where jobs cannot run in the background (AWS Lambda)", body = ErrorBody),
         (status = 415, description = "unsupported_media_type: send text/csv or text/plain", body = ErrorBody)))]
 pub async fn upload(
     State(state): State<AppState>,
@@ -187,6 +206,13 @@ pub async fn upload(
             return Err(err);
         }
     };
+    if !state.background_jobs && size > jobs::INLINE_UPLOAD_BYTES {
+        let _ = tokio::fs::remove_file(&path).await;
+        return Err(too_large_for_request(format!(
+            "upload at most {} KiB per request here",
+            jobs::INLINE_UPLOAD_BYTES / 1024
+        )));
+    }
     let idem = key.map(|key| Idempotency {
         caller: caller.id.clone(),
         key,

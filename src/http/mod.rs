@@ -43,6 +43,10 @@ pub struct AppState {
     pub metrics: PrometheusHandle,
     /// Where uploads are spooled before their job runs.
     pub spool_dir: PathBuf,
+    /// Whether large jobs may run on after their request was answered. Not in AWS
+    /// Lambda, which freezes the process between requests: there jobs must fit in
+    /// their request, and larger ones are refused (413).
+    pub background_jobs: bool,
 }
 
 impl AppState {
@@ -52,6 +56,7 @@ impl AppState {
             store,
             metrics,
             spool_dir,
+            background_jobs: true,
         }
     }
 }

@@ -1072,6 +1072,25 @@ impl DynamoStore {
 /// Creates the coupon-book table: `PK`/`SK` and four overloaded indexes, on-demand
 /// billing, a stream of new images (for a Lambda that feeds webhooks), TTL on `ttl`
 /// and point-in-time recovery. Returns false when the table already existed.
+/// The event an outbox item holds.
+fn event_from_item(item: &Item) -> Result<Event> {
+    Ok(Event {
+        id: get_s(item, "id")?,
+        event_type: get_s(item, "type")?,
+        created_at: Timestamp(get_n(item, "created_at")?),
+        data: from_json(&get_s(item, "data")?)?,
+    })
+}
+
+/// The event in a DynamoDB Streams image of a table item (the stream consumer's
+/// input); `None` for items that are not outbox events.
+pub fn stream_event(image: &Item) -> Result<Option<Event>> {
+    match image.get("PK").and_then(|pk| pk.as_s().ok()) {
+        Some(pk) if pk.starts_with("EVT#") => event_from_item(image).map(Some),
+        _ => Ok(None),
+    }
+}
+
 pub async fn create_table(client: &Client, table: &str) -> Result<bool> {
     let fail = |what: &str, err: String| {
         tracing::error!(operation = what, error = err, "cannot create the table");
@@ -3199,12 +3218,7 @@ impl Store for DynamoStore {
         }
         let mut events = Vec::with_capacity(merged.len());
         for item in &merged {
-            events.push(Event {
-                id: get_s(item, "id")?,
-                event_type: get_s(item, "type")?,
-                created_at: Timestamp(get_n(item, "created_at")?),
-                data: from_json(&get_s(item, "data")?)?,
-            });
+            events.push(event_from_item(item)?);
         }
         events.sort_by(|a, b| a.id.cmp(&b.id));
         let more = events.len() > limit as usize;

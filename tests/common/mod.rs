@@ -2,6 +2,9 @@
 //! fresh SQLite file, and talks to it over HTTP.
 #![allow(dead_code)]
 
+pub mod receiver;
+pub mod runtime_api;
+
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};

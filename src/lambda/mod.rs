@@ -1,0 +1,52 @@
+//! AWS Lambda entry: the same router behind API Gateway (`api`), and the DynamoDB
+//! Streams consumer that delivers outbox events to webhooks (`streams`).
+//!
+//! One binary serves both functions: deployed as `bootstrap` on the `provided.al2023`
+//! runtime, it reads the function's handler name from `_HANDLER`, which Lambda sets
+//! from the template's `Handler` property. The Runtime API address comes from
+//! `AWS_LAMBDA_RUNTIME_API`, as on every custom runtime.
+
+pub mod api;
+pub mod streams;
+
+use clap::{Args, ValueEnum};
+
+use crate::config::ApiArgs;
+use crate::server::{CliError, CliResult};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Handler {
+    /// The HTTP API (API Gateway REST v1 and HTTP API v2 events).
+    Api,
+    /// DynamoDB Stream batches of outbox events, delivered to webhooks.
+    Streams,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct LambdaArgs {
+    /// Which function this process is; Lambda sets `_HANDLER` from the template.
+    #[arg(long, env = "_HANDLER", value_enum, default_value = "api")]
+    pub handler: Handler,
+
+    #[command(flatten)]
+    pub api: ApiArgs,
+}
+
+/// Whether this process was started by Lambda as its `bootstrap`, with no arguments.
+pub fn started_by_lambda(args_given: usize) -> bool {
+    args_given == 0 && std::env::var_os("AWS_LAMBDA_RUNTIME_API").is_some()
+}
+
+pub async fn run(args: LambdaArgs) -> CliResult {
+    if std::env::var_os("AWS_LAMBDA_RUNTIME_API").is_none() {
+        return Err(CliError(
+            "AWS_LAMBDA_RUNTIME_API is not set: `coupon-book lambda` runs inside AWS Lambda \
+             (use `coupon-book serve` anywhere else)"
+                .into(),
+        ));
+    }
+    match args.handler {
+        Handler::Api => api::run(args.api).await,
+        Handler::Streams => streams::run(args.api).await,
+    }
+}
