@@ -354,7 +354,14 @@ function title(text, ...extra) {
   return el;
 }
 
+// The skip link moves focus to the content without touching the route.
+document.querySelector('.skip').addEventListener('click', (event) => {
+  event.preventDefault();
+  view.focus();
+});
+
 window.addEventListener('hashchange', () => {
+  if (location.hash && !location.hash.startsWith('#/')) return;
   route();
   const heading = view.querySelector('h1');
   if (heading) heading.focus({ preventScroll: false });

@@ -357,6 +357,12 @@ test('keyboard: skip link first, visible focus', async () => {
   await page.getByRole('heading', { name: 'Books', level: 1 }).waitFor();
   await page.keyboard.press('Tab');
   assert.equal(await page.evaluate(() => document.activeElement.textContent), 'Skip to content');
+  await page.keyboard.press('Enter');
+  assert.equal(await page.evaluate(() => document.activeElement.id), 'view');
+  assert.equal(new URL(page.url()).hash, '#/books', 'the route stays');
+  await page.reload();
+  await page.getByRole('heading', { name: 'Books', level: 1 }).waitFor();
+  await page.keyboard.press('Tab');
   await page.keyboard.press('Tab');
   const outline = await page.evaluate(() => getComputedStyle(document.activeElement).outlineStyle);
   assert.notEqual(outline, 'none');
