@@ -690,13 +690,18 @@ impl DynamoStore {
         data: &T,
         now: Timestamp,
     ) -> Result<TransactWriteItem> {
-        let id = self.next_event_id()?;
-        let shard = rand::rng().random_range(0..EVENT_SHARDS);
-        let mut item = key(format!("EVT#{shard}"), id.clone());
-        item.insert("id".into(), s(&id));
+        let event = Event {
+            id: self.next_event_id()?,
+            event_type: event_type.to_string(),
+            created_at: now,
+            data: serde_json::to_value(data)
+                .map_err(|e| Error::internal(format!("encode an event: {e}")))?,
+        };
+        let mut item = key(format!("EVT#{}", event_shard(&event)), event.id.clone());
+        item.insert("id".into(), s(&event.id));
         item.insert("type".into(), s(event_type));
         item.insert("created_at".into(), n(now.millis()));
-        item.insert("data".into(), s(to_json(data)?));
+        item.insert("data".into(), s(event.data.to_string()));
         put_new(&self.table, item)
     }
 
@@ -1072,6 +1077,15 @@ impl DynamoStore {
 /// Creates the coupon-book table: `PK`/`SK` and four overloaded indexes, on-demand
 /// billing, a stream of new images (for a Lambda that feeds webhooks), TTL on `ttl`
 /// and point-in-time recovery. Returns false when the table already existed.
+/// The outbox partition of an event: chosen by its coupon (or book), so that the
+/// events of one coupon share a partition key and a DynamoDB Stream hands them to the
+/// consumer in commit order, while different coupons spread over the partitions.
+fn event_shard(event: &Event) -> u32 {
+    use sha2::{Digest, Sha256};
+    let digest = Sha256::digest(crate::domain::webhook::order_key(event).as_bytes());
+    u32::from_be_bytes([digest[0], digest[1], digest[2], digest[3]]) % EVENT_SHARDS
+}
+
 /// The event an outbox item holds.
 fn event_from_item(item: &Item) -> Result<Event> {
     Ok(Event {
@@ -3392,6 +3406,38 @@ impl DynamoStore {
 mod tests {
     use super::*;
     use crate::domain::coupon::CouponStatus;
+
+    #[test]
+    fn events_of_one_coupon_share_an_outbox_partition() {
+        let event = |event_type: &str, data: Value| Event {
+            id: "evt_1".into(),
+            event_type: event_type.into(),
+            created_at: Timestamp(0),
+            data,
+        };
+        let locked = event_shard(&event(
+            "coupon.locked",
+            serde_json::json!({"code": "SUMMER-1"}),
+        ));
+        let redeemed = event_shard(&event(
+            "coupon.redeemed",
+            serde_json::json!({"id": "red_1", "code": "SUMMER-1"}),
+        ));
+        assert_eq!(locked, redeemed);
+        let shards: std::collections::HashSet<u32> = (0..200)
+            .map(|i| {
+                event_shard(&event(
+                    "coupon.locked",
+                    serde_json::json!({"code": format!("C-{i}")}),
+                ))
+            })
+            .collect();
+        assert_eq!(
+            shards.len() as u32,
+            EVENT_SHARDS,
+            "codes spread over every partition"
+        );
+    }
 
     /// Drops nothing: the test server is in memory and stops with the test run.
     pub struct TableGuard;
