@@ -38,42 +38,20 @@ done
 (cd tests/console && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
 
 WORK="$(mktemp -d -t coupon-book-console.XXXXXX)"
-SERVER_PID=""
+# shellcheck source=scripts/lib/server.sh
+source scripts/lib/server.sh
 cleanup() {
-  if [ -n "$SERVER_PID" ]; then
-    kill "$SERVER_PID" 2>/dev/null || true
-    wait "$SERVER_PID" 2>/dev/null || true
-  fi
+  stop_server
   rm -rf "$WORK"
 }
 trap cleanup EXIT
 
-: >"$WORK/stdout"
-: >"$WORK/stderr"
 mkdir -p "$WORK/spool"
 KEY="cb_console_$(head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n')"
-COUPON_BOOK_BOOTSTRAP_ADMIN_KEY="$KEY" \
-COUPON_BOOK_WEBHOOK_DELIVERY=off \
-COUPON_BOOK_SPOOL_DIR="$WORK/spool" \
-RUST_LOG=warn \
-  "$BIN" serve --listen 127.0.0.1:0 --store "sqlite:$WORK/console.db" \
-  >"$WORK/stdout" 2>"$WORK/stderr" &
-SERVER_PID=$!
-ADDR=""
-for _ in $(seq 1 200); do
-  ADDR="$(sed -n 's/^listening on //p' "$WORK/stdout" | head -1 || true)"
-  [ -n "$ADDR" ] && break
-  if ! kill -0 "$SERVER_PID" 2>/dev/null; then
-    echo "the server did not start:" >&2
-    cat "$WORK/stderr" >&2
-    exit 1
-  fi
-  sleep 0.05
-done
-if [ -z "$ADDR" ]; then
-  echo "the server did not report its address" >&2
-  exit 1
-fi
+start_server "$BIN" "$WORK" console \
+  COUPON_BOOK_BOOTSTRAP_ADMIN_KEY="$KEY" \
+  COUPON_BOOK_WEBHOOK_DELIVERY=off \
+  COUPON_BOOK_SPOOL_DIR="$WORK/spool" || exit 1
 echo "console tests against http://$ADDR (chromium $(/usr/bin/chromium --version 2>/dev/null | awk '{print $2}'))" >&2
 
 mkdir -p target/console-screens

@@ -32,45 +32,23 @@ if ! "$VENV/bin/st" --version 2>/dev/null | grep -q "$SCHEMATHESIS_VERSION"; the
 fi
 
 WORK="$(mktemp -d -t coupon-book-st.XXXXXX)"
-SERVER_PID=""
+# shellcheck source=scripts/lib/server.sh
+source scripts/lib/server.sh
 cleanup() {
-  if [ -n "$SERVER_PID" ]; then
-    kill "$SERVER_PID" 2>/dev/null || true
-    wait "$SERVER_PID" 2>/dev/null || true
-  fi
+  stop_server
   rm -rf "$WORK"
 }
 trap cleanup EXIT
 
-: >"$WORK/stdout"
-: >"$WORK/stderr"
 KEY="cb_schemathesis_$(head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n')"
 # Unknown codes are the fuzzer's daily bread: the code-guessing limit would answer
 # (documented) 429s instead of exercising the handlers, so it is off here. Generated
 # webhook URLs name arbitrary public hosts: delivery is off so nothing is ever sent.
-COUPON_BOOK_BOOTSTRAP_ADMIN_KEY="$KEY" \
-COUPON_BOOK_UNKNOWN_CODE_LIMIT_PER_MINUTE=0 \
-COUPON_BOOK_WEBHOOK_DELIVERY=off \
-COUPON_BOOK_SPOOL_DIR="$WORK/spool" \
-RUST_LOG=warn \
-  "$BIN" serve --listen 127.0.0.1:0 --store "sqlite:$WORK/st.db" \
-  >"$WORK/stdout" 2>"$WORK/stderr" &
-SERVER_PID=$!
-ADDR=""
-for _ in $(seq 1 200); do
-  ADDR="$(sed -n 's/^listening on //p' "$WORK/stdout" | head -1 || true)"
-  [ -n "$ADDR" ] && break
-  if ! kill -0 "$SERVER_PID" 2>/dev/null; then
-    echo "the server did not start:" >&2
-    cat "$WORK/stderr" >&2
-    exit 1
-  fi
-  sleep 0.05
-done
-if [ -z "$ADDR" ]; then
-  echo "the server did not report its address" >&2
-  exit 1
-fi
+start_server "$BIN" "$WORK" st \
+  COUPON_BOOK_BOOTSTRAP_ADMIN_KEY="$KEY" \
+  COUPON_BOOK_UNKNOWN_CODE_LIMIT_PER_MINUTE=0 \
+  COUPON_BOOK_WEBHOOK_DELIVERY=off \
+  COUPON_BOOK_SPOOL_DIR="$WORK/spool" || exit 1
 echo "schemathesis $SCHEMATHESIS_VERSION against http://$ADDR (max $EXAMPLES examples per operation, stopped after $MAX_TIME s)" >&2
 
 status=0

@@ -110,8 +110,6 @@ fn serve(asset: &Asset, headers: &HeaderMap) -> Response {
 #[cfg(test)]
 mod tests {
     use axum::body::Body;
-    use http_body_util::BodyExt;
-    use tower::ServiceExt;
 
     use super::*;
 
@@ -122,19 +120,7 @@ mod tests {
             request = request.header(header::IF_NONE_MATCH, tag);
         }
         let request = request.body(Body::empty()).unwrap_or_default();
-        let response = match router.oneshot(request).await {
-            Ok(response) => response,
-            Err(never) => match never {},
-        };
-        let status = response.status().as_u16();
-        let headers = response.headers().clone();
-        let body = response
-            .into_body()
-            .collect()
-            .await
-            .map(|b| b.to_bytes().to_vec())
-            .unwrap_or_default();
-        (status, headers, body)
+        crate::http::send_to(router, request).await
     }
 
     fn header_of<'a>(headers: &'a HeaderMap, name: &str) -> &'a str {

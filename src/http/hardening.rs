@@ -196,8 +196,6 @@ pub async fn serve(
 #[cfg(test)]
 mod tests {
     use axum::routing::get;
-    use http_body_util::BodyExt;
-    use tower::ServiceExt;
 
     use super::*;
 
@@ -205,19 +203,8 @@ mod tests {
         let request = axum::http::Request::get(path)
             .body(Body::empty())
             .unwrap_or_default();
-        let response = match router.oneshot(request).await {
-            Ok(response) => response,
-            Err(never) => match never {},
-        };
-        let status = response.status().as_u16();
-        let headers = response.headers().clone();
-        let body = response
-            .into_body()
-            .collect()
-            .await
-            .map(|b| String::from_utf8_lossy(&b.to_bytes()).into_owned())
-            .unwrap_or_default();
-        (status, headers, body)
+        let (status, headers, body) = crate::http::send_to(router, request).await;
+        (status, headers, String::from_utf8_lossy(&body).into_owned())
     }
 
     async fn boom() -> &'static str {
