@@ -466,3 +466,84 @@ async fn the_streams_function_delivers_outbox_events_and_reports_bad_records() {
     let answer = streams.invoke(json!({"hello": "world"})).await;
     assert!(matches!(answer, Answer::Error(_)), "{answer:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_sweep_function_announces_expired_locks() {
+    let table = new_table("sweep");
+    let spool = tempfile::tempdir().expect("spool dir");
+    let api = RuntimeApi::start().await;
+    let _api_function = start_function(&api, &table, "api", spool.path());
+    let call = |method: &'static str, path: String, body: Option<Value>| {
+        let api = &api;
+        async move {
+            let body = body.map(|b| b.to_string());
+            http_answer(
+                &api.invoke(apigw_v2(method, &path, &json_headers(), body.as_deref()))
+                    .await,
+            )
+        }
+    };
+    let (status, book) = call(
+        "POST",
+        "/v1/books".into(),
+        Some(json!({"name": "Sweep", "status": "active", "requires_assignment": false})),
+    )
+    .await;
+    assert_eq!(status, 201, "{book}");
+    let book_id = book["id"].as_str().expect("book id");
+    let (status, _) = call(
+        "POST",
+        format!("/v1/books/{book_id}/codes"),
+        Some(json!({"codes": ["SWEEP-1", "SWEEP-2"]})),
+    )
+    .await;
+    assert_eq!(status, 201);
+    let (status, lock) = call(
+        "POST",
+        "/v1/coupons/SWEEP-1/lock".into(),
+        Some(json!({"user_id": "cat", "ttl_seconds": 1})),
+    )
+    .await;
+    assert_eq!(status, 200, "{lock}");
+    let (status, _) = call(
+        "POST",
+        "/v1/coupons/SWEEP-2/lock".into(),
+        Some(json!({"user_id": "dan", "ttl_seconds": 600})),
+    )
+    .await;
+    assert_eq!(status, 200);
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+
+    let sweep = RuntimeApi::start().await;
+    let _sweep_function = start_function(&sweep, &table, "sweep", spool.path());
+    let scheduled = json!({
+        "version": "0", "id": "sweep-1", "detail-type": "Scheduled Event",
+        "source": "aws.events", "account": "123456789012", "time": "2026-12-01T10:00:00Z",
+        "region": "us-east-1", "resources": [], "detail": {}
+    });
+    assert_eq!(
+        sweep.invoke(scheduled.clone()).await,
+        Answer::Response(json!({"expired_locks": 1}))
+    );
+    assert_eq!(
+        sweep.invoke(scheduled).await,
+        Answer::Response(json!({"expired_locks": 0})),
+        "a lock is announced once"
+    );
+    let (status, feed) = call("GET", "/v1/events?limit=100".into(), None).await;
+    assert_eq!(status, 200);
+    let expired: Vec<&Value> = feed["data"]
+        .as_array()
+        .expect("events")
+        .iter()
+        .filter(|e| e["type"] == "coupon.lock_expired")
+        .collect();
+    assert_eq!(expired.len(), 1, "{feed}");
+    assert_eq!(expired[0]["data"]["code"], "SWEEP-1");
+    let (status, coupon) = call("GET", "/v1/coupons/SWEEP-2".into(), None).await;
+    assert_eq!(
+        (status, &coupon["status"]),
+        (200, &json!("locked")),
+        "the live lock stays"
+    );
+}

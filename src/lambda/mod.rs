@@ -1,5 +1,6 @@
-//! AWS Lambda entry: the same router behind API Gateway (`api`), and the DynamoDB
-//! Streams consumer that delivers outbox events to webhooks (`streams`).
+//! AWS Lambda entry: the same router behind API Gateway (`api`), the DynamoDB Streams
+//! consumer that delivers outbox events to webhooks (`streams`), and the scheduled
+//! sweep that announces expired locks (`sweep`), which `serve` does every second.
 //!
 //! One binary serves both functions: deployed as `bootstrap` on the `provided.al2023`
 //! runtime, it reads the function's handler name from `_HANDLER`, which Lambda sets
@@ -8,6 +9,7 @@
 
 pub mod api;
 pub mod streams;
+pub mod sweep;
 
 use clap::{Args, ValueEnum};
 
@@ -20,6 +22,9 @@ pub enum Handler {
     Api,
     /// DynamoDB Stream batches of outbox events, delivered to webhooks.
     Streams,
+    /// Scheduled (EventBridge): frees expired locks and appends their
+    /// `coupon.lock_expired` events. Correctness never waits for it.
+    Sweep,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -48,5 +53,6 @@ pub async fn run(args: LambdaArgs) -> CliResult {
     match args.handler {
         Handler::Api => api::run(args.api).await,
         Handler::Streams => streams::run(args.api).await,
+        Handler::Sweep => sweep::run(args.api).await,
     }
 }
