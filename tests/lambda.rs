@@ -83,12 +83,66 @@ fn json_headers() -> Vec<(&'static str, &'static str)> {
     vec![AUTH, ("Content-Type", "application/json")]
 }
 
+/// The API function on a fresh table, called as the admin with HTTP API (v2) events.
+struct ApiFunction {
+    runtime: RuntimeApi,
+    table: String,
+    spool: tempfile::TempDir,
+    _process: Function,
+}
+
+impl ApiFunction {
+    async fn start(name: &str) -> ApiFunction {
+        let table = new_table(name);
+        let spool = tempfile::tempdir().expect("spool dir");
+        let runtime = RuntimeApi::start().await;
+        let process = start_function(&runtime, &table, "api", spool.path());
+        ApiFunction {
+            runtime,
+            table,
+            spool,
+            _process: process,
+        }
+    }
+
+    async fn call(&self, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
+        let body = body.map(|b| b.to_string());
+        let event = apigw_v2(method, path, &json_headers(), body.as_deref());
+        http_answer(&self.runtime.invoke(event).await)
+    }
+
+    /// An active book anyone may redeem from, with these codes; returns its id.
+    async fn book_with_codes(&self, name: &str, codes: &[&str]) -> String {
+        let (status, book) = self
+            .call(
+                "POST",
+                "/v1/books",
+                Some(json!({"name": name, "status": "active", "requires_assignment": false})),
+            )
+            .await;
+        assert_eq!(status, 201, "{book}");
+        let book_id = book["id"].as_str().expect("book id").to_string();
+        let (status, job) = self
+            .call(
+                "POST",
+                &format!("/v1/books/{book_id}/codes"),
+                Some(json!({ "codes": codes })),
+            )
+            .await;
+        assert_eq!(status, 201, "{job}");
+        book_id
+    }
+
+    /// Another function of the deployment, on the same table.
+    fn start_other(&self, runtime: &RuntimeApi, handler: &str) -> Function {
+        start_function(runtime, &self.table, handler, self.spool.path())
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_api_function_answers_rest_and_http_api_events() {
-    let table = new_table("api");
-    let runtime = RuntimeApi::start().await;
-    let spool = tempfile::tempdir().expect("spool dir");
-    let _function = start_function(&runtime, &table, "api", spool.path());
+    let api = ApiFunction::start("api").await;
+    let runtime = &api.runtime;
 
     // HTTP API (v2): create an active book whose codes anyone may redeem.
     let body = json!({"name": "Lambda launch", "status": "active", "requires_assignment": false})
@@ -308,10 +362,7 @@ fn failures(answer: &Answer) -> Vec<String> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_streams_function_delivers_outbox_events_and_reports_bad_records() {
-    let table = new_table("streams");
-    let spool = tempfile::tempdir().expect("spool dir");
-    let api = RuntimeApi::start().await;
-    let _api_function = start_function(&api, &table, "api", spool.path());
+    let api = ApiFunction::start("streams").await;
     // Fails the first attempt of every event: each one needs the stream's retry.
     let receiver = Receiver::start(Behaviour {
         fail_first: 1,
@@ -319,50 +370,29 @@ async fn the_streams_function_delivers_outbox_events_and_reports_bad_records() {
     })
     .await;
 
-    let call = |method: &'static str, path: String, body: Option<Value>| {
-        let api = &api;
-        async move {
-            let body = body.map(|b| b.to_string());
-            http_answer(
-                &api.invoke(apigw_v2(method, &path, &json_headers(), body.as_deref()))
-                    .await,
-            )
-        }
-    };
-    let (status, hook) = call(
-        "POST",
-        "/v1/webhooks".into(),
-        Some(json!({"url": receiver.url(), "event_types": ["coupon.redeemed", "coupon.assigned"]})),
-    )
-    .await;
+    let (status, hook) = api
+        .call(
+            "POST",
+            "/v1/webhooks",
+            Some(json!({"url": receiver.url(), "event_types": ["coupon.redeemed", "coupon.assigned"]})),
+        )
+        .await;
     assert_eq!(status, 201, "{hook}");
     let hook_id = hook["id"].as_str().expect("webhook id").to_string();
     let secret = hook["secret"].as_str().expect("secret").to_string();
-    let (status, book) = call(
-        "POST",
-        "/v1/books".into(),
-        Some(json!({"name": "Streams", "status": "active", "requires_assignment": false})),
-    )
-    .await;
-    assert_eq!(status, 201, "{book}");
-    let book_id = book["id"].as_str().expect("book id").to_string();
-    let (status, _) = call(
-        "POST",
-        format!("/v1/books/{book_id}/codes"),
-        Some(json!({"codes": ["STREAM-1", "STREAM-2"]})),
-    )
-    .await;
-    assert_eq!(status, 201);
-    for (code, user) in [("STREAM-1", "ann"), ("STREAM-2", "ben")] {
-        let (status, body) = call(
-            "POST",
-            format!("/v1/coupons/{code}/redeem"),
-            Some(json!({"user_id": user})),
-        )
+    api.book_with_codes("Streams", &["STREAM-1", "STREAM-2"])
         .await;
+    for (code, user) in [("STREAM-1", "ann"), ("STREAM-2", "ben")] {
+        let (status, body) = api
+            .call(
+                "POST",
+                &format!("/v1/coupons/{code}/redeem"),
+                Some(json!({"user_id": user})),
+            )
+            .await;
         assert_eq!(status, 201, "{body}");
     }
-    let (status, feed) = call("GET", "/v1/events?limit=100".into(), None).await;
+    let (status, feed) = api.call("GET", "/v1/events?limit=100", None).await;
     assert_eq!(status, 200, "{feed}");
     let events = feed["data"].as_array().expect("events").clone();
     let redeemed: Vec<&Value> = events
@@ -376,7 +406,7 @@ async fn the_streams_function_delivers_outbox_events_and_reports_bad_records() {
         .expect("book.created");
 
     let streams = RuntimeApi::start().await;
-    let _streams_function = start_function(&streams, &table, "streams", spool.path());
+    let _streams_function = api.start_other(&streams, "streams");
 
     // One batch: an event nobody subscribes to, the first redemption (MODIFY: handled
     // like INSERT), an item that is not an event, a removal, a malformed outbox item,
@@ -438,7 +468,9 @@ async fn the_streams_function_delivers_outbox_events_and_reports_bad_records() {
     }
 
     // Every attempt is in the endpoint's log, as with `serve`.
-    let (status, log) = call("GET", format!("/v1/webhooks/{hook_id}/deliveries"), None).await;
+    let (status, log) = api
+        .call("GET", &format!("/v1/webhooks/{hook_id}/deliveries"), None)
+        .await;
     assert_eq!(status, 200, "{log}");
     let attempts: Vec<(String, String)> = log["data"]
         .as_array()
@@ -469,53 +501,28 @@ async fn the_streams_function_delivers_outbox_events_and_reports_bad_records() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_sweep_function_announces_expired_locks() {
-    let table = new_table("sweep");
-    let spool = tempfile::tempdir().expect("spool dir");
-    let api = RuntimeApi::start().await;
-    let _api_function = start_function(&api, &table, "api", spool.path());
-    let call = |method: &'static str, path: String, body: Option<Value>| {
-        let api = &api;
-        async move {
-            let body = body.map(|b| b.to_string());
-            http_answer(
-                &api.invoke(apigw_v2(method, &path, &json_headers(), body.as_deref()))
-                    .await,
-            )
-        }
-    };
-    let (status, book) = call(
-        "POST",
-        "/v1/books".into(),
-        Some(json!({"name": "Sweep", "status": "active", "requires_assignment": false})),
-    )
-    .await;
-    assert_eq!(status, 201, "{book}");
-    let book_id = book["id"].as_str().expect("book id");
-    let (status, _) = call(
-        "POST",
-        format!("/v1/books/{book_id}/codes"),
-        Some(json!({"codes": ["SWEEP-1", "SWEEP-2"]})),
-    )
-    .await;
-    assert_eq!(status, 201);
-    let (status, lock) = call(
-        "POST",
-        "/v1/coupons/SWEEP-1/lock".into(),
-        Some(json!({"user_id": "cat", "ttl_seconds": 1})),
-    )
-    .await;
+    let api = ApiFunction::start("sweep").await;
+    api.book_with_codes("Sweep", &["SWEEP-1", "SWEEP-2"]).await;
+    let (status, lock) = api
+        .call(
+            "POST",
+            "/v1/coupons/SWEEP-1/lock",
+            Some(json!({"user_id": "cat", "ttl_seconds": 1})),
+        )
+        .await;
     assert_eq!(status, 200, "{lock}");
-    let (status, _) = call(
-        "POST",
-        "/v1/coupons/SWEEP-2/lock".into(),
-        Some(json!({"user_id": "dan", "ttl_seconds": 600})),
-    )
-    .await;
+    let (status, _) = api
+        .call(
+            "POST",
+            "/v1/coupons/SWEEP-2/lock",
+            Some(json!({"user_id": "dan", "ttl_seconds": 600})),
+        )
+        .await;
     assert_eq!(status, 200);
     tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
 
     let sweep = RuntimeApi::start().await;
-    let _sweep_function = start_function(&sweep, &table, "sweep", spool.path());
+    let _sweep_function = api.start_other(&sweep, "sweep");
     let scheduled = json!({
         "version": "0", "id": "sweep-1", "detail-type": "Scheduled Event",
         "source": "aws.events", "account": "123456789012", "time": "2026-12-01T10:00:00Z",
@@ -530,7 +537,7 @@ async fn the_sweep_function_announces_expired_locks() {
         Answer::Response(json!({"expired_locks": 0})),
         "a lock is announced once"
     );
-    let (status, feed) = call("GET", "/v1/events?limit=100".into(), None).await;
+    let (status, feed) = api.call("GET", "/v1/events?limit=100", None).await;
     assert_eq!(status, 200);
     let expired: Vec<&Value> = feed["data"]
         .as_array()
@@ -540,7 +547,7 @@ async fn the_sweep_function_announces_expired_locks() {
         .collect();
     assert_eq!(expired.len(), 1, "{feed}");
     assert_eq!(expired[0]["data"]["code"], "SWEEP-1");
-    let (status, coupon) = call("GET", "/v1/coupons/SWEEP-2".into(), None).await;
+    let (status, coupon) = api.call("GET", "/v1/coupons/SWEEP-2", None).await;
     assert_eq!(
         (status, &coupon["status"]),
         (200, &json!("locked")),
