@@ -26,8 +26,9 @@ struct Cli {
 enum Command {
     /// Serve the HTTP API.
     Serve(ServeArgs),
-    /// Run inside AWS Lambda: the HTTP API behind API Gateway, or the DynamoDB Streams
-    /// consumer that delivers webhooks (started as `bootstrap`, this is the default).
+    /// Run inside AWS Lambda: the HTTP API behind API Gateway, the DynamoDB Streams
+    /// consumer that delivers webhooks, or the expired-lock sweep (started as
+    /// `bootstrap`, this is the default).
     Lambda(coupon_book::lambda::LambdaArgs),
     /// Generate, upload and export codes directly in the store.
     Codes {

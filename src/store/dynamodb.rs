@@ -1074,9 +1074,6 @@ impl DynamoStore {
     }
 }
 
-/// Creates the coupon-book table: `PK`/`SK` and four overloaded indexes, on-demand
-/// billing, a stream of new images (for a Lambda that feeds webhooks), TTL on `ttl`
-/// and point-in-time recovery. Returns false when the table already existed.
 /// The outbox partition of an event: chosen by its coupon (or book), so that the
 /// events of one coupon share a partition key and a DynamoDB Stream hands them to the
 /// consumer in commit order, while different coupons spread over the partitions.
@@ -1105,6 +1102,9 @@ pub fn stream_event(image: &Item) -> Result<Option<Event>> {
     }
 }
 
+/// Creates the coupon-book table: `PK`/`SK` and four overloaded indexes, on-demand
+/// billing, a stream of new images (for a Lambda that feeds webhooks), TTL on `ttl`
+/// and point-in-time recovery. Returns false when the table already existed.
 pub async fn create_table(client: &Client, table: &str) -> Result<bool> {
     let fail = |what: &str, err: String| {
         tracing::error!(operation = what, error = err, "cannot create the table");
