@@ -392,6 +392,16 @@ async fn the_streams_function_delivers_outbox_events_and_reports_bad_records() {
             .await;
         assert_eq!(status, 201, "{body}");
     }
+    // An endpoint made after the redemptions gets none of them, as with `serve`.
+    let late = Receiver::start(Behaviour::default()).await;
+    let (status, body) = api
+        .call(
+            "POST",
+            "/v1/webhooks",
+            Some(json!({"url": late.url(), "event_types": ["*"]})),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
     let (status, feed) = api.call("GET", "/v1/events?limit=100", None).await;
     assert_eq!(status, 200, "{feed}");
     let events = feed["data"].as_array().expect("events").clone();
@@ -493,6 +503,8 @@ async fn the_streams_function_delivers_outbox_events_and_reports_bad_records() {
             (second_id, "succeeded".to_string()),
         ]
     );
+
+    assert!(late.seen().is_empty(), "{:?}", late.seen());
 
     // A payload that is no Streams batch fails the invocation as a whole.
     let answer = streams.invoke(json!({"hello": "world"})).await;

@@ -2,8 +2,8 @@
 //! the table brings each outbox event to a Lambda function (`lambda::streams`), which
 //! has no long-running worker and no cursor of its own.
 //!
-//! Each event goes to every enabled endpoint that subscribes to its type, all
-//! endpoints at once, and every attempt is logged as in `serve`. An endpoint that
+//! Each event goes to every enabled endpoint that subscribes to its type and existed
+//! when the event was committed, all endpoints at once, and every attempt is logged as in `serve`. An endpoint that
 //! already took the event (a succeeded attempt in its log) is skipped, so a batch the
 //! stream hands in again (after a failure) does not send twice what already arrived.
 //! Retries are the stream's: a failed event is reported back, and the event source
@@ -72,7 +72,11 @@ impl StreamDelivery {
             .endpoints
             .iter()
             .enumerate()
-            .filter(|(_, endpoint)| endpoint.webhook.wants(&event.event_type))
+            // As in `serve`, an endpoint gets the events committed after it was made.
+            .filter(|(_, endpoint)| {
+                endpoint.webhook.wants(&event.event_type)
+                    && event.created_at >= endpoint.webhook.created_at
+            })
             .map(|(index, endpoint)| async move {
                 (index, this.deliver_to(endpoint, event, body).await)
             });
