@@ -275,6 +275,22 @@ async fn the_api_function_answers_rest_and_http_api_events() {
         (413, "payload_too_large"),
         "{body}"
     );
+    let too_many = json!({"count": 10_000_001, "pattern": "BIG-######"}).to_string();
+    let (status, body) = http_answer(
+        &runtime
+            .invoke(apigw_v2(
+                "POST",
+                &format!("/v1/books/{book_id}/codes/generate"),
+                &json_headers(),
+                Some(&too_many),
+            ))
+            .await,
+    );
+    assert_eq!(
+        (status, error_code(&body)),
+        (400, "invalid_request"),
+        "{body}"
+    );
     let small = json!({"count": 50, "pattern": "SMALL-######"}).to_string();
     let (status, job) = http_answer(
         &runtime
