@@ -259,64 +259,44 @@ async fn the_api_function_answers_rest_and_http_api_events() {
             .await,
     );
     assert_eq!((status, error_code(&body)), (404, "not_found"));
-    let generate = json!({"count": 20_001, "pattern": "BIG-######"}).to_string();
-    let (status, body) = http_answer(
-        &runtime
-            .invoke(apigw_v2(
-                "POST",
-                &format!("/v1/books/{book_id}/codes/generate"),
-                &json_headers(),
-                Some(&generate),
-            ))
-            .await,
-    );
+    let generate = format!("/v1/books/{book_id}/codes/generate");
+    let (status, body) = api
+        .call(
+            "POST",
+            &generate,
+            Some(json!({"count": 20_001, "pattern": "BIG-######"})),
+        )
+        .await;
     assert_eq!(
         (status, error_code(&body)),
         (413, "payload_too_large"),
         "{body}"
     );
-    let too_many = json!({"count": 10_000_001, "pattern": "BIG-######"}).to_string();
-    let (status, body) = http_answer(
-        &runtime
-            .invoke(apigw_v2(
-                "POST",
-                &format!("/v1/books/{book_id}/codes/generate"),
-                &json_headers(),
-                Some(&too_many),
-            ))
-            .await,
-    );
+    let (status, body) = api
+        .call(
+            "POST",
+            &generate,
+            Some(json!({"count": 10_000_001, "pattern": "BIG-######"})),
+        )
+        .await;
     assert_eq!(
         (status, error_code(&body)),
         (400, "invalid_request"),
         "{body}"
     );
-    let small = json!({"count": 50, "pattern": "SMALL-######"}).to_string();
-    let (status, job) = http_answer(
-        &runtime
-            .invoke(apigw_v2(
-                "POST",
-                &format!("/v1/books/{book_id}/codes/generate"),
-                &json_headers(),
-                Some(&small),
-            ))
-            .await,
-    );
+    let (status, job) = api
+        .call(
+            "POST",
+            &generate,
+            Some(json!({"count": 50, "pattern": "SMALL-######"})),
+        )
+        .await;
     assert_eq!(status, 201, "{job}");
     assert_eq!(
         (&job["status"], &job["inserted"]),
         (&json!("succeeded"), &json!(50))
     );
-    let (status, book) = http_answer(
-        &runtime
-            .invoke(apigw_v2(
-                "GET",
-                &format!("/v1/books/{book_id}"),
-                &[AUTH],
-                None,
-            ))
-            .await,
-    );
+    let (status, book) = api.call("GET", &format!("/v1/books/{book_id}"), None).await;
     assert_eq!(status, 200);
     assert_eq!(book["counts"]["total"], 52, "{book}");
     assert_eq!(book["counts"]["redeemed"], 1, "{book}");
