@@ -690,6 +690,29 @@ impl DynamoStore {
         data: &T,
         now: Timestamp,
     ) -> Result<TransactWriteItem> {
+        self.outbox_put(event_type, data, now, None)
+    }
+
+    /// An outbox item for a further event of a change, in the partition of the
+    /// change's first event (keyed `order_key`): a reader of one partition then sees
+    /// all of a change's events or none of them, never a later id without an earlier.
+    fn event_put_beside<T: Serialize>(
+        &self,
+        event_type: &str,
+        data: &T,
+        now: Timestamp,
+        order_key: &str,
+    ) -> Result<TransactWriteItem> {
+        self.outbox_put(event_type, data, now, Some(order_key))
+    }
+
+    fn outbox_put<T: Serialize>(
+        &self,
+        event_type: &str,
+        data: &T,
+        now: Timestamp,
+        order_key: Option<&str>,
+    ) -> Result<TransactWriteItem> {
         let event = Event {
             id: self.next_event_id()?,
             event_type: event_type.to_string(),
@@ -697,7 +720,11 @@ impl DynamoStore {
             data: serde_json::to_value(data)
                 .map_err(|e| Error::internal(format!("encode an event: {e}")))?,
         };
-        let mut item = key(format!("EVT#{}", event_shard(&event)), event.id.clone());
+        let shard = match order_key {
+            Some(order_key) => shard_of(order_key),
+            None => event_shard(&event),
+        };
+        let mut item = key(format!("EVT#{shard}"), event.id.clone());
         item.insert("id".into(), s(&event.id));
         item.insert("type".into(), s(event_type));
         item.insert("created_at".into(), n(now.millis()));
@@ -1078,8 +1105,12 @@ impl DynamoStore {
 /// events of one coupon share a partition key and a DynamoDB Stream hands them to the
 /// consumer in commit order, while different coupons spread over the partitions.
 fn event_shard(event: &Event) -> u32 {
+    shard_of(&crate::domain::webhook::order_key(event))
+}
+
+fn shard_of(order_key: &str) -> u32 {
     use sha2::{Digest, Sha256};
-    let digest = Sha256::digest(crate::domain::webhook::order_key(event).as_bytes());
+    let digest = Sha256::digest(order_key.as_bytes());
     u32::from_be_bytes([digest[0], digest[1], digest[2], digest[3]]) % EVENT_SHARDS
 }
 
@@ -1554,6 +1585,14 @@ fn parse_api_key(item: &Item) -> Result<ApiKey> {
     })
 }
 
+/// The smallest event id of `at`'s millisecond: every id made earlier sorts below it.
+fn event_id_floor(at: Timestamp) -> String {
+    format!(
+        "evt_{}",
+        ulid::Ulid::from_parts(at.millis().max(0) as u64, 0)
+    )
+}
+
 fn parse_event_id(id: &str) -> Option<&str> {
     let ulid = id.strip_prefix("evt_")?;
     ulid::Ulid::from_string(ulid).ok()?;
@@ -1800,7 +1839,7 @@ impl DynamoStore {
         items.push(self.event_put(event::COUPON_ASSIGNED, &view, now)?);
         if exhausted {
             let data = Self::book_after(book, &tally_after);
-            items.push(self.event_put(event::BOOK_EXHAUSTED, &data, now)?);
+            items.push(self.event_put_beside(event::BOOK_EXHAUSTED, &data, now, &view.code)?);
         }
         Ok((view, items))
     }
@@ -2186,7 +2225,7 @@ impl DynamoStore {
         ];
         if exhausted {
             let data = Self::book_after(&book, &tally_after);
-            items.push(self.event_put(event::BOOK_EXHAUSTED, &data, now)?);
+            items.push(self.event_put_beside(event::BOOK_EXHAUSTED, &data, now, code)?);
         }
         Ok((redemption, items))
     }
@@ -3223,6 +3262,13 @@ impl Store for DynamoStore {
                 parse_event_id(id).ok_or_else(|| Error::invalid("after", "unknown event id"))?,
             ),
         };
+        // The partitions are read one after another, not at one instant: an event
+        // committed to a partition already read while a later one is being read would
+        // sit behind newer events seen there, and a reader whose cursor moves to the
+        // newest event would pass over it. A coupon's event is made only after its
+        // previous one committed, so listing just the events made before this read
+        // began keeps every coupon's events whole and in order; newer ones come next time.
+        let read_began = event_id_floor(Timestamp::now());
         let mut merged: Vec<Item> = Vec::new();
         for shard in 0..EVENT_SHARDS {
             let (items, _) = self
@@ -3232,7 +3278,10 @@ impl Store for DynamoStore {
         }
         let mut events = Vec::with_capacity(merged.len());
         for item in &merged {
-            events.push(event_from_item(item)?);
+            let event = event_from_item(item)?;
+            if event.id < read_began {
+                events.push(event);
+            }
         }
         events.sort_by(|a, b| a.id.cmp(&b.id));
         let more = events.len() > limit as usize;
@@ -3491,6 +3540,82 @@ mod tests {
             lock_id: None,
             metadata: None,
         }
+    }
+
+    /// Assigning the last available code writes `coupon.assigned` and `book.exhausted`
+    /// in one transaction: both go to the coupon's outbox partition, so a reader of
+    /// the partitions one after another never sees the later of the two alone.
+    #[tokio::test]
+    async fn the_events_of_one_change_share_a_partition() {
+        let store = fresh_store().await;
+        let codes = ["LAST-0", "LAST-1", "LAST-2", "LAST-3", "LAST-4", "LAST-5"];
+        let book_id = book_with_codes(&store, &codes).await;
+        // The last code assigned is one whose own partition is not the book's.
+        let last = *codes
+            .iter()
+            .find(|code| shard_of(code) != shard_of(&book_id))
+            .expect("a code outside the book's partition");
+        for code in codes.iter().filter(|code| **code != last) {
+            store.assign(code, "bob", None).await.expect("assigned");
+        }
+        store.assign(last, "ann", None).await.expect("assigned");
+        let mut partition_of = HashMap::new();
+        for shard in 0..EVENT_SHARDS {
+            for item in store
+                .query_all(None, &format!("EVT#{shard}"))
+                .await
+                .expect("outbox")
+            {
+                let data = get_s(&item, "data").expect("data");
+                if data.contains(last) || !data.contains("LAST-") {
+                    partition_of.insert(get_s(&item, "type").expect("type"), shard);
+                }
+            }
+        }
+        let assigned = partition_of.get(event::COUPON_ASSIGNED).copied();
+        assert!(assigned.is_some(), "{partition_of:?}");
+        assert_eq!(
+            partition_of.get(event::BOOK_EXHAUSTED).copied(),
+            assigned,
+            "{partition_of:?}"
+        );
+        assert_eq!(assigned, Some(shard_of(last)), "the coupon's own partition");
+    }
+
+    /// An event made while the feed is being read (here: stamped a little in the
+    /// future) is not listed by that read, so no reader's cursor can move past an
+    /// event of another partition that commits meanwhile; the next read lists it.
+    #[tokio::test]
+    async fn the_feed_lists_only_events_made_before_the_read() {
+        let store = fresh_store().await;
+        book_with_codes(&store, &["FEED-1"]).await;
+        let made = store.list_events(None, 1000).await.expect("events").data;
+        assert!(!made.is_empty(), "adding codes made an event");
+
+        let soon = Timestamp(Timestamp::now().millis() + 1_500);
+        let id = format!("evt_{}", ulid::Ulid::from_parts(soon.millis() as u64, 7));
+        let later = Event {
+            id: id.clone(),
+            event_type: event::COUPON_REDEEMED.into(),
+            created_at: soon,
+            data: serde_json::json!({"code": "FEED-1"}),
+        };
+        let mut item = key(format!("EVT#{}", event_shard(&later)), id.clone());
+        item.insert("id".into(), s(&id));
+        item.insert("type".into(), s(&later.event_type));
+        item.insert("created_at".into(), n(soon.millis()));
+        item.insert("data".into(), s(later.data.to_string()));
+        store
+            .transact(vec![put_new(&store.table, item).expect("put")])
+            .await
+            .expect("outbox item written");
+
+        let now = store.list_events(None, 1000).await.expect("events").data;
+        assert_eq!(now, made, "the event made after the read began waits");
+        tokio::time::sleep(Duration::from_millis(1_600)).await;
+        let next = store.list_events(None, 1000).await.expect("events").data;
+        assert_eq!(next.last().map(|e| e.id.as_str()), Some(id.as_str()));
+        assert_eq!(next.len(), made.len() + 1);
     }
 
     /// Injected `TransactionConflict` and throttling answers are retried and the

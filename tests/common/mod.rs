@@ -51,6 +51,10 @@ impl Server {
             .env("RUST_LOG", "warn")
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit());
+        // COUPON_BOOK_TEST_LOG=info shows the servers' own logs when a test needs a look.
+        if let Ok(level) = std::env::var("COUPON_BOOK_TEST_LOG") {
+            cmd.env("RUST_LOG", level);
+        }
         for (k, v) in env {
             cmd.env(k, v);
         }

@@ -19,8 +19,8 @@ use aws_sdk_dynamodb::types::{
 };
 
 use super::{
-    DynamoStore, Expr, Item, MAX_TRANSIENT_RETRIES, backoff, built, busy, classify, from_json,
-    get_n, get_s, key, n, opt_n, opt_s, pad, put_new, s, to_json,
+    DynamoStore, Expr, Item, MAX_TRANSIENT_RETRIES, backoff, built, busy, classify, event_id_floor,
+    from_json, get_n, get_s, key, n, opt_n, opt_s, pad, put_new, s, to_json,
 };
 use crate::domain::event::Event;
 use crate::domain::webhook::{
@@ -162,15 +162,13 @@ impl WebhookStore for DynamoStore {
             let secret = secret.clone();
             async move {
                 let seq = self.next_seq("WEBHOOK").await?;
-                // The head of the feed: event ids are ULIDs, so the smallest id of
-                // this millisecond puts every later event after the cursor.
-                let head = ulid::Ulid::from_parts(now.millis().max(0) as u64, 0);
+                // The head of the feed: every event made from now on sorts after it.
                 let mut item = endpoint_key(&webhook.id);
                 item.insert("id".into(), s(&webhook.id));
                 item.insert("seq".into(), n(seq));
                 item.insert("body".into(), s(to_json(&webhook)?));
                 item.insert("secret".into(), s(&secret));
-                item.insert("cursor".into(), s(format!("evt_{head}")));
+                item.insert("cursor".into(), s(event_id_floor(now)));
                 item.insert("G1PK".into(), s("WEBHOOKS"));
                 item.insert("G1SK".into(), s(pad(seq)));
                 let items: Vec<TransactWriteItem> = vec![put_new(&self.table, item)?];
