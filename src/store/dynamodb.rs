@@ -589,7 +589,14 @@ pub struct DynamoStore {
     /// Event ids: ULIDs from one monotonic generator, so this process's events are
     /// strictly ordered even within a millisecond.
     event_ids: Mutex<ulid::Generator>,
+    /// Book settings as last read, by book id. Redeem decides on them without reading
+    /// the book; its transaction checks the settings version, so outdated settings
+    /// only cost a second, fully read attempt.
+    books: Mutex<HashMap<String, BookState>>,
 }
+
+/// Books whose settings are kept in memory; past it the memory starts over.
+const KNOWN_BOOKS: usize = 10_000;
 
 /// An SDK client for a given endpoint with fixed test credentials (local servers).
 pub fn local_client(endpoint: &str) -> Client {
@@ -640,6 +647,7 @@ impl DynamoStore {
             meter: Arc::new(CapacityMeter::default()),
             faults: Arc::new(Faults::default()),
             event_ids: Mutex::new(ulid::Generator::new()),
+            books: Mutex::new(HashMap::new()),
         })
     }
 
@@ -1301,6 +1309,7 @@ fn lock_code(lock_id: &str) -> Option<&str> {
     Some(code)
 }
 
+#[derive(Clone)]
 struct BookState {
     id: String,
     settings: BookSettings,
@@ -1390,13 +1399,19 @@ struct TallyChange {
 
 /// The counters update for a change, the counters after it, and whether the change
 /// used the book up.
+///
+/// Without the counters as read (`tally` = None) the update only commits away from
+/// the edges: nothing falls to zero and the budget keeps a use to spare, so no
+/// `book.exhausted` is missed; at an edge the condition fails and the caller reads.
 fn tally_update(
     table: &str,
     book: &BookState,
-    tally: &Tally,
+    tally: Option<&Tally>,
     change: &TallyChange,
 ) -> Result<(TransactWriteItem, Tally, bool)> {
     let mut expr = Expr::new();
+    let known = tally.copied();
+    let tally = &known.unwrap_or_default();
     let mut after = *tally;
     let mut deltas: BTreeMap<&str, i64> = BTreeMap::new();
     if change.before != change.after {
@@ -1425,7 +1440,7 @@ fn tally_update(
             } else {
                 tally.unused
             };
-            if before + delta <= 0 {
+            if known.is_some() && before + delta <= 0 {
                 expr.cond(name, "=", n(before));
                 exhausted = true;
             } else {
@@ -1437,7 +1452,7 @@ fn tally_update(
         && change.redemptions > 0
     {
         let max = max as i64;
-        if tally.redemptions + 1 >= max {
+        if known.is_some() && tally.redemptions + 1 >= max {
             expr.cond("redemptions", "=", n(tally.redemptions));
             exhausted |= change.announce;
         } else {
@@ -1604,6 +1619,17 @@ fn parse_event_id(id: &str) -> Option<&str> {
 
 type Decision<T> = Result<(T, Vec<TransactWriteItem>)>;
 
+/// What a decision reads before it writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Reads {
+    /// Everything it depends on.
+    Full,
+    /// Only the coupon: the book's settings as last read (pinned by their version),
+    /// and no counters or user usage, whose limits the transaction's conditions hold
+    /// away from their edges. Enough for most redemptions: one read and one write.
+    Few,
+}
+
 impl DynamoStore {
     /// The answer stored under an idempotency key, if any.
     async fn replay<T: DeserializeOwned>(
@@ -1635,14 +1661,36 @@ impl DynamoStore {
         F: FnMut(Timestamp) -> Fut,
         Fut: std::future::Future<Output = Decision<T>>,
     {
+        self.run_with(idem, Reads::Full, |now, _| decide(now)).await
+    }
+
+    /// `run`, where the first attempt may decide on `Reads::Few` (see `Reads`): it
+    /// skips the idempotency read too, since the record's put-if-absent in the
+    /// transaction refuses a used key; only a commit is taken from it, a refusal or a
+    /// failed condition is decided again on full reads.
+    async fn run_with<T, F, Fut>(
+        &self,
+        idem: Option<&Idempotency>,
+        first: Reads,
+        mut decide: F,
+    ) -> Result<T>
+    where
+        T: Serialize + DeserializeOwned,
+        F: FnMut(Timestamp, Reads) -> Fut,
+        Fut: std::future::Future<Output = Decision<T>>,
+    {
         for attempt in 0..MAX_DECISIONS {
-            if let Some(answer) = self.replay::<T>(idem).await? {
+            let reads = if attempt == 0 { first } else { Reads::Full };
+            if reads == Reads::Full
+                && let Some(answer) = self.replay::<T>(idem).await?
+            {
                 return answer;
             }
             let now = Timestamp::now();
-            let (value, mut items) = match decide(now).await {
+            let (value, mut items) = match decide(now, reads).await {
                 Ok(decided) => decided,
                 Err(err) if !err.code.is_deterministic() => return Err(err),
+                Err(_) if reads == Reads::Few => continue,
                 Err(err) => {
                     let Some(idem) = idem else {
                         return Err(err);
@@ -1663,6 +1711,7 @@ impl DynamoStore {
             }
             match self.transact(items).await? {
                 Tx::Committed => return Ok(value),
+                Tx::Conditional(_) if reads == Reads::Few => {}
                 Tx::Conditional(reasons) => {
                     tracing::debug!(?reasons, attempt, "condition failed; deciding again");
                     let pause = rand::rng().random_range(0..=(2 * u64::from(attempt) + 1));
@@ -1687,7 +1736,21 @@ impl DynamoStore {
             }
         }
         let book = book.ok_or_else(|| Error::book_not_found(book_id))?;
+        self.remember_book(&book);
         Ok((book, tally))
+    }
+
+    fn remember_book(&self, book: &BookState) {
+        if let Ok(mut books) = self.books.lock() {
+            if books.len() >= KNOWN_BOOKS {
+                books.clear();
+            }
+            books.insert(book.id.clone(), book.clone());
+        }
+    }
+
+    fn known_book(&self, book_id: &str) -> Option<BookState> {
+        self.books.lock().ok()?.get(book_id).cloned()
     }
 
     async fn load_coupon(&self, code: &str) -> Result<CouponState> {
@@ -1722,6 +1785,7 @@ impl DynamoStore {
         }
         // A code whose book was deleted is gone with it.
         let book = book.ok_or_else(|| Error::coupon_not_found(code))?;
+        self.remember_book(&book);
         Ok(CouponCtx {
             coupon,
             book,
@@ -1825,7 +1889,7 @@ impl DynamoStore {
         let (counts, tally_after, exhausted) = tally_update(
             &self.table,
             book,
-            tally,
+            Some(tally),
             &TallyChange {
                 before: coupon.record.base_status(max),
                 after: after.base_status(max),
@@ -1966,7 +2030,7 @@ impl DynamoStore {
         let (counts, _, _) = tally_update(
             &self.table,
             &book,
-            &tally,
+            Some(&tally),
             &TallyChange {
                 before: coupon.record.base_status(max),
                 after: after.base_status(max),
@@ -2112,15 +2176,32 @@ impl DynamoStore {
         }
     }
 
-    async fn decide_redeem(&self, request: &RedeemRequest, now: Timestamp) -> Decision<Redemption> {
+    async fn decide_redeem(
+        &self,
+        request: &RedeemRequest,
+        now: Timestamp,
+        reads: Reads,
+    ) -> Decision<Redemption> {
         let code = request.code.as_str();
         let user_id = request.user_id.as_str();
-        let CouponCtx {
-            coupon,
-            book,
-            tally,
-            usage,
-        } = self.load_ctx(code, Some(user_id)).await?;
+        let (coupon, book, counted) = match reads {
+            Reads::Few => {
+                let coupon = self.load_coupon(code).await?;
+                match self.known_book(&coupon.record.book_id) {
+                    Some(book) => (coupon, book, None),
+                    None => {
+                        let ctx = self.load_ctx(code, Some(user_id)).await?;
+                        (ctx.coupon, ctx.book, Some((ctx.tally, ctx.usage)))
+                    }
+                }
+            }
+            Reads::Full => {
+                let ctx = self.load_ctx(code, Some(user_id)).await?;
+                (ctx.coupon, ctx.book, Some((ctx.tally, ctx.usage)))
+            }
+        };
+        let tally = counted.map(|(tally, _)| tally);
+        let usage = counted.map(|(_, usage)| usage).unwrap_or_default();
         if let Some(lock_id) = &request.lock_id
             && !self.lock_exists(code, &coupon, lock_id).await?
         {
@@ -2129,7 +2210,7 @@ impl DynamoStore {
         let live = coupon.live_locks(now);
         let context = UseContext {
             book: &book.settings,
-            book_redemptions: tally.redemptions.max(0) as u64,
+            book_redemptions: tally.map_or(0, |t| t.redemptions.max(0) as u64),
             coupon: &coupon.record,
             live_locks: &live,
             usage,
@@ -2177,7 +2258,7 @@ impl DynamoStore {
         let (counts, tally_after, exhausted) = tally_update(
             &self.table,
             &book,
-            &tally,
+            tally.as_ref(),
             &TallyChange {
                 before: coupon.record.base_status(max),
                 after: after.base_status(max),
@@ -2263,7 +2344,7 @@ impl DynamoStore {
         let (counts, _, _) = tally_update(
             &self.table,
             &book,
-            &tally,
+            Some(&tally),
             &TallyChange {
                 before: coupon.record.base_status(max),
                 after: after.base_status(max),
@@ -2332,7 +2413,7 @@ impl DynamoStore {
         let (counts, _, _) = tally_update(
             &self.table,
             &book,
-            &tally,
+            Some(&tally),
             &TallyChange {
                 before: coupon.record.base_status(max),
                 after: after.base_status(max),
@@ -3120,8 +3201,10 @@ impl Store for DynamoStore {
         request: RedeemRequest,
         idem: Option<Idempotency>,
     ) -> Result<Redemption> {
-        self.run(idem.as_ref(), |now| self.decide_redeem(&request, now))
-            .await
+        self.run_with(idem.as_ref(), Reads::Few, |now, reads| {
+            self.decide_redeem(&request, now, reads)
+        })
+        .await
     }
 
     async fn void(&self, code: &str, idem: Option<Idempotency>) -> Result<Coupon> {
@@ -3540,6 +3623,68 @@ mod tests {
             lock_id: None,
             metadata: None,
         }
+    }
+
+    /// Once the book's settings are known, a redeem reads only the coupon: one read
+    /// and one transaction. Changed settings, a budget at its edge and a used
+    /// idempotency key are each caught by the transaction and decided on full reads.
+    #[tokio::test]
+    async fn redeem_reads_only_the_coupon_and_falls_back_when_it_must() {
+        let store = fresh_store().await;
+        let book_id = book_with_codes(&store, &["FEW-1", "FEW-2", "FEW-3", "FEW-4"]).await;
+        let budget = serde_json::json!({"max_total_redemptions": 3});
+        let patch = serde_json::from_value::<UpdateBook>(budget).expect("patch");
+        store.update_book(&book_id, patch).await.expect("budget");
+        store.get_coupon("FEW-1").await.expect("coupon");
+
+        store
+            .redeem(redeem("FEW-1", "ann"), None)
+            .await
+            .expect("first");
+        let before = store.capacity();
+        store
+            .redeem(redeem("FEW-2", "bob"), None)
+            .await
+            .expect("second");
+        let used = store.capacity();
+        assert_eq!(
+            (
+                used.requests - before.requests,
+                used.read_requests - before.read_requests
+            ),
+            (2, 1),
+            "one GetItem and one TransactWriteItems"
+        );
+
+        // The third use is the budget's last: decided on the counters as read, and
+        // the book is announced as used up.
+        store
+            .redeem(redeem("FEW-3", "cy"), None)
+            .await
+            .expect("third");
+        let refused = store
+            .redeem(redeem("FEW-4", "dee"), None)
+            .await
+            .expect_err("budget used up");
+        assert_eq!(refused.code, ErrorCode::BookBudgetExhausted);
+        let events = store.list_events(None, 1000).await.expect("events").data;
+        let exhausted = events
+            .iter()
+            .filter(|e| e.event_type == event::BOOK_EXHAUSTED)
+            .count();
+        assert_eq!(exhausted, 1);
+
+        // Settings changed since they were read: the outdated ones are not used.
+        let paused = serde_json::json!({"status": "paused"});
+        let patch = serde_json::from_value::<UpdateBook>(paused).expect("patch");
+        store.update_book(&book_id, patch).await.expect("paused");
+        let refused = store
+            .redeem(redeem("FEW-4", "dee"), None)
+            .await
+            .expect_err("paused book");
+        assert_eq!(refused.code, ErrorCode::BookNotActive, "{refused:?}");
+        let coupon = store.get_coupon("FEW-4").await.expect("coupon");
+        assert_eq!(coupon.redemption_count, 0);
     }
 
     /// Assigning the last available code writes `coupon.assigned` and `book.exhausted`
