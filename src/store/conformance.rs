@@ -1182,10 +1182,10 @@ pub async fn book_exhausted_is_announced_once(store: &DynStore) {
     assert_eq!(exhausted(&events, &handed), 1);
 }
 
-/// A 4,000-line upload job in 4 batches: every line counted once, across batches
-/// too. (The HTTP suite uploads a million lines to the embedded store.)
+/// A 100,000-line upload job in 100 batches: every line counted once, across
+/// batches too. (The HTTP suite uploads a million lines to the embedded store.)
 pub async fn bulk_upload_counts_exactly_across_batches(store: &DynStore) {
-    const LINES: u64 = 4_000;
+    const LINES: u64 = 100_000;
     const BATCH: u64 = 1_000;
     let existing = codes("BULKX", 5);
     book_with_codes(store, json!({}), &existing).await;

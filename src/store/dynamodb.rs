@@ -675,8 +675,17 @@ impl DynamoStore {
     /// Creates the table with its indexes, waits until it is active, then turns on TTL
     /// (idempotency records) and point-in-time recovery where the endpoint allows.
     /// Returns false when the table already existed.
+    ///
+    /// `COUPON_BOOK_DYNAMODB_STREAM=off` leaves the stream out: serving from the
+    /// outbox needs none, only the Lambda streams function reads it.
     pub async fn create_table(&self) -> Result<bool> {
-        create_table(&self.client, &self.table).await
+        let stream = !std::env::var("COUPON_BOOK_DYNAMODB_STREAM").is_ok_and(|v| {
+            matches!(
+                v.trim().to_ascii_lowercase().as_str(),
+                "off" | "0" | "false"
+            )
+        });
+        create_table(&self.client, &self.table, stream).await
     }
 
     fn next_event_id(&self) -> Result<String> {
@@ -1142,9 +1151,10 @@ pub fn stream_event(image: &Item) -> Result<Option<Event>> {
 }
 
 /// Creates the coupon-book table: `PK`/`SK` and four overloaded indexes, on-demand
-/// billing, a stream of new images (for a Lambda that feeds webhooks), TTL on `ttl`
-/// and point-in-time recovery. Returns false when the table already existed.
-pub async fn create_table(client: &Client, table: &str) -> Result<bool> {
+/// billing, a stream of new images if `stream` (for a Lambda that feeds webhooks),
+/// TTL on `ttl` and point-in-time recovery. Returns false when the table already
+/// existed.
+pub async fn create_table(client: &Client, table: &str, stream: bool) -> Result<bool> {
     let fail = |what: &str, err: String| {
         tracing::error!(operation = what, error = err, "cannot create the table");
         Error::unavailable(format!("cannot create the DynamoDB table: {what} failed"))
@@ -1192,12 +1202,16 @@ pub async fn create_table(client: &Client, table: &str) -> Result<bool> {
         .key_schema(key_element("SK", KeyType::Range)?)
         .set_global_secondary_indexes(Some(indexes))
         .billing_mode(BillingMode::PayPerRequest)
-        .stream_specification(built(
-            StreamSpecification::builder()
-                .stream_enabled(true)
-                .stream_view_type(StreamViewType::NewImage)
-                .build(),
-        )?)
+        .set_stream_specification(if stream {
+            Some(built(
+                StreamSpecification::builder()
+                    .stream_enabled(true)
+                    .stream_view_type(StreamViewType::NewImage)
+                    .build(),
+            )?)
+        } else {
+            None
+        })
         .send()
         .await;
     if let Err(err) = created {
@@ -3623,6 +3637,41 @@ mod tests {
             lock_id: None,
             metadata: None,
         }
+    }
+
+    /// The table is made with its stream unless told otherwise: the Lambda streams
+    /// function needs it, and the test command turns it off.
+    #[tokio::test]
+    async fn the_table_has_a_stream_of_new_images_by_default() {
+        let store = fresh_store().await;
+        let client = local_client(&endpoint());
+        let table = format!("{}-streamed", store.table);
+        assert!(create_table(&client, &table, true).await.expect("created"));
+        let described = client
+            .describe_table()
+            .table_name(&table)
+            .send()
+            .await
+            .expect("described");
+        let spec = described
+            .table()
+            .and_then(|t| t.stream_specification())
+            .cloned()
+            .expect("a stream");
+        assert!(spec.stream_enabled());
+        assert_eq!(spec.stream_view_type(), Some(&StreamViewType::NewImage));
+        let plain = client
+            .describe_table()
+            .table_name(&store.table)
+            .send()
+            .await
+            .expect("described");
+        let streamed = plain
+            .table()
+            .and_then(|t| t.stream_specification())
+            .is_some_and(|s| s.stream_enabled());
+        let off = std::env::var("COUPON_BOOK_DYNAMODB_STREAM").is_ok_and(|v| v == "off");
+        assert_eq!(streamed, !off, "COUPON_BOOK_DYNAMODB_STREAM is followed");
     }
 
     /// Once the book's settings are known, a redeem reads only the coupon: one read
