@@ -327,11 +327,7 @@ async fn kill_9_with_undelivered_events_then_restart_delivers_them_all() {
 async fn ten_thousand_redemptions_are_all_delivered() {
     // Through the local DynamoDB emulator (scripts/test.sh's second pass) 300 keep
     // the run short; the embedded store takes the full 10,000.
-    let n: usize = if std::env::var("COUPON_BOOK_TEST_STORE").as_deref() == Ok("dynamodb") {
-        300
-    } else {
-        10_000
-    };
+    let n: usize = if common::on_dynamodb() { 300 } else { 10_000 };
     let receiver = Receiver::start(Behaviour::default()).await;
     let s = Server::start_with_env(FAST_RETRIES).await;
     let (hook, _) = subscribe(&s, &receiver.url(), &["coupon.redeemed"]).await;

@@ -180,12 +180,18 @@ impl Drop for Server {
     }
 }
 
+/// Whether the servers of this run keep their data in DynamoDB (scripts/test.sh's
+/// second pass) rather than the embedded store.
+pub fn on_dynamodb() -> bool {
+    std::env::var("COUPON_BOOK_TEST_STORE").as_deref() == Ok("dynamodb")
+}
+
 /// `sqlite:<file>` normally. With COUPON_BOOK_TEST_STORE=dynamodb the same tests run
 /// against the DynamoDB store on the local DynamoDB-compatible server that
 /// scripts/test.sh starts: one table per database path, so a restart finds its data.
 fn configure_store(cmd: &mut Command, db_path: &Path) {
     use std::hash::{DefaultHasher, Hash, Hasher};
-    if std::env::var("COUPON_BOOK_TEST_STORE").as_deref() != Ok("dynamodb") {
+    if !on_dynamodb() {
         cmd.arg(format!("sqlite:{}", db_path.display()));
         return;
     }
