@@ -191,6 +191,35 @@ async fn run(options: Options) -> Result<(), String> {
         seconds: started.elapsed().as_secs_f64(),
     });
 
+    // Validate (not counted), then redeem: the checkout that looks before it takes;
+    // the redeem knows the code's book from the validation's read.
+    let used = take + take_idem;
+    let take_known = n.min(codes_a.len() - used);
+    let known: Vec<&String> = codes_a.iter().skip(used).take(take_known).collect();
+    for (i, code) in known.iter().enumerate() {
+        store
+            .validate(code, &format!("known{i}"))
+            .await
+            .map_err(err)?;
+    }
+    let before = store.capacity();
+    let started = Instant::now();
+    for (i, code) in known.iter().enumerate() {
+        let request = RedeemRequest {
+            code: (*code).clone(),
+            user_id: format!("known{i}"),
+            lock_id: None,
+            metadata: None,
+        };
+        store.redeem(request, None).await.map_err(err)?;
+    }
+    rows.push(Row {
+        name: "redeem, validated before",
+        per: take_known.max(1) as f64,
+        spent: diff(store.capacity(), before),
+        seconds: started.elapsed().as_secs_f64(),
+    });
+
     // Lock, then redeem with the lock.
     let (_, codes_b) = &code_lists[1];
     let take_lock = n.min(codes_b.len() / 2);

@@ -246,6 +246,19 @@ impl Expr {
         self
     }
 
+    /// `name` (a map) holds `count` entries; with 0, or is absent.
+    fn cond_entries(&mut self, name: &str, count: i64) -> &mut Self {
+        let path = self.path(&[name]);
+        let value = self.val(n(count));
+        let sized = format!("size({path}) = {value}");
+        self.conditions.push(if count == 0 {
+            format!("(attribute_not_exists({path}) OR {sized})")
+        } else {
+            sized
+        });
+        self
+    }
+
     fn cond_exists(&mut self, name: &str) -> &mut Self {
         let path = self.path(&[name]);
         self.conditions.push(format!("attribute_exists({path})"));
@@ -593,10 +606,15 @@ pub struct DynamoStore {
     /// the book; its transaction checks the settings version, so outdated settings
     /// only cost a second, fully read attempt.
     books: Mutex<HashMap<String, BookState>>,
+    /// The book of each code read lately (a code's book never changes; a code made
+    /// again in another book fails the transaction's `book` condition).
+    code_books: Mutex<HashMap<String, String>>,
 }
 
 /// Books whose settings are kept in memory; past it the memory starts over.
 const KNOWN_BOOKS: usize = 10_000;
+/// Codes whose book is kept in memory, likewise.
+const KNOWN_CODES: usize = 100_000;
 
 /// An SDK client for a given endpoint with fixed test credentials (local servers).
 pub fn local_client(endpoint: &str) -> Client {
@@ -648,6 +666,7 @@ impl DynamoStore {
             faults: Arc::new(Faults::default()),
             event_ids: Mutex::new(ulid::Generator::new()),
             books: Mutex::new(HashMap::new()),
+            code_books: Mutex::new(HashMap::new()),
         })
     }
 
@@ -1315,12 +1334,38 @@ fn available_pk(book_id: &str, shard: i64) -> String {
 
 /// Lock ids carry their code (`lock_<ULID>_<CODE>`), so a lock is found from its id
 /// with one read and lives inside its coupon's item.
-fn lock_code(lock_id: &str) -> Option<&str> {
+/// A lock id names its code and its book: `lock_<ULID>.<book ULID>_<code>` (locks
+/// made before it carried the book: `lock_<ULID>_<code>`), so that a redeem with the
+/// lock needs no read to know which book's counters it updates.
+fn lock_id_for(code: &str, book_id: &str) -> String {
+    match book_id.strip_prefix("book_") {
+        Some(book) if book.len() == 26 => format!("lock_{}.{book}_{code}", ulid::Ulid::new()),
+        _ => format!("lock_{}_{code}", ulid::Ulid::new()),
+    }
+}
+
+/// The book (when named) and the code of a lock id.
+fn lock_parts(lock_id: &str) -> Option<(Option<String>, &str)> {
     let rest = lock_id.strip_prefix("lock_")?;
-    let (ulid, code) = (rest.get(..26)?, rest.get(26..)?.strip_prefix('_')?);
-    ulid::Ulid::from_string(ulid).ok()?;
+    ulid::Ulid::from_string(rest.get(..26)?).ok()?;
+    let (book, code) = match rest.get(26..27)? {
+        "." => {
+            let book = rest.get(27..53)?;
+            ulid::Ulid::from_string(book).ok()?;
+            (
+                Some(format!("book_{book}")),
+                rest.get(53..)?.strip_prefix('_')?,
+            )
+        }
+        "_" => (None, rest.get(27..)?),
+        _ => return None,
+    };
     coupon::normalize_code(code).filter(|c| c == code)?;
-    Some(code)
+    Some((book, code))
+}
+
+fn lock_code(lock_id: &str) -> Option<&str> {
+    lock_parts(lock_id).map(|(_, code)| code)
 }
 
 #[derive(Clone)]
@@ -1614,6 +1659,16 @@ fn parse_api_key(item: &Item) -> Result<ApiKey> {
     })
 }
 
+/// Keeps `value` under `key`, starting over when `limit` entries are held.
+fn remember<V>(memory: &Mutex<HashMap<String, V>>, limit: usize, key: String, value: V) {
+    if let Ok(mut memory) = memory.lock() {
+        if memory.len() >= limit {
+            memory.clear();
+        }
+        memory.insert(key, value);
+    }
+}
+
 /// The smallest event id of `at`'s millisecond: every id made earlier sorts below it.
 fn event_id_floor(at: Timestamp) -> String {
     format!(
@@ -1638,10 +1693,13 @@ type Decision<T> = Result<(T, Vec<TransactWriteItem>)>;
 enum Reads {
     /// Everything it depends on.
     Full,
-    /// Only the coupon: the book's settings as last read (pinned by their version),
-    /// and no counters or user usage, whose limits the transaction's conditions hold
-    /// away from their edges. Enough for most redemptions: one read and one write.
-    Few,
+    /// As little as the transaction's conditions can stand in for. The book's
+    /// settings as last read (pinned by their version); no counters or user usage,
+    /// whose limits the conditions hold away from their edges; and where the book is
+    /// known (from the lock id, or an earlier read of the code) not even the coupon:
+    /// the conditions state its expected shape. A redeem is then one request, else
+    /// one read and one write.
+    Least,
 }
 
 impl DynamoStore {
@@ -1678,7 +1736,7 @@ impl DynamoStore {
         self.run_with(idem, Reads::Full, |now, _| decide(now)).await
     }
 
-    /// `run`, where the first attempt may decide on `Reads::Few` (see `Reads`): it
+    /// `run`, where the first attempt may decide on fewer reads (see `Reads`): it
     /// skips the idempotency read too, since the record's put-if-absent in the
     /// transaction refuses a used key; only a commit is taken from it, a refusal or a
     /// failed condition is decided again on full reads.
@@ -1695,16 +1753,15 @@ impl DynamoStore {
     {
         for attempt in 0..MAX_DECISIONS {
             let reads = if attempt == 0 { first } else { Reads::Full };
-            if reads == Reads::Full
-                && let Some(answer) = self.replay::<T>(idem).await?
-            {
+            let tentative = reads != Reads::Full;
+            if !tentative && let Some(answer) = self.replay::<T>(idem).await? {
                 return answer;
             }
             let now = Timestamp::now();
             let (value, mut items) = match decide(now, reads).await {
                 Ok(decided) => decided,
                 Err(err) if !err.code.is_deterministic() => return Err(err),
-                Err(_) if reads == Reads::Few => continue,
+                Err(_) if tentative => continue,
                 Err(err) => {
                     let Some(idem) = idem else {
                         return Err(err);
@@ -1725,7 +1782,7 @@ impl DynamoStore {
             }
             match self.transact(items).await? {
                 Tx::Committed => return Ok(value),
-                Tx::Conditional(_) if reads == Reads::Few => {}
+                Tx::Conditional(_) if tentative => {}
                 Tx::Conditional(reasons) => {
                     tracing::debug!(?reasons, attempt, "condition failed; deciding again");
                     let pause = rand::rng().random_range(0..=(2 * u64::from(attempt) + 1));
@@ -1755,12 +1812,7 @@ impl DynamoStore {
     }
 
     fn remember_book(&self, book: &BookState) {
-        if let Ok(mut books) = self.books.lock() {
-            if books.len() >= KNOWN_BOOKS {
-                books.clear();
-            }
-            books.insert(book.id.clone(), book.clone());
-        }
+        remember(&self.books, KNOWN_BOOKS, book.id.clone(), book.clone());
     }
 
     fn known_book(&self, book_id: &str) -> Option<BookState> {
@@ -1772,7 +1824,14 @@ impl DynamoStore {
             .get(coupon_key(code))
             .await?
             .ok_or_else(|| Error::coupon_not_found(code))?;
-        CouponState::parse(&item)
+        let coupon = CouponState::parse(&item)?;
+        remember(
+            &self.code_books,
+            KNOWN_CODES,
+            coupon.record.code.clone(),
+            coupon.record.book_id.clone(),
+        );
+        Ok(coupon)
     }
 
     async fn load_ctx(&self, code: &str, user_id: Option<&str>) -> Result<CouponCtx> {
@@ -2095,7 +2154,7 @@ impl DynamoStore {
         let lock = match plan {
             LockPlan::New => {
                 let lock = Lock {
-                    lock_id: format!("lock_{}_{code}", ulid::Ulid::new()),
+                    lock_id: lock_id_for(code, &book.id),
                     code: code.to_string(),
                     user_id: user_id.to_string(),
                     expires_at,
@@ -2196,10 +2255,15 @@ impl DynamoStore {
         now: Timestamp,
         reads: Reads,
     ) -> Decision<Redemption> {
+        if reads == Reads::Least
+            && let Some(decided) = self.redeem_unread(request, now)?
+        {
+            return Ok(decided);
+        }
         let code = request.code.as_str();
         let user_id = request.user_id.as_str();
         let (coupon, book, counted) = match reads {
-            Reads::Few => {
+            Reads::Least => {
                 let coupon = self.load_coupon(code).await?;
                 match self.known_book(&coupon.record.book_id) {
                     Some(book) => (coupon, book, None),
@@ -2264,23 +2328,113 @@ impl DynamoStore {
                 expr.remove(&["G4PK"]).remove(&["G4SK"]);
             }
         }
+        let change = TallyChange {
+            before: coupon.record.base_status(max),
+            after: after.base_status(max),
+            redemptions: 1,
+            in_use: true,
+            announce: true,
+        };
+        self.redemption_writes(request, &book, expr, tally.as_ref(), &change, now)
+    }
+
+    /// A redemption decided on nothing read (`Reads::Least`), when the book and
+    /// its settings are known and the usual shape can be stated as conditions: the
+    /// coupon is in that book and not voided; assigned to the user if the book
+    /// requires it, else unassigned; single-use and unused, or with more than one use
+    /// left; without locks, or with only the presented one, live and the user's.
+    /// `None` when that cannot be said without reading.
+    fn redeem_unread(
+        &self,
+        request: &RedeemRequest,
+        now: Timestamp,
+    ) -> Result<Option<(Redemption, Vec<TransactWriteItem>)>> {
+        let code = request.code.as_str();
+        let user_id = request.user_id.as_str();
+        let book_id = match request.lock_id.as_deref().and_then(lock_parts) {
+            Some((Some(book_id), lock_code)) if lock_code == code => Some(book_id),
+            Some(_) => None,
+            None => self
+                .code_books
+                .lock()
+                .ok()
+                .and_then(|m| m.get(code).cloned()),
+        };
+        let Some(book) = book_id.and_then(|id| self.known_book(&id)) else {
+            return Ok(None);
+        };
+        let settings = &book.settings;
+        if settings.check_usable(now).is_err() {
+            return Ok(None);
+        }
+        let mut expr = Expr::new();
+        expr.cond("book", "=", s(&book.id));
+        expr.cond("voided", "=", AttributeValue::Bool(false));
+        let before = if settings.requires_assignment {
+            expr.cond("assigned_to", "=", s(user_id));
+            BaseStatus::Assigned
+        } else {
+            expr.cond_not_exists("assigned_to");
+            BaseStatus::Available
+        };
+        let after = match book.max() {
+            Some(1) => {
+                expr.cond("rc", "=", n(0));
+                BaseStatus::Redeemed
+            }
+            Some(max) if max > 1 => {
+                expr.cond("rc", "<", n(i64::from(max) - 1));
+                before
+            }
+            Some(_) => return Ok(None),
+            None => before,
+        };
+        expr.add("rc", 1);
+        if before == BaseStatus::Available && after != BaseStatus::Available {
+            expr.remove(&["G1PK"]).remove(&["G1SK"]);
+        }
+        match &request.lock_id {
+            Some(lock_id) => {
+                expr.cond_path(&["locks", lock_id, "u"], "=", s(user_id));
+                expr.cond_path(&["locks", lock_id, "e"], ">", n(now.millis()));
+                expr.cond_entries("locks", 1);
+                expr.remove(&["locks", lock_id]).bump("lv");
+                expr.remove(&["G4PK"]).remove(&["G4SK"]);
+            }
+            None => {
+                expr.cond_entries("locks", 0);
+            }
+        }
+        let change = TallyChange {
+            before,
+            after,
+            redemptions: 1,
+            in_use: true,
+            announce: true,
+        };
+        self.redemption_writes(request, &book, expr, None, &change, now)
+            .map(Some)
+    }
+
+    /// The writes of a redemption next to its coupon update: the book's settings
+    /// check, the user's usage, the counters, the redemption and its event(s).
+    fn redemption_writes(
+        &self,
+        request: &RedeemRequest,
+        book: &BookState,
+        coupon_update: Expr,
+        tally: Option<&Tally>,
+        change: &TallyChange,
+        now: Timestamp,
+    ) -> Decision<Redemption> {
+        let code = request.code.as_str();
+        let user_id = request.user_id.as_str();
         let mut usage_expr = Expr::new();
         usage_expr.add("r", 1);
         if let Some(limit) = book.settings.max_redemptions_per_user {
             usage_expr.cond_below("r", i64::from(limit));
         }
-        let (counts, tally_after, exhausted) = tally_update(
-            &self.table,
-            &book,
-            tally.as_ref(),
-            &TallyChange {
-                before: coupon.record.base_status(max),
-                after: after.base_status(max),
-                redemptions: 1,
-                in_use: true,
-                announce: true,
-            },
-        )?;
+        let (counts, tally_after, exhausted) = tally_update(&self.table, book, tally, change)?;
         let redemption = Redemption {
             id: new_id("red"),
             code: code.to_string(),
@@ -2311,7 +2465,7 @@ impl DynamoStore {
             item.insert(format!("G{index}SK"), s(pad(position)));
         }
         let mut items = vec![
-            expr.into_update(&self.table, coupon_key(code))?,
+            coupon_update.into_update(&self.table, coupon_key(code))?,
             book.check(&self.table)?,
             usage_expr.into_update(&self.table, usage_key(&book.id, user_id))?,
             counts,
@@ -2319,7 +2473,7 @@ impl DynamoStore {
             self.event_put(event::COUPON_REDEEMED, &redemption, now)?,
         ];
         if exhausted {
-            let data = Self::book_after(&book, &tally_after);
+            let data = Self::book_after(book, &tally_after);
             items.push(self.event_put_beside(event::BOOK_EXHAUSTED, &data, now, code)?);
         }
         Ok((redemption, items))
@@ -3215,7 +3369,7 @@ impl Store for DynamoStore {
         request: RedeemRequest,
         idem: Option<Idempotency>,
     ) -> Result<Redemption> {
-        self.run_with(idem.as_ref(), Reads::Few, |now, reads| {
+        self.run_with(idem.as_ref(), Reads::Least, |now, reads| {
             self.decide_redeem(&request, now, reads)
         })
         .await
@@ -3674,45 +3828,84 @@ mod tests {
         assert_eq!(streamed, !off, "COUPON_BOOK_DYNAMODB_STREAM is followed");
     }
 
-    /// Once the book's settings are known, a redeem reads only the coupon: one read
-    /// and one transaction. Changed settings, a budget at its edge and a used
-    /// idempotency key are each caught by the transaction and decided on full reads.
+    /// A redeem is one request where the book is known (from the lock id, or an
+    /// earlier read of the code) and two (a coupon read first) otherwise. Changed
+    /// settings, a budget at its edge and shapes the conditions do not cover are each
+    /// caught by the transaction and decided on full reads.
     #[tokio::test]
-    async fn redeem_reads_only_the_coupon_and_falls_back_when_it_must() {
+    async fn redeem_reads_as_little_as_it_can_and_falls_back_when_it_must() {
         let store = fresh_store().await;
-        let book_id = book_with_codes(&store, &["FEW-1", "FEW-2", "FEW-3", "FEW-4"]).await;
-        let budget = serde_json::json!({"max_total_redemptions": 3});
+        let codes = ["FEW-1", "FEW-2", "FEW-3", "FEW-4", "FEW-5"];
+        let book_id = book_with_codes(&store, &codes).await;
+        let budget = serde_json::json!({"max_total_redemptions": 4});
         let patch = serde_json::from_value::<UpdateBook>(budget).expect("patch");
         store.update_book(&book_id, patch).await.expect("budget");
-        store.get_coupon("FEW-1").await.expect("coupon");
+        let requests = |before: Capacity, after: Capacity| {
+            (
+                after.requests - before.requests,
+                after.read_requests - before.read_requests,
+            )
+        };
 
+        // A code this process read before: the transaction alone.
+        store.get_coupon("FEW-1").await.expect("coupon");
+        let before = store.capacity();
         store
             .redeem(redeem("FEW-1", "ann"), None)
             .await
-            .expect("first");
+            .expect("known");
+        assert_eq!(requests(before, store.capacity()), (1, 0));
+
+        // A code never read here: the coupon, then the transaction.
         let before = store.capacity();
         store
             .redeem(redeem("FEW-2", "bob"), None)
             .await
-            .expect("second");
-        let used = store.capacity();
-        assert_eq!(
-            (
-                used.requests - before.requests,
-                used.read_requests - before.read_requests
-            ),
-            (2, 1),
-            "one GetItem and one TransactWriteItems"
+            .expect("new");
+        assert_eq!(requests(before, store.capacity()), (2, 1));
+
+        // With a lock, made by any process: the lock id names the book.
+        let lock = store.lock("FEW-3", "cy", None, None).await.expect("lock");
+        store.code_books.lock().expect("memory").clear();
+        let before = store.capacity();
+        let with_lock = RedeemRequest {
+            lock_id: Some(lock.lock_id.clone()),
+            ..redeem("FEW-3", "cy")
+        };
+        store.redeem(with_lock, None).await.expect("with lock");
+        assert_eq!(requests(before, store.capacity()), (1, 0));
+        let coupon = store.get_coupon("FEW-3").await.expect("coupon");
+        assert_eq!(coupon.redemption_count, 1);
+        assert!(
+            store
+                .lock_holder(&lock.lock_id)
+                .await
+                .expect("holder")
+                .is_none(),
+            "the lock is used up"
         );
 
-        // The third use is the budget's last: decided on the counters as read, and
+        // Someone else's live lock on a known code: not the unread shape; the full
+        // decision refuses.
+        let other = store.lock("FEW-5", "dee", None, None).await.expect("lock");
+        let refused = store
+            .redeem(redeem("FEW-5", "eve"), None)
+            .await
+            .expect_err("reserved by another user");
+        assert_eq!(refused.code, ErrorCode::CouponLocked);
+        store
+            .unlock("FEW-5", &other.lock_id, None)
+            .await
+            .expect("unlock");
+
+        // The fourth use is the budget's last: decided on the counters as read, and
         // the book is announced as used up.
         store
-            .redeem(redeem("FEW-3", "cy"), None)
-            .await
-            .expect("third");
-        let refused = store
             .redeem(redeem("FEW-4", "dee"), None)
+            .await
+            .expect("fourth");
+        let refused = store
+            .redeem(redeem("FEW-5", "eve"), None)
             .await
             .expect_err("budget used up");
         assert_eq!(refused.code, ErrorCode::BookBudgetExhausted);
@@ -3728,11 +3921,11 @@ mod tests {
         let patch = serde_json::from_value::<UpdateBook>(paused).expect("patch");
         store.update_book(&book_id, patch).await.expect("paused");
         let refused = store
-            .redeem(redeem("FEW-4", "dee"), None)
+            .redeem(redeem("FEW-5", "eve"), None)
             .await
             .expect_err("paused book");
         assert_eq!(refused.code, ErrorCode::BookNotActive, "{refused:?}");
-        let coupon = store.get_coupon("FEW-4").await.expect("coupon");
+        let coupon = store.get_coupon("FEW-5").await.expect("coupon");
         assert_eq!(coupon.redemption_count, 0);
     }
 
@@ -3926,6 +4119,9 @@ mod tests {
     fn lock_ids_name_their_code() {
         let id = format!("lock_{}_SUMMER-01", ulid::Ulid::new());
         assert_eq!(lock_code(&id), Some("SUMMER-01"));
+        let book = format!("book_{}", ulid::Ulid::new());
+        let named = lock_id_for("SUMMER_01", &book);
+        assert_eq!(lock_parts(&named), Some((Some(book), "SUMMER_01")));
         assert_eq!(lock_code("lock_unknown"), None);
         assert_eq!(
             lock_code(&format!("lock_{}_bad code", ulid::Ulid::new())),
