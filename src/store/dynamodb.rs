@@ -2351,14 +2351,16 @@ impl DynamoStore {
     ) -> Result<Option<(Redemption, Vec<TransactWriteItem>)>> {
         let code = request.code.as_str();
         let user_id = request.user_id.as_str();
-        let book_id = match request.lock_id.as_deref().and_then(lock_parts) {
-            Some((Some(book_id), lock_code)) if lock_code == code => Some(book_id),
-            Some(_) => None,
-            None => self
-                .code_books
+        let remembered = || {
+            self.code_books
                 .lock()
                 .ok()
-                .and_then(|m| m.get(code).cloned()),
+                .and_then(|m| m.get(code).cloned())
+        };
+        let book_id = match request.lock_id.as_deref().map(lock_parts) {
+            Some(Some((named, lock_code))) if lock_code == code => named.or_else(remembered),
+            Some(_) => None,
+            None => remembered(),
         };
         let Some(book) = book_id.and_then(|id| self.known_book(&id)) else {
             return Ok(None);
