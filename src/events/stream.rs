@@ -3,11 +3,11 @@
 //! has no long-running worker and no cursor of its own.
 //!
 //! Each event goes to every enabled endpoint that subscribes to its type and existed
-//! when the event was committed, all endpoints at once, and every attempt is logged as in `serve`. An endpoint that
-//! already took the event (a succeeded attempt in its log) is skipped, so a batch the
-//! stream hands in again (after a failure) does not send twice what already arrived.
-//! Retries are the stream's: a failed event is reported back, and the event source
-//! mapping hands it in again.
+//! when the event was committed, all endpoints at once, and every attempt is logged
+//! as in `serve`. An endpoint that already took the event (a succeeded attempt in its
+//! log) is skipped, so a batch the stream hands in again (after a failure) does not
+//! send twice what already arrived. Retries are the stream's: a failed event is
+//! reported back, and the event source mapping hands it in again.
 
 use futures_util::future::join_all;
 use hyper::body::Bytes;

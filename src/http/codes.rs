@@ -122,12 +122,12 @@ pub async fn generate(
     Id(book_id): Id,
     body: JsonBody<GenerateSpec>,
 ) -> ApiResult<(StatusCode, Json<Job>)> {
-    // A count out of range is an invalid request first (start_generate says so).
-    let count = body.value.count.unwrap_or(0);
-    if !state.background_jobs
-        && count > jobs::INLINE_GENERATE
-        && count <= crate::domain::pattern::MAX_GENERATE_COUNT
-    {
+    // A count out of range is an invalid request before it is too large here.
+    let count = match body.value.count {
+        Some(_) => body.value.count()?,
+        None => 0,
+    };
+    if !state.background_jobs && count > jobs::INLINE_GENERATE {
         return Err(too_large_for_request(format!(
             "generate at most {} codes per request here",
             jobs::INLINE_GENERATE
