@@ -94,7 +94,7 @@ pub async fn run(command: CodesCommand) -> CliResult {
                 length: args.length,
                 check_character: Some(args.check_character),
             };
-            let (job, spec) = jobs::start_generate(&store, &args.book, spec, None).await?;
+            let (job, spec) = jobs::start_generate(&store, &args.book, spec, None, None).await?;
             let bar = progress_bar(&job, "codes");
             let job = jobs::run_generate(&store, job, spec, &|job: &Job| {
                 bar.set_position(job.processed)

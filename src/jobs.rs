@@ -53,13 +53,27 @@ fn to_value(resume: &Resume) -> Result<Value> {
     serde_json::to_value(resume).map_err(|e| Error::internal(format!("encode job spec: {e}")))
 }
 
+/// A job too big to finish inside its request, where jobs cannot run in the background.
+pub fn too_large_here(limit: &str) -> Error {
+    Error::new(
+        crate::domain::ErrorCode::PayloadTooLarge,
+        format!(
+            "{limit}: this deployment runs jobs inside the request (AWS Lambda); \
+             load more with `coupon-book codes generate|upload --store dynamodb:<table>`"
+        ),
+    )
+}
+
 /// Checks a generation request against the book and the codes already stored, and
-/// records the job. Refuses before any work when the pattern's space is too small.
+/// records the job. Refuses before any work when the pattern's space is too small, or
+/// when the count (the request's or the book's default) is over `most`, the largest
+/// this caller can run.
 pub async fn start_generate(
     store: &DynStore,
     book_id: &str,
     request: GenerateSpec,
     idem: Option<Idempotency>,
+    most: Option<u64>,
 ) -> Result<(Job, GenerateSpec)> {
     // The request's own fields are checked before the book is looked up.
     if request.count.is_some() {
@@ -82,6 +96,13 @@ pub async fn start_generate(
     };
     let spec = request.with_defaults(defaults.as_ref());
     let count = spec.count()?;
+    if let Some(most) = most
+        && count > most
+    {
+        return Err(too_large_here(&format!(
+            "generate at most {most} codes per request here"
+        )));
+    }
     let pattern = CodePattern::parse(&spec)?;
     let existing = store.count_codes_like(&pattern.like_pattern()).await?;
     pattern.check_capacity(count, existing)?;

@@ -286,6 +286,31 @@ async fn the_api_function_answers_rest_and_http_api_events() {
         (&job["status"], &job["inserted"]),
         (&json!("succeeded"), &json!(50))
     );
+    // A count from the book's defaults is held to the same limit, before any job.
+    let (status, big) = api
+        .call(
+            "POST",
+            "/v1/books",
+            Some(json!({"name": "Defaults", "status": "active",
+                "code_pattern": {"count": 20_001, "pattern": "DEF-######"}})),
+        )
+        .await;
+    assert_eq!(status, 201, "{big}");
+    let big_id = big["id"].as_str().expect("book id");
+    let (status, body) = api
+        .call(
+            "POST",
+            &format!("/v1/books/{big_id}/codes/generate"),
+            Some(json!({})),
+        )
+        .await;
+    assert_eq!(
+        (status, error_code(&body)),
+        (413, "payload_too_large"),
+        "{body}"
+    );
+    let (_, big) = api.call("GET", &format!("/v1/books/{big_id}"), None).await;
+    assert_eq!(big["counts"]["total"], 0, "{big}");
     let (status, book) = api.call("GET", &format!("/v1/books/{book_id}"), None).await;
     assert_eq!(status, 200);
     assert_eq!(book["counts"]["total"], 52, "{book}");

@@ -122,18 +122,9 @@ pub async fn generate(
     Id(book_id): Id,
     body: JsonBody<GenerateSpec>,
 ) -> ApiResult<(StatusCode, Json<Job>)> {
-    // A count out of range is an invalid request before it is too large here.
-    let count = match body.value.count {
-        Some(_) => body.value.count()?,
-        None => 0,
-    };
-    if !state.background_jobs && count > jobs::INLINE_GENERATE {
-        return Err(too_large_for_request(format!(
-            "generate at most {} codes per request here",
-            jobs::INLINE_GENERATE
-        )));
-    }
-    let (job, spec) = jobs::start_generate(&state.store, &book_id, body.value, body.idem).await?;
+    let most = (!state.background_jobs).then_some(jobs::INLINE_GENERATE);
+    let (job, spec) =
+        jobs::start_generate(&state.store, &book_id, body.value, body.idem, most).await?;
     if job.status != JobStatus::Running {
         return Ok((StatusCode::CREATED, Json(job)));
     }
@@ -147,17 +138,6 @@ pub async fn generate(
         async move { jobs::log_outcome(jobs::run_generate(&store, job, spec, &|_| {}).await) },
     );
     Ok((StatusCode::ACCEPTED, Json(answer)))
-}
-
-/// A job too big to finish inside its request, where jobs cannot run in the background.
-fn too_large_for_request(limit: String) -> ApiError {
-    ApiError(Error::new(
-        ErrorCode::PayloadTooLarge,
-        format!(
-            "{limit}: this deployment runs jobs inside the request (AWS Lambda); \
-             load more with `coupon-book codes generate|upload --store dynamodb:<table>`"
-        ),
-    ))
 }
 
 /// Largest upload accepted.
@@ -213,10 +193,11 @@ pub async fn upload(
     };
     if !state.background_jobs && size > jobs::INLINE_UPLOAD_BYTES {
         let _ = tokio::fs::remove_file(&path).await;
-        return Err(too_large_for_request(format!(
+        return Err(jobs::too_large_here(&format!(
             "upload at most {} KiB per request here",
             jobs::INLINE_UPLOAD_BYTES / 1024
-        )));
+        ))
+        .into());
     }
     let idem = key.map(|key| Idempotency {
         caller: caller.id.clone(),
