@@ -50,6 +50,17 @@ impl BookStatus {
     }
 }
 
+/// A book can be deleted only while nothing in it was ever assigned or redeemed.
+pub fn check_deletable(in_use: bool) -> Result<()> {
+    if in_use {
+        return Err(Error::new(
+            ErrorCode::BookInUse,
+            "codes of this book were assigned or redeemed; archive it instead",
+        ));
+    }
+    Ok(())
+}
+
 /// Everything about a book that its owner sets.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct BookSettings {
@@ -98,6 +109,17 @@ pub struct Book {
 }
 
 impl BookSettings {
+    /// Codes can be added while a book is draft, active or paused.
+    pub fn check_accepts_codes(&self) -> Result<()> {
+        if !self.status.accepts_codes() {
+            return Err(Error::new(
+                ErrorCode::BookNotActive,
+                "codes cannot be added to an archived book",
+            ));
+        }
+        Ok(())
+    }
+
     /// Whether assign, lock and redeem are allowed at `now`.
     pub fn check_usable(&self, now: Timestamp) -> Result<()> {
         if self.status != BookStatus::Active {
@@ -398,7 +420,7 @@ impl UpdateBook {
 
 impl BookSettings {
     /// Settings that any single-field patch can be checked against.
-    fn neutral() -> Self {
+    pub(crate) fn neutral() -> Self {
         BookSettings {
             name: "book".into(),
             description: None,

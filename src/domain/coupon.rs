@@ -390,9 +390,162 @@ pub enum AssignPlan {
     AlreadyAssigned,
 }
 
+impl CouponRecord {
+    /// The record once assigned to `user_id`.
+    pub fn assigned(&self, user_id: &str) -> CouponRecord {
+        CouponRecord {
+            assigned_to: Some(user_id.to_string()),
+            ..self.clone()
+        }
+    }
+
+    /// The record after one more redemption.
+    pub fn redeemed(&self) -> CouponRecord {
+        CouponRecord {
+            redemption_count: self.redemption_count + 1,
+            ..self.clone()
+        }
+    }
+}
+
+/// What `DELETE /v1/coupons/{code}/assignment` does.
+#[derive(Debug, Clone, PartialEq)]
+pub enum UnassignPlan {
+    /// Not assigned: answered as it is.
+    Unchanged,
+    /// Taken back from `owner`, whose assignment count falls by one.
+    Release { owner: String, after: CouponRecord },
+}
+
+/// Only a coupon without redemptions (net of reversals) can be taken back; a voided
+/// one too, so that it stops counting against its user's limit.
+pub fn plan_unassign(coupon: &CouponRecord) -> Result<UnassignPlan> {
+    let Some(owner) = coupon.assigned_to.clone() else {
+        return Ok(UnassignPlan::Unchanged);
+    };
+    if coupon.redemption_count > 0 {
+        return Err(Error::new(
+            ErrorCode::CouponAlreadyRedeemed,
+            "a redeemed coupon cannot be unassigned",
+        ));
+    }
+    Ok(UnassignPlan::Release {
+        owner,
+        after: CouponRecord {
+            assigned_to: None,
+            ..coupon.clone()
+        },
+    })
+}
+
+/// What voiding does: `None` when the coupon is voided already (answered as it is);
+/// else the record after, and every lock of the coupon goes with it.
+pub fn plan_void(coupon: &CouponRecord) -> Option<CouponRecord> {
+    (!coupon.voided).then(|| CouponRecord {
+        voided: true,
+        ..coupon.clone()
+    })
+}
+
+/// Whether `lock` (looked up by the presented id; `None` if no lock has it) may be
+/// released from `code` now: only a live lock of that very coupon.
+pub fn check_unlock(lock: Option<&Lock>, code: &str, now: Timestamp) -> Result<()> {
+    match lock {
+        Some(lock) if lock.code == code && lock.is_live(now) => Ok(()),
+        _ => Err(Error::lock_not_found()),
+    }
+}
+
+/// A redemption is reversed once; the coupon gets the use back.
+pub fn plan_reverse(redemption: &Redemption, coupon: &CouponRecord) -> Result<CouponRecord> {
+    if redemption.status == RedemptionStatus::Reversed {
+        return Err(Error::new(
+            ErrorCode::RedemptionAlreadyReversed,
+            "this redemption was already reversed",
+        ));
+    }
+    Ok(CouponRecord {
+        redemption_count: coupon.redemption_count.saturating_sub(1),
+        ..coupon.clone()
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn record(assigned_to: Option<&str>, redemption_count: u64, voided: bool) -> CouponRecord {
+        CouponRecord {
+            code: "CODE-1".into(),
+            book_id: "book_1".into(),
+            assigned_to: assigned_to.map(str::to_string),
+            redemption_count,
+            voided,
+            created_at: Timestamp(0),
+        }
+    }
+
+    #[test]
+    fn unassign_takes_back_any_unredeemed_assignment() {
+        assert_eq!(
+            plan_unassign(&record(None, 0, false)),
+            Ok(UnassignPlan::Unchanged)
+        );
+        let voided = record(Some("ann"), 0, true);
+        assert_eq!(
+            plan_unassign(&voided),
+            Ok(UnassignPlan::Release {
+                owner: "ann".into(),
+                after: record(None, 0, true)
+            })
+        );
+        let refused = plan_unassign(&record(Some("ann"), 1, false));
+        assert_eq!(
+            refused.map_err(|e| e.code),
+            Err(ErrorCode::CouponAlreadyRedeemed)
+        );
+    }
+
+    #[test]
+    fn void_and_reverse_happen_once() {
+        assert_eq!(plan_void(&record(None, 0, true)), None);
+        assert_eq!(
+            plan_void(&record(None, 0, false)),
+            Some(record(None, 0, true))
+        );
+        let mut redemption = Redemption {
+            id: "red_1".into(),
+            code: "CODE-1".into(),
+            book_id: "book_1".into(),
+            user_id: "ann".into(),
+            status: RedemptionStatus::Redeemed,
+            redeemed_at: Timestamp(0),
+            reversed_at: None,
+            metadata: None,
+        };
+        let after = plan_reverse(&redemption, &record(Some("ann"), 1, false));
+        assert_eq!(after, Ok(record(Some("ann"), 0, false)));
+        redemption.status = RedemptionStatus::Reversed;
+        let twice = plan_reverse(&redemption, &record(Some("ann"), 0, false));
+        assert_eq!(
+            twice.map_err(|e| e.code),
+            Err(ErrorCode::RedemptionAlreadyReversed)
+        );
+    }
+
+    #[test]
+    fn only_a_live_lock_of_the_coupon_is_released() {
+        let lock = Lock {
+            lock_id: "lock_1".into(),
+            code: "CODE-1".into(),
+            user_id: "ann".into(),
+            expires_at: Timestamp(10),
+        };
+        assert!(check_unlock(Some(&lock), "CODE-1", Timestamp(9)).is_ok());
+        assert!(check_unlock(Some(&lock), "CODE-1", Timestamp(10)).is_err());
+        assert!(check_unlock(Some(&lock), "CODE-2", Timestamp(9)).is_err());
+        assert!(check_unlock(None, "CODE-1", Timestamp(9)).is_err());
+    }
 
     #[test]
     fn codes_are_upper_cased_and_checked() {

@@ -9,11 +9,12 @@ pub mod ids;
 pub mod job;
 pub mod pattern;
 pub mod stats;
+pub mod tally;
 pub mod time;
 pub mod webhook;
 
 pub use error::{Error, ErrorCode, Result};
-pub use time::Timestamp;
+pub use time::{Clock, Timestamp};
 
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;

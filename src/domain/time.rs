@@ -1,6 +1,8 @@
 //! Timestamps: milliseconds since the Unix epoch inside, RFC 3339 UTC on the wire.
 
 use std::fmt;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
@@ -33,6 +35,40 @@ impl Timestamp {
         DateTime::parse_from_rfc3339(text)
             .ok()
             .map(|t| Timestamp(t.with_timezone(&Utc).timestamp_millis()))
+    }
+}
+
+/// Where a store reads the time of its decisions: the system clock, or a clock that
+/// moves only when told to, so tests can replay lock expiry and validity windows exactly.
+#[derive(Debug, Clone, Default)]
+pub struct Clock {
+    manual: Option<Arc<AtomicI64>>,
+}
+
+impl Clock {
+    pub fn system() -> Self {
+        Clock::default()
+    }
+
+    /// A clock that stands at `start` until `advance` moves it.
+    pub fn manual(start: Timestamp) -> Self {
+        Clock {
+            manual: Some(Arc::new(AtomicI64::new(start.0))),
+        }
+    }
+
+    pub fn now(&self) -> Timestamp {
+        match &self.manual {
+            None => Timestamp::now(),
+            Some(millis) => Timestamp(millis.load(Ordering::SeqCst)),
+        }
+    }
+
+    /// Moves a manual clock forward; the system clock moves by itself.
+    pub fn advance(&self, millis: i64) {
+        if let Some(at) = &self.manual {
+            at.fetch_add(millis, Ordering::SeqCst);
+        }
     }
 }
 

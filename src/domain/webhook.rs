@@ -294,6 +294,32 @@ pub fn not_found(id: &str) -> Error {
     )
 }
 
+/// The delivery lease of an endpoint as stored: who delivers its events, until when.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Lease<'a> {
+    pub holder: Option<&'a str>,
+    pub until: Option<Timestamp>,
+}
+
+impl Lease<'_> {
+    /// Whether `holder` may take or renew the lease at `now`: one delivery worker per
+    /// endpoint at a time, and none for a disabled endpoint. A lease past its time is
+    /// free, so a worker that died is replaced.
+    pub fn may_take(&self, status: WebhookStatus, holder: &str, now: Timestamp) -> bool {
+        let taken = self.holder.is_some_and(|h| h != holder) && self.until.is_some_and(|t| t > now);
+        !taken && status != WebhookStatus::Disabled
+    }
+
+    /// Results are recorded only by the lease's holder (`None`: a caller that needs no
+    /// lease, such as a test delivery); to anyone else the endpoint is gone.
+    pub fn check_recorder(&self, recorder: Option<&str>, id: &str) -> Result<()> {
+        match recorder {
+            Some(recorder) if self.holder != Some(recorder) => Err(not_found(id)),
+            _ => Ok(()),
+        }
+    }
+}
+
 /// Events of the same coupon (or book) are delivered in order: this names the chain an
 /// event belongs to.
 pub fn order_key(event: &Event) -> String {

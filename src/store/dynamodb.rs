@@ -44,7 +44,7 @@ use crate::domain::event::{self, Event};
 use crate::domain::ids::new_id;
 use crate::domain::job::{BatchOutcome, CodeIntake, Job, JobKind, JobStatus};
 use crate::domain::stats::{BookStats, Bucket, RedemptionBucket, TopUser};
-use crate::domain::{Error, ErrorCode, Page, PageRequest, Result, Timestamp, page_of};
+use crate::domain::{Clock, Error, ErrorCode, Page, PageRequest, Result, Timestamp, page_of};
 
 mod webhooks;
 
@@ -609,6 +609,8 @@ pub struct DynamoStore {
     /// The book of each code read lately (a code's book never changes; a code made
     /// again in another book fails the transaction's `book` condition).
     code_books: Mutex<HashMap<String, String>>,
+    /// The time of every decision.
+    clock: Clock,
 }
 
 /// Books whose settings are kept in memory; past it the memory starts over.
@@ -667,7 +669,14 @@ impl DynamoStore {
             event_ids: Mutex::new(ulid::Generator::new()),
             books: Mutex::new(HashMap::new()),
             code_books: Mutex::new(HashMap::new()),
+            clock: Clock::system(),
         })
+    }
+
+    /// The same store deciding on `clock`'s time (tests replay expiry with it).
+    pub fn with_clock(mut self, clock: Clock) -> Self {
+        self.clock = clock;
+        self
     }
 
     pub fn table(&self) -> &str {
@@ -1756,7 +1765,7 @@ impl DynamoStore {
             if !tentative && let Some(answer) = self.replay::<T>(idem).await? {
                 return answer;
             }
-            let now = Timestamp::now();
+            let now = self.clock.now();
             let (value, mut items) = match decide(now, reads).await {
                 Ok(decided) => decided,
                 Err(err) if !err.code.is_deterministic() => return Err(err),
@@ -2833,7 +2842,7 @@ impl DynamoStore {
             && err.code.is_deterministic()
         {
             let refusal: std::result::Result<T, Error> = Err(err.clone());
-            self.transact(vec![self.idem_put(idem, &refusal, Timestamp::now())?])
+            self.transact(vec![self.idem_put(idem, &refusal, self.clock.now())?])
                 .await?;
         }
         Err(err)
@@ -2939,7 +2948,7 @@ impl Store for DynamoStore {
 
     async fn get_book(&self, book_id: &str) -> Result<Book> {
         let (book, tally) = self.load_book(book_id).await?;
-        self.book_view(&book, &tally, Timestamp::now()).await
+        self.book_view(&book, &tally, self.clock.now()).await
     }
 
     async fn list_books(&self, page: PageRequest) -> Result<Page<Book>> {
@@ -2952,7 +2961,7 @@ impl Store for DynamoStore {
                 page.limit as i32 + 1,
             )
             .await?;
-        let now = Timestamp::now();
+        let now = self.clock.now();
         let mut books = Vec::new();
         for item in &items {
             let seq = get_n(item, "seq")?;
@@ -3121,7 +3130,7 @@ impl Store for DynamoStore {
         };
         let answer: std::result::Result<&Job, Error> = Ok(&job);
         match self
-            .transact(vec![self.idem_put(idem, &answer, Timestamp::now())?])
+            .transact(vec![self.idem_put(idem, &answer, self.clock.now())?])
             .await?
         {
             Tx::Committed => Ok(job),
@@ -3171,7 +3180,7 @@ impl Store for DynamoStore {
             return Err(Error::internal("the job is already finished"));
         }
         let outcome = self
-            .insert_codes(&job, &intake.accepted, Timestamp::now())
+            .insert_codes(&job, &intake.accepted, self.clock.now())
             .await?;
         job.absorb(intake, outcome);
         match self
@@ -3253,7 +3262,7 @@ impl Store for DynamoStore {
         page: PageRequest,
     ) -> Result<Page<Coupon>> {
         let (book, _) = self.load_book(book_id).await?;
-        let now = Timestamp::now();
+        let now = self.clock.now();
         let mut after = page.after.map(pad);
         let mut found = Vec::new();
         let fetch = if status.is_some() {
@@ -3293,7 +3302,7 @@ impl Store for DynamoStore {
             .load_book(&coupon.record.book_id)
             .await
             .map_err(|_| Error::coupon_not_found(code))?;
-        Ok(coupon.view(book.max(), Timestamp::now()))
+        Ok(coupon.view(book.max(), self.clock.now()))
     }
 
     async fn assign(&self, code: &str, user_id: &str, idem: Option<Idempotency>) -> Result<Coupon> {
@@ -3318,7 +3327,7 @@ impl Store for DynamoStore {
     }
 
     async fn validate(&self, code: &str, user_id: &str) -> Result<Validation> {
-        let now = Timestamp::now();
+        let now = self.clock.now();
         let ctx = self.load_ctx(code, Some(user_id)).await?;
         let live = ctx.coupon.live_locks(now);
         let context = UseContext {
@@ -3358,7 +3367,7 @@ impl Store for DynamoStore {
         let Some(item) = self.get(coupon_key(code)).await? else {
             return Ok(None);
         };
-        let now = Timestamp::now();
+        let now = self.clock.now();
         Ok(CouponState::parse(&item)?
             .locks
             .into_iter()
@@ -3470,7 +3479,7 @@ impl Store for DynamoStore {
             let (book, _) = self.load_book(book_id).await?;
             books.insert(book.id.clone(), book.max());
         }
-        let now = Timestamp::now();
+        let now = self.clock.now();
         let mut after = page.after.map(pad);
         let mut found = Vec::new();
         loop {
@@ -3526,6 +3535,7 @@ impl Store for DynamoStore {
         // newest event would pass over it. A coupon's event is made only after its
         // previous one committed, so listing just the events made before this read
         // began keeps every coupon's events whole and in order; newer ones come next time.
+        // Event ids carry the system time, whatever clock decisions use.
         let read_began = event_id_floor(Timestamp::now());
         let mut merged: Vec<Item> = Vec::new();
         for shard in 0..EVENT_SHARDS {
@@ -3556,7 +3566,7 @@ impl Store for DynamoStore {
     }
 
     async fn expire_locks(&self) -> Result<u64> {
-        let now = Timestamp::now();
+        let now = self.clock.now();
         let mut expired_total = 0u64;
         for book_item in self.query_all(Some("GSI1"), "BOOKS").await? {
             let book = BookState::parse(&book_item)?;

@@ -28,7 +28,7 @@ use crate::domain::event::{self, Event};
 use crate::domain::ids::new_id;
 use crate::domain::job::{BatchOutcome, CodeIntake, Job, JobKind, JobStatus};
 use crate::domain::stats::{BookStats, Bucket, RedemptionBucket, TopUser};
-use crate::domain::{Error, ErrorCode, Page, PageRequest, Result, Timestamp, page_of};
+use crate::domain::{Clock, Error, ErrorCode, Page, PageRequest, Result, Timestamp, page_of};
 
 mod webhooks;
 
@@ -174,6 +174,8 @@ pub struct SqliteStore {
     readers: Arc<ReaderPool>,
     /// Orders assignments for `GET /v1/users/{id}/coupons`; gaps are harmless.
     assign_seq: Arc<AtomicI64>,
+    /// The time of every decision.
+    clock: Clock,
     /// Background threads stop once the store is dropped.
     _alive: Arc<()>,
 }
@@ -208,6 +210,11 @@ impl ReaderPool {
 
 impl SqliteStore {
     pub fn open(path: impl AsRef<Path>) -> Result<Self> {
+        Self::open_with_clock(path, Clock::system())
+    }
+
+    /// Opens the store deciding on `clock`'s time (tests replay expiry with it).
+    pub fn open_with_clock(path: impl AsRef<Path>, clock: Clock) -> Result<Self> {
         let path = path.as_ref().to_path_buf();
         let conn = Connection::open(&path)
             .map_err(|e| Error::unavailable(format!("cannot open {}: {e}", path.display())))?;
@@ -242,6 +249,7 @@ impl SqliteStore {
                 idle: Mutex::new(Vec::new()),
             }),
             assign_seq: Arc::new(AtomicI64::new(max_assign_seq)),
+            clock,
             _alive: alive,
         })
     }
@@ -254,9 +262,10 @@ impl SqliteStore {
         F: FnOnce(&Connection, Timestamp) -> Result<T> + Send + 'static,
     {
         let (reply, answer) = tokio::sync::oneshot::channel::<Result<T>>();
+        let clock = self.clock.clone();
         let op: WriteOp = Box::new(move |conn| {
             let result = match conn {
-                Some(conn) => run_write(conn, idem, f),
+                Some(conn) => run_write(conn, idem, clock.now(), f),
                 None => Err(Error::unavailable(
                     "the store could not start a transaction",
                 )),
@@ -299,10 +308,11 @@ impl SqliteStore {
         F: FnOnce(&Connection, Timestamp) -> Result<T> + Send + 'static,
     {
         let readers = self.readers.clone();
+        let clock = self.clock.clone();
         tokio::task::spawn_blocking(move || {
             let conn = readers.take()?;
             conn.execute_batch("BEGIN").db()?;
-            let result = f(&conn, Timestamp::now());
+            let result = f(&conn, clock.now());
             let _ = conn.execute_batch("COMMIT");
             readers.put(conn);
             result
@@ -368,12 +378,11 @@ fn writer_loop(conn: Connection, receiver: mpsc::Receiver<WriteOp>) {
     }
 }
 
-fn run_write<T, F>(conn: &Connection, idem: Option<Idempotency>, f: F) -> Result<T>
+fn run_write<T, F>(conn: &Connection, idem: Option<Idempotency>, now: Timestamp, f: F) -> Result<T>
 where
     T: Serialize + DeserializeOwned,
     F: FnOnce(&Connection, Timestamp) -> Result<T>,
 {
-    let now = Timestamp::now();
     if let Some(idem) = &idem {
         let stored: Option<(String, String)> = conn
             .prepare_cached(
