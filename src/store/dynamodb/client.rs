@@ -1,8 +1,7 @@
 //! The calls to DynamoDB, each with bounded retries: failure classification, backoff,
-//! the capacity meter, and the faults tests inject.
+//! and the capacity meter.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
@@ -27,7 +26,7 @@ pub(super) fn busy() -> Error {
 }
 
 // ---------------------------------------------------------------------------------
-// Capacity accounting and fault injection
+// Capacity accounting
 
 /// Requests sent and capacity DynamoDB reported as consumed (`ReturnConsumedCapacity`).
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
@@ -90,72 +89,6 @@ impl CapacityMeter {
             read_units: self.read_milli.load(Ordering::Relaxed) as f64 / 1000.0,
         }
     }
-}
-
-/// An error to inject in place of the next `TransactWriteItems` answers (tests).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Fault {
-    /// `TransactionCanceledException` whose reasons say `TransactionConflict`.
-    TransactionConflict,
-    /// `ThrottlingException`.
-    Throttling,
-}
-
-#[derive(Default)]
-pub(super) struct Faults {
-    pub(super) queue: Mutex<Vec<Fault>>,
-    pub(super) injected: AtomicU64,
-}
-
-impl Faults {
-    pub(super) fn next(&self) -> Option<Fault> {
-        let mut queue = self.queue.lock().ok()?;
-        if queue.is_empty() {
-            return None;
-        }
-        self.injected.fetch_add(1, Ordering::Relaxed);
-        Some(queue.remove(0))
-    }
-}
-
-/// The fault as the SDK would hand it to us, so it goes through the same classifier as
-/// a real answer.
-pub(super) fn injected_error(fault: Fault, actions: usize) -> SdkError<TransactWriteItemsError> {
-    use aws_sdk_dynamodb::config::http::HttpResponse;
-    use aws_sdk_dynamodb::error::ErrorMetadata;
-    use aws_sdk_dynamodb::types::CancellationReason;
-    use aws_sdk_dynamodb::types::error::{ThrottlingException, TransactionCanceledException};
-    let error = match fault {
-        Fault::TransactionConflict => {
-            let mut reasons = vec![CancellationReason::builder().code("None").build(); actions];
-            if let Some(first) = reasons.first_mut() {
-                *first = CancellationReason::builder()
-                    .code("TransactionConflict")
-                    .message("Transaction is ongoing for the item")
-                    .build();
-            }
-            TransactWriteItemsError::TransactionCanceledException(
-                TransactionCanceledException::builder()
-                    .set_cancellation_reasons(Some(reasons))
-                    .meta(
-                        ErrorMetadata::builder()
-                            .code("TransactionCanceledException")
-                            .build(),
-                    )
-                    .build(),
-            )
-        }
-        Fault::Throttling => TransactWriteItemsError::ThrottlingException(
-            ThrottlingException::builder()
-                .meta(ErrorMetadata::builder().code("ThrottlingException").build())
-                .build(),
-        ),
-    };
-    let response = match 400u16.try_into() {
-        Ok(status) => HttpResponse::new(status, "".into()),
-        Err(_) => return SdkError::timeout_error("injected fault"),
-    };
-    SdkError::service_error(error, response)
 }
 
 // ---------------------------------------------------------------------------------
@@ -420,11 +353,19 @@ impl DynamoStore {
             return Ok(Tx::Committed);
         }
         let token = ulid::Ulid::new().to_string();
+        #[cfg(test)]
         let actions = items.len();
         let mut attempt = 0;
         loop {
-            let result = match self.faults.next() {
-                Some(fault) => Err(injected_error(fault, actions)),
+            #[cfg(test)]
+            let injected = self
+                .faults
+                .next()
+                .map(|fault| super::faults::injected_error(fault, actions));
+            #[cfg(not(test))]
+            let injected = None;
+            let result = match injected {
+                Some(error) => Err(error),
                 None => {
                     self.client
                         .transact_write_items()

@@ -20,6 +20,8 @@ mod coupons;
 mod decide;
 mod events;
 mod expr;
+#[cfg(test)]
+mod faults;
 mod keys;
 mod outbox;
 mod redeem;
@@ -29,7 +31,6 @@ mod state;
 mod webhooks;
 
 use std::collections::HashMap;
-use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -39,19 +40,24 @@ use aws_sdk_dynamodb::Client;
 use super::prelude::*;
 use crate::domain::{Error, Result};
 
-pub use client::{Capacity, Fault};
+pub use client::Capacity;
+#[cfg(test)]
+pub use faults::Fault;
 pub use outbox::{EVENT_SHARDS, stream_event};
 pub use schema::{INDEXES, create_table};
 pub use state::AVAILABLE_SHARDS;
 
 use attr::key;
-use client::{CapacityMeter, Faults};
+use client::CapacityMeter;
+#[cfg(test)]
+use faults::Faults;
 use state::BookState;
 
 pub struct DynamoStore {
     client: Client,
     table: String,
     meter: Arc<CapacityMeter>,
+    #[cfg(test)]
     faults: Arc<Faults>,
     /// Event ids: ULIDs from one monotonic generator, so this process's events are
     /// strictly ordered even within a millisecond.
@@ -118,6 +124,7 @@ impl DynamoStore {
             client,
             table: table.to_string(),
             meter: Arc::new(CapacityMeter::default()),
+            #[cfg(test)]
             faults: Arc::new(Faults::default()),
             event_ids: Mutex::new(ulid::Generator::new()),
             books: Mutex::new(HashMap::new()),
@@ -132,18 +139,6 @@ impl DynamoStore {
     /// Requests and consumed capacity so far (for the capacity bench).
     pub fn capacity(&self) -> Capacity {
         self.meter.snapshot()
-    }
-
-    /// Makes the next transactions fail with these faults, in order (tests).
-    pub fn inject_faults(&self, faults: &[Fault]) {
-        if let Ok(mut queue) = self.faults.queue.lock() {
-            queue.extend_from_slice(faults);
-        }
-    }
-
-    /// Faults injected so far.
-    pub fn injected_faults(&self) -> u64 {
-        self.faults.injected.load(Ordering::Relaxed)
     }
 
     /// Creates the table with its indexes, waits until it is active, then turns on TTL
@@ -167,6 +162,23 @@ impl DynamoStore {
 impl Store for DynamoStore {
     async fn ping(&self) -> Result<()> {
         self.get(key("PING", "PING")).await.map(|_| ())
+    }
+}
+
+#[cfg(test)]
+impl DynamoStore {
+    /// Makes the next transactions fail with these faults, in order (tests).
+    pub fn inject_faults(&self, faults: &[Fault]) {
+        if let Ok(mut queue) = self.faults.queue.lock() {
+            queue.extend_from_slice(faults);
+        }
+    }
+
+    /// Faults injected so far.
+    pub fn injected_faults(&self) -> u64 {
+        self.faults
+            .injected
+            .load(std::sync::atomic::Ordering::Relaxed)
     }
 }
 
