@@ -75,9 +75,10 @@ pub trait CodeStore: Send + Sync {
     async fn finish_job(&self, job_id: &str, status: JobStatus) -> Result<Job>;
     /// Jobs left running by a stop, with their resume specs, oldest first.
     async fn unfinished_jobs(&self) -> Result<Vec<(Job, Value)>>;
-    /// Codes matching a SQL-LIKE shape (`_` = any one character, `\` escapes), for
-    /// the capacity check before generation.
-    async fn count_codes_like(&self, like: &str) -> Result<u64>;
+    /// Codes generation stored in this shape (`CodePattern::shape`), for the capacity
+    /// check before generation: a counter kept by the writes that insert generated
+    /// codes (`CodeIntake::shape`), never a scan. Uploaded codes do not count.
+    async fn generated_count(&self, shape: &str) -> Result<u64>;
     async fn get_job(&self, job_id: &str) -> Result<Job>;
     async fn list_codes(
         &self,

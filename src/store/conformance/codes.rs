@@ -5,6 +5,8 @@ use serde_json::json;
 use crate::domain::PageRequest;
 use crate::domain::coupon::CouponStatus;
 use crate::domain::job::{CodeIntake, JobKind, JobStatus};
+use crate::domain::pattern::{CodePattern, GenerateSpec};
+use crate::jobs;
 use crate::store::DynStore;
 
 use super::{book_with_codes, codes, redeem, settings};
@@ -128,4 +130,53 @@ pub async fn bulk_upload_counts_exactly_across_batches(store: &DynStore) {
         LINES - 8
     );
     assert_eq!(store.get_job(&job.id).await.expect("job"), job);
+}
+
+/// Generation counts the codes it stores per shape, in the writes that store them;
+/// uploads do not count, and other shapes keep their own count.
+pub async fn generation_counts_its_shape(store: &DynStore) {
+    let book = store
+        .create_book(settings(json!({})), None)
+        .await
+        .expect("book");
+    let spec = |count: u64| GenerateSpec {
+        count: Some(count),
+        pattern: Some("GEN-######".into()),
+        ..GenerateSpec::default()
+    };
+    let shape = CodePattern::parse(&spec(1)).expect("pattern").shape();
+    assert_eq!(store.generated_count(&shape).await.expect("count"), 0);
+
+    let generate = |count: u64| {
+        let book_id = book.id.clone();
+        async move {
+            let (job, spec) = jobs::start_generate(store, &book_id, spec(count), None, None)
+                .await
+                .expect("start");
+            let job = jobs::run_generate(store, job, spec, &|_| {})
+                .await
+                .expect("run");
+            assert_eq!(job.inserted, count);
+        }
+    };
+    // More than one transaction's worth of codes on DynamoDB.
+    generate(120).await;
+    assert_eq!(store.generated_count(&shape).await.expect("count"), 120);
+    generate(30).await;
+    assert_eq!(store.generated_count(&shape).await.expect("count"), 150);
+
+    let uploaded = CodeIntake::from_codes(["GEN-222222", "GEN-333333"]);
+    store
+        .add_codes(&book.id, JobKind::Upload, uploaded, None)
+        .await
+        .expect("upload");
+    assert_eq!(store.generated_count(&shape).await.expect("count"), 150);
+
+    let other = GenerateSpec {
+        charset: Some("numeric".into()),
+        ..spec(1)
+    };
+    let other = CodePattern::parse(&other).expect("pattern").shape();
+    assert_ne!(other, shape);
+    assert_eq!(store.generated_count(&other).await.expect("count"), 0);
 }

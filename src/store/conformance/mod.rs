@@ -18,7 +18,10 @@ use crate::domain::book::{BookSettings, CreateBook};
 use crate::domain::job::{CodeIntake, JobKind};
 
 pub use books::{book_exhausted_is_announced_once, book_lifecycle};
-pub use codes::{bulk_upload_counts_exactly_across_batches, codes_are_counted_exactly};
+pub use codes::{
+    bulk_upload_counts_exactly_across_batches, codes_are_counted_exactly,
+    generation_counts_its_shape,
+};
 pub use coupons::{
     assign_next_never_hands_out_a_code_twice, budget_is_exact_under_race,
     error_precedence_follows_the_contract, locks_reserve_and_expire,
@@ -41,7 +44,7 @@ macro_rules! conformance_tests {
             events_follow_changes_in_order, unassign_and_void, api_keys_round_trip,
             error_precedence_follows_the_contract, webhooks_round_trip,
             webhook_deliveries_are_stored_with_the_cursor, book_exhausted_is_announced_once,
-            bulk_upload_counts_exactly_across_batches);
+            bulk_upload_counts_exactly_across_batches, generation_counts_its_shape);
     };
     (@each $fresh:expr; $($name:ident),*) => {
         $(

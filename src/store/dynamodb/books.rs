@@ -8,7 +8,7 @@ use aws_sdk_dynamodb::types::AttributeValue;
 
 use crate::domain::book::{Book, BookSettings, Counts, UpdateBook};
 use crate::domain::coupon::BaseStatus;
-use crate::domain::event::{self};
+use crate::domain::event;
 use crate::domain::ids::new_id;
 use crate::domain::stats::{BookStats, Bucket, RedemptionBucket, TopUser};
 use crate::domain::{Error, ErrorCode, Page, PageRequest, Result, Timestamp, page_of};

@@ -6,33 +6,36 @@ use rand::Rng;
 use serde_json::Value;
 
 use crate::domain::coupon::{Coupon, CouponStatus};
-use crate::domain::event::{self};
+use crate::domain::event;
 use crate::domain::ids::new_id;
 use crate::domain::job::{BatchOutcome, CodeIntake, Job, JobKind, JobStatus};
 use crate::domain::{Error, ErrorCode, Page, PageRequest, Result, Timestamp, page_of};
 use crate::store::{Idempotency, prelude::*};
 
 use super::DynamoStore;
-use super::attr::{built, from_json, get_n, get_s, key, n, opt_s, pad, s, to_json};
+use super::attr::{built, from_json, get_n, get_s, key, n, opt_n, opt_s, pad, s, to_json};
 use super::client::{Tx, busy};
 use super::decide::MAX_DECISIONS;
 use super::expr::{Expr, put_new};
-use super::state::{AVAILABLE_SHARDS, CouponState, available_pk, counts_key, coupon_key, meta_key};
+use super::state::{
+    AVAILABLE_SHARDS, CouponState, available_pk, counts_key, coupon_key, meta_key, shape_key,
+};
 
 /// Codes per upload transaction (the 100-action limit, less the counter update and the
-/// book check).
+/// book check); generated codes leave one more action to their shape's counter.
 pub(super) const CODES_PER_TRANSACTION: usize = 98;
 
 impl DynamoStore {
-    /// Inserts one chunk of new codes with the counters in one transaction. Codes that
-    /// exist are sorted out from the cancellation reasons (which return the stored
-    /// item) and the rest is sent again. Each code records where it came from
-    /// (`origin` = job/position/line), so a batch sent again after a crash recognises
-    /// its own earlier inserts.
+    /// Inserts one chunk of new codes with the counters in one transaction (with the
+    /// shape's counter for generated codes). Codes that exist are sorted out from the
+    /// cancellation reasons (which return the stored item) and the rest is sent again.
+    /// Each code records where it came from (`origin` = job/position/line), so a batch
+    /// sent again after a crash recognises its own earlier inserts.
     pub(super) async fn insert_chunk(
         &self,
         book_id: &str,
         origin: &str,
+        shape: Option<&str>,
         chunk: &[(u64, String, i64)],
         now: Timestamp,
         outcome: &mut BatchOutcome,
@@ -43,7 +46,7 @@ impl DynamoStore {
             if pending.is_empty() {
                 return Ok(());
             }
-            let mut items = Vec::with_capacity(pending.len() + 2);
+            let mut items = Vec::with_capacity(pending.len() + 3);
             for (line, code, seq) in &pending {
                 let shard = i64::from(rand::rng().random_range(0..AVAILABLE_SHARDS));
                 let mut item = coupon_key(code);
@@ -83,6 +86,11 @@ impl DynamoStore {
             let mut meta = Expr::new();
             meta.cond_exists("PK");
             items.push(meta.into_check(&self.table, meta_key(book_id))?);
+            if let Some(shape) = shape {
+                let mut generated = Expr::new();
+                generated.add("generated", count);
+                items.push(generated.into_update(&self.table, shape_key(shape))?);
+            }
             match self.transact(items).await? {
                 Tx::Committed => {
                     outcome.inserted += pending.len() as u64;
@@ -123,9 +131,10 @@ impl DynamoStore {
     pub(super) async fn insert_codes(
         &self,
         job: &Job,
-        accepted: &[(u64, String)],
+        intake: &CodeIntake,
         now: Timestamp,
     ) -> Result<BatchOutcome> {
+        let accepted = &intake.accepted;
         let mut outcome = BatchOutcome::default();
         if accepted.is_empty() {
             return Ok(outcome);
@@ -147,8 +156,13 @@ impl DynamoStore {
             .map(|(i, (line, code))| (*line, code.clone(), end - count + i as i64 + 1))
             .collect();
         let origin = format!("{}/{}", job.id, job.processed);
-        for chunk in numbered.chunks(CODES_PER_TRANSACTION) {
-            self.insert_chunk(&job.book_id, &origin, chunk, now, &mut outcome)
+        let shape = intake.shape.as_deref();
+        let per_transaction = match shape {
+            Some(_) => CODES_PER_TRANSACTION - 1,
+            None => CODES_PER_TRANSACTION,
+        };
+        for chunk in numbered.chunks(per_transaction) {
+            self.insert_chunk(&job.book_id, &origin, shape, chunk, now, &mut outcome)
                 .await?;
         }
         outcome.already_exist.sort_by_key(|(line, _)| *line);
@@ -188,47 +202,6 @@ impl DynamoStore {
         }
         expr.into_update(&self.table, key(format!("JOB#{}", job.id), "JOB"))
     }
-}
-
-/// SQL LIKE with `_` (one character), `%` (any run) and `\` escapes, ASCII case
-/// insensitive like SQLite's.
-pub(super) fn like_matches(pattern: &[char], text: &[char]) -> bool {
-    let (mut p, mut t) = (0, 0);
-    let (mut star, mut mark) = (None, 0);
-    while t < text.len() {
-        let (token, width) = match pattern.get(p) {
-            Some('\\') => (pattern.get(p + 1).map(|c| (*c, true)), 2),
-            Some(c) => (Some((*c, false)), 1),
-            None => (None, 0),
-        };
-        match token {
-            Some(('%', false)) => {
-                star = Some(p + 1);
-                mark = t;
-                p += 1;
-            }
-            Some(('_', false)) => {
-                p += width;
-                t += 1;
-            }
-            Some((c, _)) if c.eq_ignore_ascii_case(&text[t]) => {
-                p += width;
-                t += 1;
-            }
-            _ => match star {
-                Some(after) => {
-                    p = after;
-                    mark += 1;
-                    t = mark;
-                }
-                None => return false,
-            },
-        }
-    }
-    while pattern.get(p) == Some(&'%') {
-        p += 1;
-    }
-    p == pattern.len()
 }
 
 #[async_trait]
@@ -306,9 +279,7 @@ impl CodeStore for DynamoStore {
         if job.status != JobStatus::Running {
             return Err(Error::internal("the job is already finished"));
         }
-        let outcome = self
-            .insert_codes(&job, &intake.accepted, Timestamp::now())
-            .await?;
+        let outcome = self.insert_codes(&job, &intake, Timestamp::now()).await?;
         job.absorb(intake, outcome);
         match self
             .transact(vec![self.job_update(&job, Some(&spec), version)?])
@@ -351,31 +322,10 @@ impl CodeStore for DynamoStore {
         Ok(jobs)
     }
 
-    async fn count_codes_like(&self, like: &str) -> Result<u64> {
-        // No index can answer a LIKE: scan the codes (see docs/dynamodb.md).
-        let pattern: Vec<char> = like.chars().collect();
-        let mut literal = String::new();
-        let mut chars = like.chars();
-        while let Some(c) = chars.next() {
-            match c {
-                '%' | '_' => break,
-                '\\' => match chars.next() {
-                    Some(next) => literal.push(next),
-                    None => break,
-                },
-                c => literal.push(c.to_ascii_uppercase()),
-            }
-        }
-        let mut count = 0;
-        for item in self.scan_prefix(&format!("CODE#{literal}")).await? {
-            if let Some(code) = opt_s(&item, "code") {
-                let text: Vec<char> = code.chars().collect();
-                if like_matches(&pattern, &text) {
-                    count += 1;
-                }
-            }
-        }
-        Ok(count)
+    async fn generated_count(&self, shape: &str) -> Result<u64> {
+        let counter = self.get(shape_key(shape)).await?;
+        let generated = counter.and_then(|item| opt_n(&item, "generated"));
+        Ok(generated.unwrap_or(0).max(0) as u64)
     }
 
     async fn get_job(&self, job_id: &str) -> Result<Job> {

@@ -10,7 +10,7 @@ use crate::domain::coupon::{
     self, AssignPlan, BaseStatus, Coupon, CouponRecord, CouponStatus, Lock, LockPlan, Redemption,
     UseContext, UserUsage,
 };
-use crate::domain::event::{self};
+use crate::domain::event;
 use crate::domain::{Error, ErrorCode, Page, PageRequest, Result, Timestamp, page_of};
 use crate::store::{Idempotency, RedeemRequest, Validation, prelude::*};
 

@@ -5,7 +5,7 @@ use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem};
 use crate::domain::coupon::{
     BaseStatus, CouponRecord, RedeemPlan, Redemption, RedemptionStatus, UseContext,
 };
-use crate::domain::event::{self};
+use crate::domain::event;
 use crate::domain::ids::new_id;
 use crate::domain::{Error, Result, Timestamp};
 use crate::store::RedeemRequest;

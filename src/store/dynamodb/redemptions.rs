@@ -3,7 +3,7 @@
 use async_trait::async_trait;
 
 use crate::domain::coupon::{BaseStatus, CouponRecord, Redemption, RedemptionStatus};
-use crate::domain::event::{self};
+use crate::domain::event;
 use crate::domain::{Error, ErrorCode, Page, PageRequest, Result, Timestamp, page_of};
 use crate::store::{Idempotency, RedemptionFilter, prelude::*};
 

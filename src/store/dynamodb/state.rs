@@ -40,6 +40,11 @@ pub(super) fn coupon_key(code: &str) -> Item {
     key(format!("CODE#{code}"), "CODE")
 }
 
+/// The counter of codes generated in one shape (`CodePattern::shape`).
+pub(super) fn shape_key(shape: &str) -> Item {
+    key(format!("SHAPE#{shape}"), "SHAPE")
+}
+
 pub(super) fn redemption_key(id: &str) -> Item {
     key(format!("RED#{id}"), "RED")
 }

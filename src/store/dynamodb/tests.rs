@@ -2,7 +2,6 @@
 //! read economy of redeem, the event feed's horizon, retries under faults.
 
 use super::client::MAX_TRANSIENT_RETRIES;
-use super::codes::like_matches;
 use super::expr::put_new;
 use super::outbox::{event_shard, shard_of};
 use super::state::{lock_code, lock_id_for, lock_parts};
@@ -408,22 +407,6 @@ async fn conflicts_are_retried_then_store_busy() {
             .redemption_count,
         1
     );
-}
-
-#[test]
-fn like_patterns_match_as_in_sql() {
-    let matches = |p: &str, t: &str| {
-        like_matches(
-            &p.chars().collect::<Vec<_>>(),
-            &t.chars().collect::<Vec<_>>(),
-        )
-    };
-    assert!(matches("SUMMER-____", "SUMMER-AB12"));
-    assert!(matches("summer-%", "SUMMER-AB12"));
-    assert!(!matches("SUMMER-___", "SUMMER-AB12"));
-    assert!(matches("A\\_B", "A_B"));
-    assert!(!matches("A\\_B", "AXB"));
-    assert!(matches("%-1", "X-Y-1"));
 }
 
 #[test]

@@ -4,7 +4,7 @@ use async_trait::async_trait;
 use rusqlite::{Connection, params};
 
 use crate::domain::book::{Book, BookSettings, UpdateBook};
-use crate::domain::event::{self};
+use crate::domain::event;
 use crate::domain::ids::new_id;
 use crate::domain::stats::{BookStats, Bucket, RedemptionBucket, TopUser};
 use crate::domain::{Error, ErrorCode, Page, PageRequest, Result, Timestamp, page_of};

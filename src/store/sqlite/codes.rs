@@ -5,7 +5,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 use serde_json::Value;
 
 use crate::domain::coupon::{Coupon, CouponStatus};
-use crate::domain::event::{self};
+use crate::domain::event;
 use crate::domain::ids::new_id;
 use crate::domain::job::{BatchOutcome, CodeIntake, Job, JobKind, JobStatus};
 use crate::domain::{Error, ErrorCode, Page, PageRequest, Result, Timestamp};
@@ -31,7 +31,7 @@ impl CodeStore for SqliteStore {
             let (job_seq, mut job) =
                 insert_job(conn, &book_id, kind, intake.lines, &Value::Null, now)?;
             let book = load_book(conn, &book_id)?;
-            let outcome = insert_codes(conn, &book, job_seq, &intake.accepted, now)?;
+            let outcome = insert_codes(conn, &book, job_seq, &intake, now)?;
             job.absorb(intake, outcome);
             job.finish(JobStatus::Succeeded, now);
             save_job(conn, job_seq, &job, None)?;
@@ -64,7 +64,7 @@ impl CodeStore for SqliteStore {
                 return Err(Error::internal("the job is already finished"));
             }
             let book = load_book(conn, &job.book_id)?;
-            let outcome = insert_codes(conn, &book, job_seq, &intake.accepted, now)?;
+            let outcome = insert_codes(conn, &book, job_seq, &intake, now)?;
             job.absorb(intake, outcome);
             save_job(conn, job_seq, &job, Some(&spec))?;
             Ok(job)
@@ -104,15 +104,16 @@ impl CodeStore for SqliteStore {
         .await
     }
 
-    async fn count_codes_like(&self, like: &str) -> Result<u64> {
-        let like = like.to_string();
+    async fn generated_count(&self, shape: &str) -> Result<u64> {
+        let shape = shape.to_string();
         self.read(move |conn, _| {
-            let n: i64 = conn
-                .prepare_cached("SELECT COUNT(*) FROM coupons WHERE code LIKE ?1 ESCAPE '\\'")
+            let generated: Option<i64> = conn
+                .prepare_cached("SELECT generated FROM code_shapes WHERE shape = ?1")
                 .db()?
-                .query_row([&like], |r| r.get(0))
+                .query_row([&shape], |r| r.get(0))
+                .optional()
                 .db()?;
-            Ok(n as u64)
+            Ok(generated.unwrap_or(0).max(0) as u64)
         })
         .await
     }
@@ -252,12 +253,12 @@ pub(super) fn announce_codes_added(conn: &Connection, job: &Job, now: Timestamp)
 
 /// Inserts a job's accepted codes into its book. A code that exists already is a
 /// duplicate when this same job stored it (an earlier line of the file), else it
-/// exists elsewhere.
+/// exists elsewhere. Generated codes also count into their shape's counter.
 pub(super) fn insert_codes(
     conn: &Connection,
     book: &BookRow,
     job_seq: i64,
-    accepted: &[(u64, String)],
+    intake: &CodeIntake,
     now: Timestamp,
 ) -> Result<BatchOutcome> {
     let mut seq: i64 = conn
@@ -277,7 +278,7 @@ pub(super) fn insert_codes(
     let mut outcome = BatchOutcome::default();
     // In code order, the unique index is written page after page instead of at
     // random places: bulk inserts run much faster.
-    let mut in_order: Vec<&(u64, String)> = accepted.iter().collect();
+    let mut in_order: Vec<&(u64, String)> = intake.accepted.iter().collect();
     in_order.sort_unstable_by(|a, b| a.1.cmp(&b.1));
     for (line, code) in in_order {
         seq += 1;
@@ -303,5 +304,16 @@ pub(super) fn insert_codes(
     .db()?
     .execute(params![book.seq, seq, outcome.inserted as i64, now.0])
     .db()?;
+    if let Some(shape) = &intake.shape
+        && outcome.inserted > 0
+    {
+        conn.prepare_cached(
+            "INSERT INTO code_shapes (shape, generated) VALUES (?1, ?2)
+             ON CONFLICT (shape) DO UPDATE SET generated = generated + excluded.generated",
+        )
+        .db()?
+        .execute(params![shape, outcome.inserted as i64])
+        .db()?;
+    }
     Ok(outcome)
 }

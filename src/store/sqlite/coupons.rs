@@ -9,7 +9,7 @@ use crate::domain::coupon::{
     self, AssignPlan, Coupon, CouponRecord, CouponStatus, Lock, LockPlan, RedeemPlan, Redemption,
     RedemptionStatus, UseContext, UserUsage,
 };
-use crate::domain::event::{self};
+use crate::domain::event;
 use crate::domain::ids::new_id;
 use crate::domain::{Error, ErrorCode, Page, PageRequest, Result, Timestamp};
 use crate::store::{Idempotency, RedeemRequest, Validation, prelude::*};

@@ -4,7 +4,7 @@ use async_trait::async_trait;
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
 use crate::domain::coupon::{CouponRecord, Redemption, RedemptionStatus};
-use crate::domain::event::{self};
+use crate::domain::event;
 use crate::domain::{Error, ErrorCode, Page, PageRequest, Result, Timestamp, page_of};
 use crate::store::{Idempotency, RedemptionFilter, prelude::*};
 

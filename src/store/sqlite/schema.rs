@@ -102,6 +102,13 @@ CREATE TABLE jobs (
 CREATE INDEX jobs_running ON jobs(running) WHERE running = 1;
 "#,
     super::webhooks::SCHEMA,
+    // Codes generated per shape, for the capacity check before generation.
+    r#"
+CREATE TABLE code_shapes (
+    shape TEXT PRIMARY KEY,
+    generated INTEGER NOT NULL
+) WITHOUT ROWID;
+"#,
 ];
 
 pub(super) fn migrate(conn: &Connection) -> Result<()> {
