@@ -18,7 +18,8 @@ use std::time::Instant;
 use coupon_book::domain::book::CreateBook;
 use coupon_book::domain::job::{CodeIntake, JobKind};
 use coupon_book::store::dynamodb::{Capacity, DynamoStore, local_client};
-use coupon_book::store::{Idempotency, RedeemRequest, Store};
+use coupon_book::store::prelude::*;
+use coupon_book::store::{Idempotency, RedeemRequest};
 use serde_json::json;
 
 /// AWS on-demand prices, us-east-1, per million request units (Nov 2024 list prices).

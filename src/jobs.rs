@@ -104,7 +104,7 @@ pub async fn start_generate(
         )));
     }
     let pattern = CodePattern::parse(&spec)?;
-    let existing = store.count_codes_like(&pattern.like_pattern()).await?;
+    let existing = store.generated_count(&pattern.shape()).await?;
     pattern.check_capacity(count, existing)?;
     let resume = to_value(&Resume::Generate(spec.clone()))?;
     let job = store
@@ -122,6 +122,7 @@ pub async fn run_generate(
     progress: &(dyn Fn(&Job) + Send + Sync),
 ) -> Result<Job> {
     let pattern = CodePattern::parse(&spec)?;
+    let shape = pattern.shape();
     let resume = to_value(&Resume::Generate(spec))?;
     let mut fruitless = 0;
     while job.inserted < job.total {
@@ -138,7 +139,8 @@ pub async fn run_generate(
         .await
         .map_err(|e| Error::internal(format!("generator task: {e}")))?;
         let before = job.inserted;
-        let intake = CodeIntake::from_codes(codes.iter().map(String::as_str));
+        let intake =
+            CodeIntake::from_codes(codes.iter().map(String::as_str)).generated_in(shape.clone());
         job = store.add_job_codes(&job.id, intake, resume.clone()).await?;
         progress(&job);
         fruitless = if job.inserted == before {

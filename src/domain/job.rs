@@ -61,6 +61,9 @@ pub struct CodeIntake {
     pub accepted: Vec<(u64, String)>,
     pub invalid: Vec<JobError>,
     pub duplicates: Vec<JobError>,
+    /// The generation shape (`CodePattern::shape`) these codes were made in; the
+    /// store counts the ones it inserts under it. Uploads have none.
+    pub shape: Option<String>,
     seen: HashSet<String>,
 }
 
@@ -72,6 +75,14 @@ impl CodeIntake {
             intake.push(index as u64 + 1, raw);
         }
         intake
+    }
+
+    /// The same intake, as codes generated in `shape`.
+    pub fn generated_in(self, shape: String) -> Self {
+        CodeIntake {
+            shape: Some(shape),
+            ..self
+        }
     }
 
     /// Counts one code line.

@@ -308,6 +308,24 @@ impl CodePattern {
         )
     }
 
+    /// The canonical key of this pattern's code space: its slots (`#` per random
+    /// character, never a literal), whether a check character follows, and its charset
+    /// in order (the check character depends on the order). Generation counts the codes
+    /// it stored under this key, which the capacity check reads.
+    pub fn shape(&self) -> String {
+        let slots: String = self
+            .slots
+            .iter()
+            .map(|slot| match slot {
+                Slot::Literal(b) => *b as char,
+                Slot::Random => '#',
+            })
+            .collect();
+        let check = if self.check_character { "+check" } else { "" };
+        let charset = String::from_utf8_lossy(&self.charset);
+        format!("{slots}{check}/{charset}")
+    }
+
     /// A SQL `LIKE` pattern matching codes of this shape (`_` per random character).
     pub fn like_pattern(&self) -> String {
         let mut like: String = self
@@ -365,6 +383,10 @@ mod tests {
             "0 is not in the unambiguous set"
         );
         assert_eq!(pattern.like_pattern(), "SUMMER-____-____");
+        assert_eq!(
+            pattern.shape(),
+            "SUMMER-####-####/23456789ABCDEFGHJKLMNPQRSTUVWXYZ"
+        );
     }
 
     #[test]

@@ -1,4 +1,5 @@
-//! Storage: one trait, one module per backend, one conformance suite they all pass.
+//! Storage: one trait per resource (`Store` is all of them), one module per backend,
+//! one conformance suite they all pass.
 //!
 //! Every write method is one atomic step: the checks, the change, the event it appends
 //! and the idempotency record all commit together or not at all.
@@ -35,34 +36,9 @@ pub struct Idempotency {
     pub fingerprint: String,
 }
 
-#[derive(Debug, Clone, PartialEq)]
-pub struct RedeemRequest {
-    pub code: String,
-    pub user_id: String,
-    pub lock_id: Option<String>,
-    pub metadata: Option<Value>,
-}
-
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct RedemptionFilter {
-    pub book_id: Option<String>,
-    pub user_id: Option<String>,
-    pub code: Option<String>,
-}
-
-/// Answer of `validate`: whether the user could redeem the code now.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
-pub struct Validation {
-    pub valid: bool,
-    pub reason: Option<ErrorCode>,
-    pub coupon: Coupon,
-}
-
+/// Books: their settings, counters and statistics.
 #[async_trait]
-pub trait Store: WebhookStore + Send + Sync + 'static {
-    /// Whether the store answers.
-    async fn ping(&self) -> Result<()>;
-
+pub trait BookStore: Send + Sync {
     async fn create_book(&self, settings: BookSettings, idem: Option<Idempotency>) -> Result<Book>;
     async fn get_book(&self, book_id: &str) -> Result<Book>;
     async fn list_books(&self, page: PageRequest) -> Result<Page<Book>>;
@@ -70,7 +46,11 @@ pub trait Store: WebhookStore + Send + Sync + 'static {
     /// Only while nothing in the book was ever assigned or redeemed.
     async fn delete_book(&self, book_id: &str) -> Result<()>;
     async fn book_stats(&self, book_id: &str, bucket: Bucket) -> Result<BookStats>;
+}
 
+/// Codes entering books (uploads and generation jobs) and the listing of a book's codes.
+#[async_trait]
+pub trait CodeStore: Send + Sync {
     /// Inserts the accepted codes that exist nowhere yet and records a finished job.
     async fn add_codes(
         &self,
@@ -95,9 +75,10 @@ pub trait Store: WebhookStore + Send + Sync + 'static {
     async fn finish_job(&self, job_id: &str, status: JobStatus) -> Result<Job>;
     /// Jobs left running by a stop, with their resume specs, oldest first.
     async fn unfinished_jobs(&self) -> Result<Vec<(Job, Value)>>;
-    /// Codes matching a SQL-LIKE shape (`_` = any one character, `\` escapes), for
-    /// the capacity check before generation.
-    async fn count_codes_like(&self, like: &str) -> Result<u64>;
+    /// Codes generation stored in this shape (`CodePattern::shape`), for the capacity
+    /// check before generation: a counter kept by the writes that insert generated
+    /// codes (`CodeIntake::shape`), never a scan. Uploaded codes do not count.
+    async fn generated_count(&self, shape: &str) -> Result<u64>;
     async fn get_job(&self, job_id: &str) -> Result<Job>;
     async fn list_codes(
         &self,
@@ -105,7 +86,27 @@ pub trait Store: WebhookStore + Send + Sync + 'static {
         status: Option<CouponStatus>,
         page: PageRequest,
     ) -> Result<Page<Coupon>>;
+}
 
+#[derive(Debug, Clone, PartialEq)]
+pub struct RedeemRequest {
+    pub code: String,
+    pub user_id: String,
+    pub lock_id: Option<String>,
+    pub metadata: Option<Value>,
+}
+
+/// Answer of `validate`: whether the user could redeem the code now.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct Validation {
+    pub valid: bool,
+    pub reason: Option<ErrorCode>,
+    pub coupon: Coupon,
+}
+
+/// What happens to one coupon: assignment, locks, redemption, voiding.
+#[async_trait]
+pub trait CouponStore: Send + Sync {
     async fn get_coupon(&self, code: &str) -> Result<Coupon>;
     async fn assign(&self, code: &str, user_id: &str, idem: Option<Idempotency>) -> Result<Coupon>;
     /// Hands the user the next available code; concurrent callers never share one.
@@ -130,13 +131,6 @@ pub trait Store: WebhookStore + Send + Sync + 'static {
     async fn redeem(&self, request: RedeemRequest, idem: Option<Idempotency>)
     -> Result<Redemption>;
     async fn void(&self, code: &str, idem: Option<Idempotency>) -> Result<Coupon>;
-    async fn reverse(&self, redemption_id: &str, idem: Option<Idempotency>) -> Result<Redemption>;
-    async fn get_redemption(&self, redemption_id: &str) -> Result<Redemption>;
-    async fn list_redemptions(
-        &self,
-        filter: RedemptionFilter,
-        page: PageRequest,
-    ) -> Result<Page<Redemption>>;
     /// Every coupon assigned to the user, in assignment order.
     async fn user_coupons(
         &self,
@@ -145,13 +139,40 @@ pub trait Store: WebhookStore + Send + Sync + 'static {
         status: Option<CouponStatus>,
         page: PageRequest,
     ) -> Result<Page<Coupon>>;
+}
 
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RedemptionFilter {
+    pub book_id: Option<String>,
+    pub user_id: Option<String>,
+    pub code: Option<String>,
+}
+
+/// Redemptions: their reversal and their listing.
+#[async_trait]
+pub trait RedemptionStore: Send + Sync {
+    async fn reverse(&self, redemption_id: &str, idem: Option<Idempotency>) -> Result<Redemption>;
+    async fn get_redemption(&self, redemption_id: &str) -> Result<Redemption>;
+    async fn list_redemptions(
+        &self,
+        filter: RedemptionFilter,
+        page: PageRequest,
+    ) -> Result<Page<Redemption>>;
+}
+
+/// The event feed, and the sweep that turns expired locks into events.
+#[async_trait]
+pub trait EventStore: Send + Sync {
     /// Events after the given event id, oldest first.
     async fn list_events(&self, after: Option<&str>, limit: u32) -> Result<Page<Event>>;
     /// Frees expired locks and appends their `coupon.lock_expired` events. Correctness
     /// never depends on this running: expired locks are ignored everywhere.
     async fn expire_locks(&self) -> Result<u64>;
+}
 
+/// API keys, stored by the hash of their secret.
+#[async_trait]
+pub trait KeyStore: Send + Sync {
     async fn create_api_key(
         &self,
         api_key: ApiKey,
@@ -163,6 +184,32 @@ pub trait Store: WebhookStore + Send + Sync + 'static {
     async fn list_api_keys(&self, page: PageRequest) -> Result<Page<ApiKey>>;
     async fn delete_api_key(&self, id: &str) -> Result<()>;
     async fn find_api_key(&self, key_hash: &str) -> Result<Option<ApiKey>>;
+}
+
+/// A whole backend: every part of the store, and a health check.
+#[async_trait]
+pub trait Store:
+    BookStore
+    + CodeStore
+    + CouponStore
+    + RedemptionStore
+    + EventStore
+    + KeyStore
+    + WebhookStore
+    + Send
+    + Sync
+    + 'static
+{
+    /// Whether the store answers.
+    async fn ping(&self) -> Result<()>;
+}
+
+/// The store traits, for callers of their methods on a `DynStore`.
+pub mod prelude {
+    pub use super::{
+        BookStore, CodeStore, CouponStore, EventStore, KeyStore, RedemptionStore, Store,
+        WebhookStore,
+    };
 }
 
 pub type DynStore = Arc<dyn Store>;

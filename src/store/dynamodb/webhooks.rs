@@ -18,10 +18,11 @@ use aws_sdk_dynamodb::types::{
     DeleteRequest, PutRequest, ReturnConsumedCapacity, TransactWriteItem, WriteRequest,
 };
 
-use super::{
-    DynamoStore, Expr, Item, MAX_TRANSIENT_RETRIES, backoff, built, busy, classify, event_id_floor,
-    from_json, get_n, get_s, key, n, opt_n, opt_s, pad, put_new, s, to_json,
-};
+use super::DynamoStore;
+use super::attr::{Item, built, from_json, get_n, get_s, key, n, opt_n, opt_s, pad, s, to_json};
+use super::client::{MAX_TRANSIENT_RETRIES, backoff, busy, classify};
+use super::expr::{Expr, put_new};
+use super::outbox::event_id_floor;
 use crate::domain::event::Event;
 use crate::domain::webhook::{
     self, DeliveryAttempt, DeliveryBatch, Endpoint, PendingDelivery, Webhook, WebhookStatus,
@@ -204,7 +205,7 @@ impl WebhookStore for DynamoStore {
         let mut expr = Expr::new();
         expr.cond_exists("PK");
         let delete = expr.into_delete(&self.table, endpoint_key(id))?;
-        if let super::Tx::Conditional(_) = self.transact(vec![delete]).await? {
+        if let super::client::Tx::Conditional(_) = self.transact(vec![delete]).await? {
             return Err(webhook::not_found(id));
         }
         let mut keys = self.partition_keys(&pending_pk(id)).await?;

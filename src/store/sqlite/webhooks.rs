@@ -3,7 +3,9 @@
 use async_trait::async_trait;
 use rusqlite::{Connection, OptionalExtension, params};
 
-use super::{Db, SqliteStore, event_id, from_json, to_json};
+use super::SqliteStore;
+use super::events::event_id;
+use super::writer::{Db, from_json, to_json};
 use crate::domain::event::Event;
 use crate::domain::webhook::{
     self, DeliveryAttempt, DeliveryBatch, Endpoint, PendingDelivery, Webhook, WebhookStatus,

@@ -1,0 +1,99 @@
+//! The behaviour every `Store` backend must show, as plain async functions over a
+//! `DynStore`. Each backend's test module runs all of them through
+//! `conformance_tests!(fresh)`, where `fresh()` is an async fn returning
+//! `(guard, DynStore)` on an empty store.
+
+mod books;
+mod codes;
+mod coupons;
+mod events;
+mod keys;
+mod redemptions;
+mod webhooks;
+
+use serde_json::json;
+
+use super::{DynStore, RedeemRequest};
+use crate::domain::book::{BookSettings, CreateBook};
+use crate::domain::job::{CodeIntake, JobKind};
+
+pub use books::{book_exhausted_is_announced_once, book_lifecycle};
+pub use codes::{
+    bulk_upload_counts_exactly_across_batches, codes_are_counted_exactly,
+    generation_counts_its_shape,
+};
+pub use coupons::{
+    assign_next_never_hands_out_a_code_twice, budget_is_exact_under_race,
+    error_precedence_follows_the_contract, locks_reserve_and_expire,
+    multi_use_code_respects_user_limit_under_race, single_use_code_redeems_once_under_race,
+    unassign_and_void,
+};
+pub use events::events_follow_changes_in_order;
+pub use keys::api_keys_round_trip;
+pub use redemptions::{idempotency_replays_and_refuses_reuse, reverse_gives_the_use_back};
+pub use webhooks::{webhook_deliveries_are_stored_with_the_cursor, webhooks_round_trip};
+
+#[macro_export]
+macro_rules! conformance_tests {
+    ($fresh:expr) => {
+        $crate::conformance_tests!(@each $fresh;
+            book_lifecycle, codes_are_counted_exactly, single_use_code_redeems_once_under_race,
+            assign_next_never_hands_out_a_code_twice, locks_reserve_and_expire,
+            multi_use_code_respects_user_limit_under_race, budget_is_exact_under_race,
+            reverse_gives_the_use_back, idempotency_replays_and_refuses_reuse,
+            events_follow_changes_in_order, unassign_and_void, api_keys_round_trip,
+            error_precedence_follows_the_contract, webhooks_round_trip,
+            webhook_deliveries_are_stored_with_the_cursor, book_exhausted_is_announced_once,
+            bulk_upload_counts_exactly_across_batches, generation_counts_its_shape);
+    };
+    (@each $fresh:expr; $($name:ident),*) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn $name() {
+                let (_guard, store) = $fresh().await;
+                $crate::store::conformance::$name(&store).await;
+            }
+        )*
+    };
+}
+
+fn settings(extra: serde_json::Value) -> BookSettings {
+    let mut body = json!({"name": "conformance", "status": "active"});
+    if let (Some(body), Some(extra)) = (body.as_object_mut(), extra.as_object()) {
+        body.extend(extra.clone());
+    }
+    serde_json::from_value::<CreateBook>(body)
+        .expect("valid create body")
+        .into_settings()
+        .expect("valid settings")
+}
+
+fn codes(prefix: &str, n: usize) -> Vec<String> {
+    let tag = ulid::Ulid::new().to_string();
+    (0..n)
+        .map(|i| format!("{prefix}-{}-{i}", &tag[16..]))
+        .collect()
+}
+
+async fn book_with_codes(store: &DynStore, extra: serde_json::Value, codes: &[String]) -> String {
+    let book = store
+        .create_book(settings(extra), None)
+        .await
+        .expect("create book");
+    let intake = CodeIntake::from_codes(codes.iter().map(String::as_str));
+    let job = store
+        .add_codes(&book.id, JobKind::Upload, intake, None)
+        .await
+        .expect("add codes");
+    assert_eq!(job.inserted, codes.len() as u64);
+    book.id
+}
+
+fn redeem(code: &str, user: &str, lock_id: Option<&str>) -> RedeemRequest {
+    RedeemRequest {
+        code: code.to_string(),
+        user_id: user.to_string(),
+        lock_id: lock_id.map(str::to_string),
+        metadata: None,
+    }
+}

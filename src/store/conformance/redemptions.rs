@@ -1,0 +1,114 @@
+//! Conformance: redemptions: reversal and idempotent replays.
+
+use serde_json::json;
+
+use crate::domain::coupon::CouponStatus;
+use crate::domain::{ErrorCode, PageRequest};
+use crate::store::Idempotency;
+use crate::store::{DynStore, RedemptionFilter};
+
+use super::{book_with_codes, codes, redeem};
+
+pub async fn reverse_gives_the_use_back(store: &DynStore) {
+    let list = codes("REV", 1);
+    let book_id = book_with_codes(store, json!({"requires_assignment": false}), &list).await;
+    let first = store
+        .redeem(redeem(&list[0], "u", None), None)
+        .await
+        .expect("redeem");
+    let reversed = store.reverse(&first.id, None).await.expect("reverse");
+    assert!(reversed.reversed_at.is_some());
+    assert_eq!(
+        store
+            .reverse(&first.id, None)
+            .await
+            .expect_err("twice")
+            .code,
+        ErrorCode::RedemptionAlreadyReversed
+    );
+    assert_eq!(
+        store
+            .reverse("red_missing", None)
+            .await
+            .expect_err("missing")
+            .code,
+        ErrorCode::RedemptionNotFound
+    );
+    let coupon = store.get_coupon(&list[0]).await.expect("coupon");
+    assert_eq!(
+        (coupon.status, coupon.redemption_count),
+        (CouponStatus::Available, 0)
+    );
+    store
+        .redeem(redeem(&list[0], "v", None), None)
+        .await
+        .expect("redeem again");
+    let stats = store
+        .book_stats(&book_id, crate::domain::stats::Bucket::Hour)
+        .await
+        .expect("stats");
+    let (redeemed, reversed): (u64, u64) =
+        stats.redemptions.iter().fold((0, 0), |(a, b), bucket| {
+            (a + bucket.redeemed, b + bucket.reversed)
+        });
+    assert_eq!((redeemed, reversed), (2, 1));
+    assert_eq!(stats.top_users.len(), 1);
+    assert_eq!(stats.top_users[0].user_id, "v");
+}
+
+pub async fn idempotency_replays_and_refuses_reuse(store: &DynStore) {
+    let list = codes("IDEM", 2);
+    book_with_codes(store, json!({"requires_assignment": false}), &list).await;
+    let idem = |fingerprint: &str| {
+        Some(Idempotency {
+            caller: "key_1".into(),
+            key: "order-42".into(),
+            fingerprint: fingerprint.into(),
+        })
+    };
+    let first = store
+        .redeem(redeem(&list[0], "u", None), idem("a"))
+        .await
+        .expect("redeem");
+    let replay = store
+        .redeem(redeem(&list[0], "u", None), idem("a"))
+        .await
+        .expect("replay");
+    assert_eq!(first, replay);
+    let reused = store
+        .redeem(redeem(&list[1], "u", None), idem("b"))
+        .await
+        .expect_err("reuse");
+    assert_eq!(reused.code, ErrorCode::IdempotencyKeyReused);
+    assert_eq!(
+        store
+            .get_coupon(&list[1])
+            .await
+            .expect("coupon")
+            .redemption_count,
+        0
+    );
+    // A refusal is replayed too.
+    let refused = store
+        .redeem(
+            redeem(&list[0], "w", None),
+            Some(Idempotency {
+                key: "other".into(),
+                ..idem("c").expect("idem")
+            }),
+        )
+        .await
+        .expect_err("already redeemed");
+    assert_eq!(refused.code, ErrorCode::CouponAlreadyRedeemed);
+    let page = store
+        .list_redemptions(
+            RedemptionFilter {
+                code: Some(list[0].clone()),
+                ..Default::default()
+            },
+            PageRequest::first(10),
+        )
+        .await
+        .expect("list");
+    assert_eq!(page.data.len(), 1);
+}

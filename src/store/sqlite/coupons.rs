@@ -1,0 +1,488 @@
+//! Coupon decisions in the embedded store: assign, lock, redeem, void and the rest.
+
+use std::sync::atomic::{AtomicI64, Ordering};
+
+use async_trait::async_trait;
+use rusqlite::{Connection, OptionalExtension, params};
+
+use crate::domain::coupon::{
+    self, AssignPlan, Coupon, CouponRecord, CouponStatus, Lock, LockPlan, RedeemPlan, Redemption,
+    RedemptionStatus, UseContext, UserUsage,
+};
+use crate::domain::event;
+use crate::domain::ids::new_id;
+use crate::domain::{Error, ErrorCode, Page, PageRequest, Result, Timestamp};
+use crate::store::{Idempotency, RedeemRequest, Validation, prelude::*};
+
+use super::SqliteStore;
+use super::events::append_event;
+use super::rows::{
+    BookRow, BookTotals, COUPON_COLUMNS, CouponChange, CouponRow, add_usage, book_view,
+    coupon_page, coupon_view, find_lock, live_locks, load_book, load_book_by_seq, load_coupon,
+    save_coupon, usage,
+};
+use super::writer::Db;
+use super::writer::to_json;
+
+impl SqliteStore {
+    /// Answers `coupon_not_found` from a reader for codes that do not exist, so
+    /// guessed or mistyped codes never take a place in the writer's queue. (The write
+    /// itself checks again: a code is never assumed to exist.)
+    pub(super) async fn require_coupon(&self, code: &str) -> Result<()> {
+        let code = code.to_string();
+        self.read(move |conn, _| {
+            let found = conn
+                .prepare_cached("SELECT 1 FROM coupons WHERE code = ?1")
+                .db()?
+                .query_row([&code], |_| Ok(()))
+                .optional()
+                .db()?;
+            found.ok_or_else(|| Error::coupon_not_found(&code))
+        })
+        .await
+    }
+}
+
+/// What a lock, redeem or validate decision needs, read in the same step as it.
+pub(super) struct UseState {
+    pub(super) row: CouponRow,
+    pub(super) book: BookRow,
+    pub(super) locks: Vec<Lock>,
+    pub(super) usage: UserUsage,
+}
+
+impl UseState {
+    pub(super) fn load(
+        conn: &Connection,
+        row: CouponRow,
+        user_id: &str,
+        now: Timestamp,
+    ) -> Result<Self> {
+        let book = load_book_by_seq(conn, row.book_seq)?;
+        let locks = live_locks(conn, &row.record.code, now)?;
+        let usage = usage(conn, row.book_seq, user_id)?;
+        Ok(UseState {
+            row,
+            book,
+            locks,
+            usage,
+        })
+    }
+
+    pub(super) fn context<'a>(&'a self, user_id: &'a str, now: Timestamp) -> UseContext<'a> {
+        UseContext {
+            book: &self.book.settings,
+            book_redemptions: self.book.redemptions as u64,
+            coupon: &self.row.record,
+            live_locks: &self.locks,
+            usage: self.usage,
+            user_id,
+            now,
+        }
+    }
+}
+
+/// Appends `book.exhausted` when this change used up the book: no code left to hand
+/// out or redeem, or the redemption budget reached.
+pub(super) fn announce_exhaustion(
+    conn: &Connection,
+    before: &BookRow,
+    after: &BookTotals,
+    now: Timestamp,
+) -> Result<()> {
+    let unused = |counts: &[i64; 5]| counts[1] + counts[2];
+    let codes_gone = unused(&before.base_counts) > 0 && unused(&after.base_counts) == 0;
+    let available_gone = before.base_counts[1] > 0 && after.base_counts[1] == 0;
+    let budget_gone = before
+        .settings
+        .max_total_redemptions
+        .is_some_and(|max| (before.redemptions as u64) < max && (after.redemptions as u64) >= max);
+    if codes_gone || available_gone || budget_gone {
+        let book = load_book_by_seq(conn, before.seq)?;
+        let view = book_view(conn, &book, now)?;
+        append_event(conn, event::BOOK_EXHAUSTED, &view, now)?;
+    }
+    Ok(())
+}
+
+#[async_trait]
+impl CouponStore for SqliteStore {
+    async fn get_coupon(&self, code: &str) -> Result<Coupon> {
+        let code = code.to_string();
+        self.read(move |conn, now| {
+            let row = load_coupon(conn, &code)?;
+            let book = load_book_by_seq(conn, row.book_seq)?;
+            coupon_view(
+                conn,
+                &row.record,
+                book.settings.max_redemptions_per_coupon,
+                now,
+            )
+        })
+        .await
+    }
+
+    async fn assign(&self, code: &str, user_id: &str, idem: Option<Idempotency>) -> Result<Coupon> {
+        let code = code.to_string();
+        let user_id = user_id.to_string();
+        let assign_seq = self.assign_seq.clone();
+        self.write(idem, move |conn, now| {
+            let row = load_coupon(conn, &code)?;
+            let book = load_book_by_seq(conn, row.book_seq)?;
+            let max = book.settings.max_redemptions_per_coupon;
+            let plan = coupon::check_assign(
+                &book.settings,
+                &row.record,
+                &user_id,
+                usage(conn, row.book_seq, &user_id)?,
+                now,
+            )?;
+            if plan == AssignPlan::Assign {
+                let (after, totals) = assign_to(conn, &book, &row.record, &user_id, &assign_seq)?;
+                let view = coupon_view(conn, &after, max, now)?;
+                append_event(conn, event::COUPON_ASSIGNED, &view, now)?;
+                announce_exhaustion(conn, &book, &totals, now)?;
+                return Ok(view);
+            }
+            coupon_view(conn, &row.record, max, now)
+        })
+        .await
+    }
+
+    async fn assign_next(
+        &self,
+        book_id: &str,
+        user_id: &str,
+        idem: Option<Idempotency>,
+    ) -> Result<Coupon> {
+        let book_id = book_id.to_string();
+        let user_id = user_id.to_string();
+        let assign_seq = self.assign_seq.clone();
+        self.write(idem, move |conn, now| {
+            let book = load_book(conn, &book_id)?;
+            book.settings.check_usable(now)?;
+            coupon::check_assign_limit(&book.settings, usage(conn, book.seq, &user_id)?)?;
+            let next: Option<String> = conn
+                .prepare_cached(
+                    "SELECT c.code FROM coupons c WHERE c.book_seq = ?1 AND c.state = 0
+                       AND NOT EXISTS (SELECT 1 FROM locks l WHERE l.code = c.code AND l.expires_at > ?2)
+                     LIMIT 1",
+                )
+                .db()?
+                .query_row(params![book.seq, now.0], |r| r.get(0))
+                .optional()
+                .db()?;
+            let Some(code) = next else {
+                return Err(Error::new(ErrorCode::BookExhausted, "no available code left in this book"));
+            };
+            let row = load_coupon(conn, &code)?;
+            let (after, totals) = assign_to(conn, &book, &row.record, &user_id, &assign_seq)?;
+            let view = coupon_view(conn, &after, book.settings.max_redemptions_per_coupon, now)?;
+            append_event(conn, event::COUPON_ASSIGNED, &view, now)?;
+            announce_exhaustion(conn, &book, &totals, now)?;
+            Ok(view)
+        })
+        .await
+    }
+
+    async fn unassign(&self, code: &str) -> Result<Coupon> {
+        let code = code.to_string();
+        self.write(None, move |conn, now| {
+            let row = load_coupon(conn, &code)?;
+            let book = load_book_by_seq(conn, row.book_seq)?;
+            let max = book.settings.max_redemptions_per_coupon;
+            let Some(owner) = row.record.assigned_to.clone() else {
+                return coupon_view(conn, &row.record, max, now);
+            };
+            if row.record.redemption_count > 0 {
+                return Err(Error::new(
+                    ErrorCode::CouponAlreadyRedeemed,
+                    "a redeemed coupon cannot be unassigned",
+                ));
+            }
+            let after = CouponRecord {
+                assigned_to: None,
+                ..row.record.clone()
+            };
+            save_coupon(
+                conn,
+                CouponChange {
+                    book: &book,
+                    before: &row.record,
+                    after: &after,
+                    assigned_seq: None,
+                    redemptions: 0,
+                },
+            )?;
+            add_usage(conn, row.book_seq, &owner, -1, 0)?;
+            let view = coupon_view(conn, &after, max, now)?;
+            append_event(conn, event::COUPON_UNASSIGNED, &view, now)?;
+            Ok(view)
+        })
+        .await
+    }
+
+    async fn validate(&self, code: &str, user_id: &str) -> Result<Validation> {
+        let code = code.to_string();
+        let user_id = user_id.to_string();
+        self.read(move |conn, now| {
+            let state = UseState::load(conn, load_coupon(conn, &code)?, &user_id, now)?;
+            let context = state.context(&user_id, now);
+            let (row, book, locks) = (&state.row, &state.book, &state.locks);
+            let reason = context.check_redeem(None).err().map(|e| e.code);
+            Ok(Validation {
+                valid: reason.is_none(),
+                reason,
+                coupon: row
+                    .record
+                    .view(book.settings.max_redemptions_per_coupon, locks),
+            })
+        })
+        .await
+    }
+
+    async fn lock(
+        &self,
+        code: &str,
+        user_id: &str,
+        ttl_seconds: Option<u32>,
+        idem: Option<Idempotency>,
+    ) -> Result<Lock> {
+        self.require_coupon(code).await?;
+        let code = code.to_string();
+        let user_id = user_id.to_string();
+        self.write(idem, move |conn, now| {
+            let state = UseState::load(conn, load_coupon(conn, &code)?, &user_id, now)?;
+            let plan = state.context(&user_id, now).check_lock()?;
+            let (row, book) = (&state.row, &state.book);
+            let ttl = ttl_seconds.unwrap_or(book.settings.lock_ttl_seconds);
+            let expires_at = now.plus_seconds(u64::from(ttl));
+            let lock = match plan {
+                LockPlan::New => {
+                    let lock = Lock {
+                        lock_id: new_id("lock"),
+                        code: code.clone(),
+                        user_id: user_id.clone(),
+                        expires_at,
+                    };
+                    conn.prepare_cached(
+                        "INSERT INTO locks (id, code, book_seq, user_id, expires_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+                    )
+                    .db()?
+                    .execute(params![lock.lock_id, code, row.book_seq, user_id, expires_at.0])
+                    .db()?;
+                    lock
+                }
+                LockPlan::Extend(lock_id) => {
+                    conn.prepare_cached("UPDATE locks SET expires_at = MAX(expires_at, ?2) WHERE id = ?1")
+                        .db()?
+                        .execute(params![lock_id, expires_at.0])
+                        .db()?;
+                    find_lock(conn, &lock_id)?.ok_or_else(Error::lock_not_found)?
+                }
+            };
+            let view = coupon_view(conn, &row.record, book.settings.max_redemptions_per_coupon, now)?;
+            append_event(conn, event::COUPON_LOCKED, &view, now)?;
+            Ok(lock)
+        })
+        .await
+    }
+
+    async fn lock_holder(&self, lock_id: &str) -> Result<Option<String>> {
+        let lock_id = lock_id.to_string();
+        self.read(move |conn, now| {
+            Ok(find_lock(conn, &lock_id)?
+                .filter(|lock| lock.is_live(now))
+                .map(|lock| lock.user_id))
+        })
+        .await
+    }
+
+    async fn unlock(&self, code: &str, lock_id: &str, idem: Option<Idempotency>) -> Result<Coupon> {
+        let code = code.to_string();
+        let lock_id = lock_id.to_string();
+        self.write(idem, move |conn, now| {
+            let row = load_coupon(conn, &code)?;
+            let lock = find_lock(conn, &lock_id)?.ok_or_else(Error::lock_not_found)?;
+            if lock.code != code || !lock.is_live(now) {
+                return Err(Error::lock_not_found());
+            }
+            conn.prepare_cached("DELETE FROM locks WHERE id = ?1")
+                .db()?
+                .execute([&lock_id])
+                .db()?;
+            let book = load_book_by_seq(conn, row.book_seq)?;
+            let view = coupon_view(
+                conn,
+                &row.record,
+                book.settings.max_redemptions_per_coupon,
+                now,
+            )?;
+            append_event(conn, event::COUPON_UNLOCKED, &view, now)?;
+            Ok(view)
+        })
+        .await
+    }
+
+    async fn redeem(
+        &self,
+        request: RedeemRequest,
+        idem: Option<Idempotency>,
+    ) -> Result<Redemption> {
+        self.require_coupon(&request.code).await?;
+        self.write(idem, move |conn, now| {
+            let RedeemRequest {
+                code,
+                user_id,
+                lock_id,
+                metadata,
+            } = request;
+            let row = load_coupon(conn, &code)?;
+            if let Some(lock_id) = &lock_id {
+                find_lock(conn, lock_id)?.ok_or_else(Error::lock_not_found)?;
+            }
+            let state = UseState::load(conn, row, &user_id, now)?;
+            let plan = state
+                .context(&user_id, now)
+                .check_redeem(lock_id.as_deref())?;
+            let (row, book) = (&state.row, &state.book);
+            if let RedeemPlan::ConsumeLock(lock_id) = plan {
+                conn.prepare_cached("DELETE FROM locks WHERE id = ?1")
+                    .db()?
+                    .execute([&lock_id])
+                    .db()?;
+            }
+            let after = CouponRecord {
+                redemption_count: row.record.redemption_count + 1,
+                ..row.record.clone()
+            };
+            let totals = save_coupon(
+                conn,
+                CouponChange {
+                    book,
+                    before: &row.record,
+                    after: &after,
+                    assigned_seq: None,
+                    redemptions: 1,
+                },
+            )?;
+            add_usage(conn, row.book_seq, &user_id, 0, 1)?;
+            let redemption = Redemption {
+                id: new_id("red"),
+                code: code.clone(),
+                book_id: book.id.clone(),
+                user_id: user_id.clone(),
+                status: RedemptionStatus::Redeemed,
+                redeemed_at: now,
+                reversed_at: None,
+                metadata,
+            };
+            let metadata_json = redemption.metadata.as_ref().map(to_json).transpose()?;
+            conn.prepare_cached(
+                "INSERT INTO redemptions (id, code, book_id, user_id, redeemed_at, metadata)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            )
+            .db()?
+            .execute(params![
+                redemption.id,
+                code,
+                book.id,
+                user_id,
+                now.0,
+                metadata_json
+            ])
+            .db()?;
+            append_event(conn, event::COUPON_REDEEMED, &redemption, now)?;
+            announce_exhaustion(conn, book, &totals, now)?;
+            Ok(redemption)
+        })
+        .await
+    }
+
+    async fn void(&self, code: &str, idem: Option<Idempotency>) -> Result<Coupon> {
+        let code = code.to_string();
+        self.write(idem, move |conn, now| {
+            let row = load_coupon(conn, &code)?;
+            let book = load_book_by_seq(conn, row.book_seq)?;
+            let max = book.settings.max_redemptions_per_coupon;
+            if row.record.voided {
+                return coupon_view(conn, &row.record, max, now);
+            }
+            let after = CouponRecord {
+                voided: true,
+                ..row.record.clone()
+            };
+            save_coupon(
+                conn,
+                CouponChange {
+                    book: &book,
+                    before: &row.record,
+                    after: &after,
+                    assigned_seq: None,
+                    redemptions: 0,
+                },
+            )?;
+            conn.prepare_cached("DELETE FROM locks WHERE code = ?1")
+                .db()?
+                .execute([&code])
+                .db()?;
+            let view = coupon_view(conn, &after, max, now)?;
+            append_event(conn, event::COUPON_VOIDED, &view, now)?;
+            Ok(view)
+        })
+        .await
+    }
+
+    async fn user_coupons(
+        &self,
+        user_id: &str,
+        book_id: Option<&str>,
+        status: Option<CouponStatus>,
+        page: PageRequest,
+    ) -> Result<Page<Coupon>> {
+        let user_id = user_id.to_string();
+        let book_id = book_id.map(str::to_string);
+        self.read(move |conn, now| {
+            let after = page.after.unwrap_or(0);
+            let book_seq = match &book_id {
+                Some(id) => load_book(conn, id)?.seq,
+                None => 0,
+            };
+            let sql = format!(
+                "SELECT {COUPON_COLUMNS}, c.assigned_seq FROM coupons c JOIN books b ON b.seq = c.book_seq
+                 WHERE c.assigned_to = ?2 AND c.assigned_seq > ?1 AND (?3 = 0 OR c.book_seq = ?3)
+                 ORDER BY c.assigned_seq"
+            );
+            let max_of = |seq: i64| Ok(load_book_by_seq(conn, seq)?.settings.max_redemptions_per_coupon);
+            let keep = |coupon: &Coupon| status.is_none_or(|s| coupon.status == s);
+            coupon_page(conn, &sql, &[&after, &user_id, &book_seq], page, &max_of, &keep, now)
+        })
+        .await
+    }
+}
+
+pub(super) fn assign_to(
+    conn: &Connection,
+    book: &BookRow,
+    record: &CouponRecord,
+    user_id: &str,
+    assign_seq: &AtomicI64,
+) -> Result<(CouponRecord, BookTotals)> {
+    let after = CouponRecord {
+        assigned_to: Some(user_id.to_string()),
+        ..record.clone()
+    };
+    let seq = assign_seq.fetch_add(1, Ordering::Relaxed) + 1;
+    let totals = save_coupon(
+        conn,
+        CouponChange {
+            book,
+            before: record,
+            after: &after,
+            assigned_seq: Some(seq),
+            redemptions: 0,
+        },
+    )?;
+    add_usage(conn, book.seq, user_id, 1, 0)?;
+    Ok((after, totals))
+}

@@ -1,0 +1,147 @@
+//! Redemptions in the embedded store: reversal and listing.
+
+use async_trait::async_trait;
+use rusqlite::{Connection, OptionalExtension, Row, params};
+
+use crate::domain::coupon::{CouponRecord, Redemption, RedemptionStatus};
+use crate::domain::event;
+use crate::domain::{Error, ErrorCode, Page, PageRequest, Result, Timestamp, page_of};
+use crate::store::{Idempotency, RedemptionFilter, prelude::*};
+
+use super::SqliteStore;
+use super::events::append_event;
+use super::rows::{CouponChange, add_usage, load_book_by_seq, load_coupon, save_coupon};
+use super::writer::Db;
+use super::writer::from_json;
+
+pub(super) fn redemption_row(row: &Row) -> rusqlite::Result<(i64, Redemption, Option<String>)> {
+    let reversed_at: Option<i64> = row.get(6)?;
+    Ok((
+        row.get(0)?,
+        Redemption {
+            id: row.get(1)?,
+            code: row.get(2)?,
+            book_id: row.get(3)?,
+            user_id: row.get(4)?,
+            status: if reversed_at.is_some() {
+                RedemptionStatus::Reversed
+            } else {
+                RedemptionStatus::Redeemed
+            },
+            redeemed_at: Timestamp(row.get(5)?),
+            reversed_at: reversed_at.map(Timestamp),
+            metadata: None,
+        },
+        row.get(7)?,
+    ))
+}
+
+pub(super) const REDEMPTION_COLUMNS: &str =
+    "seq, id, code, book_id, user_id, redeemed_at, reversed_at, metadata";
+
+pub(super) fn finish_redemption(
+    (seq, mut redemption, metadata): (i64, Redemption, Option<String>),
+) -> Result<(i64, Redemption)> {
+    if let Some(text) = metadata {
+        redemption.metadata = Some(from_json(&text)?);
+    }
+    Ok((seq, redemption))
+}
+
+pub(super) fn load_redemption(conn: &Connection, id: &str) -> Result<Redemption> {
+    let sql = format!("SELECT {REDEMPTION_COLUMNS} FROM redemptions WHERE id = ?1");
+    let found = conn
+        .prepare_cached(&sql)
+        .db()?
+        .query_row([id], redemption_row)
+        .optional()
+        .db()?;
+    match found {
+        Some(row) => Ok(finish_redemption(row)?.1),
+        None => Err(Error::new(
+            ErrorCode::RedemptionNotFound,
+            format!("no redemption with id {id:?}"),
+        )),
+    }
+}
+
+#[async_trait]
+impl RedemptionStore for SqliteStore {
+    async fn reverse(&self, redemption_id: &str, idem: Option<Idempotency>) -> Result<Redemption> {
+        let redemption_id = redemption_id.to_string();
+        self.write(idem, move |conn, now| {
+            let mut redemption = load_redemption(conn, &redemption_id)?;
+            if redemption.status == RedemptionStatus::Reversed {
+                return Err(Error::new(
+                    ErrorCode::RedemptionAlreadyReversed,
+                    "this redemption was already reversed",
+                ));
+            }
+            conn.prepare_cached("UPDATE redemptions SET reversed_at = ?2 WHERE id = ?1")
+                .db()?
+                .execute(params![redemption_id, now.0])
+                .db()?;
+            let row = load_coupon(conn, &redemption.code)?;
+            let book = load_book_by_seq(conn, row.book_seq)?;
+            let after = CouponRecord {
+                redemption_count: row.record.redemption_count.saturating_sub(1),
+                ..row.record.clone()
+            };
+            save_coupon(
+                conn,
+                CouponChange {
+                    book: &book,
+                    before: &row.record,
+                    after: &after,
+                    assigned_seq: None,
+                    redemptions: -1,
+                },
+            )?;
+            add_usage(conn, row.book_seq, &redemption.user_id, 0, -1)?;
+            redemption.status = RedemptionStatus::Reversed;
+            redemption.reversed_at = Some(now);
+            append_event(conn, event::REDEMPTION_REVERSED, &redemption, now)?;
+            Ok(redemption)
+        })
+        .await
+    }
+
+    async fn get_redemption(&self, redemption_id: &str) -> Result<Redemption> {
+        let redemption_id = redemption_id.to_string();
+        self.read(move |conn, _| load_redemption(conn, &redemption_id))
+            .await
+    }
+
+    async fn list_redemptions(
+        &self,
+        filter: RedemptionFilter,
+        page: PageRequest,
+    ) -> Result<Page<Redemption>> {
+        self.read(move |conn, _| {
+            let mut sql = format!("SELECT {REDEMPTION_COLUMNS} FROM redemptions WHERE seq > ?1");
+            let mut values: Vec<String> = Vec::new();
+            for (column, value) in [
+                ("book_id", &filter.book_id),
+                ("user_id", &filter.user_id),
+                ("code", &filter.code),
+            ] {
+                if let Some(value) = value {
+                    values.push(value.clone());
+                    sql.push_str(&format!(" AND {column} = ?{}", values.len() + 2));
+                }
+            }
+            sql.push_str(" ORDER BY seq LIMIT ?2");
+            let mut stmt = conn.prepare_cached(&sql).db()?;
+            let after = page.after.unwrap_or(0);
+            let fetch = i64::from(page.limit) + 1;
+            let mut bound: Vec<&dyn rusqlite::ToSql> = vec![&after, &fetch];
+            bound.extend(values.iter().map(|v| v as &dyn rusqlite::ToSql));
+            let rows = stmt.query_map(bound.as_slice(), redemption_row).db()?;
+            let items = rows
+                .map(|row| row.db().and_then(finish_redemption))
+                .collect::<Result<Vec<_>>>()?;
+            Ok(page_of(items, page.limit))
+        })
+        .await
+    }
+}

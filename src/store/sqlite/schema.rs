@@ -1,0 +1,123 @@
+//! The embedded store's tables: migrations applied in order, never edited once shipped.
+
+use rusqlite::Connection;
+
+use crate::domain::Result;
+
+use super::writer::Db;
+
+pub(super) const MIGRATIONS: &[&str] = &[
+    r#"
+CREATE TABLE books (
+    seq INTEGER PRIMARY KEY,
+    id TEXT NOT NULL UNIQUE,
+    settings TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    updated_at INTEGER NOT NULL,
+    in_use INTEGER NOT NULL DEFAULT 0,
+    n_total INTEGER NOT NULL DEFAULT 0,
+    n_available INTEGER NOT NULL DEFAULT 0,
+    n_assigned INTEGER NOT NULL DEFAULT 0,
+    n_redeemed INTEGER NOT NULL DEFAULT 0,
+    n_voided INTEGER NOT NULL DEFAULT 0,
+    redemptions INTEGER NOT NULL DEFAULT 0,
+    next_code_seq INTEGER NOT NULL DEFAULT 0
+);
+CREATE TABLE coupons (
+    book_seq INTEGER NOT NULL,
+    seq INTEGER NOT NULL,
+    code TEXT NOT NULL,
+    state INTEGER NOT NULL,
+    assigned_to TEXT,
+    assigned_seq INTEGER,
+    redemption_count INTEGER NOT NULL DEFAULT 0,
+    voided INTEGER NOT NULL DEFAULT 0,
+    created_at INTEGER NOT NULL,
+    job_seq INTEGER,
+    PRIMARY KEY (book_seq, seq)
+) WITHOUT ROWID;
+CREATE UNIQUE INDEX coupons_code ON coupons(code);
+CREATE INDEX coupons_state ON coupons(book_seq, state);
+CREATE INDEX coupons_user ON coupons(assigned_to, assigned_seq) WHERE assigned_to IS NOT NULL;
+CREATE TABLE locks (
+    id TEXT PRIMARY KEY,
+    code TEXT NOT NULL,
+    book_seq INTEGER NOT NULL,
+    user_id TEXT NOT NULL,
+    expires_at INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX locks_code ON locks(code);
+CREATE INDEX locks_expiry ON locks(expires_at);
+CREATE INDEX locks_book ON locks(book_seq);
+CREATE TABLE redemptions (
+    seq INTEGER PRIMARY KEY,
+    id TEXT NOT NULL UNIQUE,
+    code TEXT NOT NULL,
+    book_id TEXT NOT NULL,
+    user_id TEXT NOT NULL,
+    redeemed_at INTEGER NOT NULL,
+    reversed_at INTEGER,
+    metadata TEXT
+);
+CREATE INDEX redemptions_book ON redemptions(book_id);
+CREATE INDEX redemptions_user ON redemptions(user_id);
+CREATE INDEX redemptions_code ON redemptions(code);
+CREATE TABLE user_usage (
+    book_seq INTEGER NOT NULL,
+    user_id TEXT NOT NULL,
+    assigned INTEGER NOT NULL DEFAULT 0,
+    redeemed INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (book_seq, user_id)
+) WITHOUT ROWID;
+CREATE TABLE events (
+    seq INTEGER PRIMARY KEY,
+    type TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    data TEXT NOT NULL
+);
+CREATE TABLE api_keys (
+    seq INTEGER PRIMARY KEY,
+    id TEXT NOT NULL UNIQUE,
+    name TEXT NOT NULL,
+    scopes TEXT NOT NULL,
+    key_hash TEXT NOT NULL UNIQUE,
+    created_at INTEGER NOT NULL
+);
+CREATE TABLE idempotency (
+    caller TEXT NOT NULL,
+    key TEXT NOT NULL,
+    fingerprint TEXT NOT NULL,
+    response TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    PRIMARY KEY (caller, key)
+) WITHOUT ROWID;
+CREATE TABLE jobs (
+    seq INTEGER PRIMARY KEY,
+    id TEXT NOT NULL UNIQUE,
+    book_id TEXT NOT NULL,
+    running INTEGER NOT NULL,
+    body TEXT NOT NULL,
+    spec TEXT NOT NULL
+);
+CREATE INDEX jobs_running ON jobs(running) WHERE running = 1;
+"#,
+    super::webhooks::SCHEMA,
+    // Codes generated per shape, for the capacity check before generation.
+    r#"
+CREATE TABLE code_shapes (
+    shape TEXT PRIMARY KEY,
+    generated INTEGER NOT NULL
+) WITHOUT ROWID;
+"#,
+];
+
+pub(super) fn migrate(conn: &Connection) -> Result<()> {
+    let version: i64 = conn
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .db()?;
+    for (index, sql) in MIGRATIONS.iter().enumerate().skip(version as usize) {
+        let tx_sql = format!("BEGIN; {sql}; PRAGMA user_version = {}; COMMIT;", index + 1);
+        conn.execute_batch(&tx_sql).db()?;
+    }
+    Ok(())
+}
