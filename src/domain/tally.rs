@@ -23,6 +23,12 @@ impl Tally {
         self.available + self.assigned
     }
 
+    /// Counts one more code of `status` (a recount from the codes themselves).
+    pub fn add_code(&mut self, status: BaseStatus) {
+        self.total += 1;
+        *self.slot(status) += 1;
+    }
+
     fn slot(&mut self, status: BaseStatus) -> &mut i64 {
         match status {
             BaseStatus::Available => &mut self.available,

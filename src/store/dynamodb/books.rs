@@ -1,5 +1,6 @@
 //! Books in the DynamoDB table.
 
+use crate::domain::book::check_deletable;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::Ordering;
 
@@ -11,16 +12,15 @@ use crate::domain::coupon::BaseStatus;
 use crate::domain::event;
 use crate::domain::ids::new_id;
 use crate::domain::stats::{BookStats, Bucket, RedemptionBucket, TopUser};
-use crate::domain::{Error, ErrorCode, Page, PageRequest, Result, Timestamp, page_of};
+use crate::domain::tally::Tally as Counters;
+use crate::domain::{Page, PageRequest, Result, Timestamp, page_of};
 use crate::store::{Idempotency, prelude::*};
 
 use super::DynamoStore;
 use super::attr::{Item, get_n, get_s, key, n, pad, s, to_json};
 use super::expr::{Expr, put_new};
 use super::redemptions::parse_redemption;
-use super::state::{
-    BookState, CouponState, Tally, book_pk, counts_key, coupon_key, is_unused, meta_key,
-};
+use super::state::{BookState, CouponState, Tally, book_pk, counts_key, coupon_key, meta_key};
 
 impl DynamoStore {
     /// After a change of the per-coupon limit: puts every code of the book in or out of
@@ -29,7 +29,7 @@ impl DynamoStore {
     pub(super) async fn recount(&self, book_id: &str) -> Result<()> {
         let (book, _) = self.load_book(book_id).await?;
         let max = book.max();
-        let mut tally = Tally::default();
+        let mut tally = Counters::default();
         for item in self
             .query_all(Some("GSI2"), &format!("BCODES#{book_id}"))
             .await?
@@ -44,9 +44,7 @@ impl DynamoStore {
                 self.update_returning(coupon_key(&coupon.record.code), expr)
                     .await?;
             }
-            tally.total += 1;
-            *tally.slot(status) += 1;
-            tally.unused += i64::from(is_unused(status));
+            tally.add_code(status);
         }
         let mut expr = Expr::new();
         for (name, value) in [
@@ -55,7 +53,7 @@ impl DynamoStore {
             ("assigned", tally.assigned),
             ("redeemed", tally.redeemed),
             ("voided", tally.voided),
-            ("unused", tally.unused),
+            ("unused", tally.unused()),
         ] {
             expr.set(name, n(value));
         }
@@ -188,12 +186,7 @@ impl BookStore for DynamoStore {
     async fn delete_book(&self, book_id: &str) -> Result<()> {
         self.run(None, |now| async move {
             let (book, tally) = self.load_book(book_id).await?;
-            if tally.in_use {
-                return Err(Error::new(
-                    ErrorCode::BookInUse,
-                    "codes of this book were assigned or redeemed; archive it instead",
-                ));
-            }
+            check_deletable(tally.in_use)?;
             let view = self.book_view(&book, &tally, now).await?;
             let mut meta = Expr::new();
             meta.cond("sv", "=", n(book.sv));

@@ -254,12 +254,7 @@ impl CodeStore for DynamoStore {
             let spec = spec.clone();
             async move {
                 let (book, _) = self.load_book(book_id).await?;
-                if !book.settings.status.accepts_codes() {
-                    return Err(Error::new(
-                        ErrorCode::BookNotActive,
-                        "codes cannot be added to an archived book",
-                    ));
-                }
+                book.settings.check_accepts_codes()?;
                 let job = Job::start(new_id("job"), kind, book.id.clone(), total, now);
                 let mut item = key(format!("JOB#{}", job.id), "JOB");
                 item.insert("book_id".into(), s(&book.id));

@@ -8,7 +8,7 @@ use rand::Rng;
 
 use crate::domain::coupon::{
     self, AssignPlan, BaseStatus, Coupon, CouponRecord, CouponStatus, Lock, LockPlan, Redemption,
-    UseContext, UserUsage,
+    UnassignPlan, UseContext, UserUsage,
 };
 use crate::domain::event;
 use crate::domain::{Error, ErrorCode, Page, PageRequest, Result, Timestamp, page_of};
@@ -187,18 +187,8 @@ impl DynamoStore {
             ..
         } = self.load_ctx(code, None).await?;
         let max = book.max();
-        let Some(owner) = coupon.record.assigned_to.clone() else {
+        let UnassignPlan::Release { owner, after } = coupon::plan_unassign(&coupon.record)? else {
             return Ok((coupon.view(max, now), Vec::new()));
-        };
-        if coupon.record.redemption_count > 0 {
-            return Err(Error::new(
-                ErrorCode::CouponAlreadyRedeemed,
-                "a redeemed coupon cannot be unassigned",
-            ));
-        }
-        let after = CouponRecord {
-            assigned_to: None,
-            ..coupon.record.clone()
         };
         let mut expr = coupon.pinned();
         expr.cond("rc", "=", n(0));
@@ -321,13 +311,8 @@ impl DynamoStore {
         now: Timestamp,
     ) -> Decision<Coupon> {
         let CouponCtx { coupon, book, .. } = self.load_ctx(code, None).await?;
-        let held = coupon
-            .locks
-            .iter()
-            .any(|l| l.lock_id == lock_id && l.is_live(now));
-        if !held {
-            return Err(Error::lock_not_found());
-        }
+        let held = coupon.locks.iter().find(|l| l.lock_id == lock_id);
+        coupon::check_unlock(held, code, now)?;
         let mut expr = coupon.pinned();
         expr.cond_path(&["locks", lock_id, "e"], ">", n(now.millis()));
         expr.remove(&["locks", lock_id]).bump("lv");
@@ -377,12 +362,8 @@ impl DynamoStore {
             ..
         } = self.load_ctx(code, None).await?;
         let max = book.max();
-        if coupon.record.voided {
+        let Some(after) = coupon::plan_void(&coupon.record) else {
             return Ok((coupon.view(max, now), Vec::new()));
-        }
-        let after = CouponRecord {
-            voided: true,
-            ..coupon.record.clone()
         };
         let mut expr = coupon.pinned();
         if let Some(max) = max {

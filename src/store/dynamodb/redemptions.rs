@@ -2,7 +2,7 @@
 
 use async_trait::async_trait;
 
-use crate::domain::coupon::{BaseStatus, CouponRecord, Redemption, RedemptionStatus};
+use crate::domain::coupon::{BaseStatus, Redemption, RedemptionStatus, plan_reverse};
 use crate::domain::event;
 use crate::domain::{Error, ErrorCode, Page, PageRequest, Result, Timestamp, page_of};
 use crate::store::{Idempotency, RedemptionFilter, prelude::*};
@@ -54,12 +54,6 @@ impl DynamoStore {
                 )
             })?;
         let (_, mut redemption) = parse_redemption(&item)?;
-        if redemption.status == RedemptionStatus::Reversed {
-            return Err(Error::new(
-                ErrorCode::RedemptionAlreadyReversed,
-                "this redemption was already reversed",
-            ));
-        }
         let CouponCtx {
             coupon,
             book,
@@ -67,10 +61,7 @@ impl DynamoStore {
             ..
         } = self.load_ctx(&redemption.code, None).await?;
         let max = book.max();
-        let after = CouponRecord {
-            redemption_count: coupon.record.redemption_count.saturating_sub(1),
-            ..coupon.record.clone()
-        };
+        let after = plan_reverse(&redemption, &coupon.record)?;
         let mut expr = Expr::new();
         expr.add("rc", -1);
         let was_used_up = max.is_some_and(|max| coupon.rc() >= i64::from(max));

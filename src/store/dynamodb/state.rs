@@ -1,7 +1,7 @@
 //! Items as decisions read them: books, their counters, coupons and locks, their keys,
 //! and the reads that load them.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::sync::Mutex;
 
 use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem};
@@ -10,6 +10,7 @@ use crate::domain::book::{Book, BookSettings, Counts};
 use crate::domain::coupon::{
     self, BaseStatus, Coupon, CouponRecord, CouponStatus, Lock, UserUsage,
 };
+use crate::domain::tally::{Tally as Counters, TallyDelta, became_exhausted};
 use crate::domain::{Error, Result, Timestamp};
 
 use super::attr::{Item, corrupt, from_json, get_bool, get_n, get_s, key, n, opt_n, opt_s, s};
@@ -151,18 +152,17 @@ impl Tally {
         }
     }
 
-    pub(super) fn slot(&mut self, status: BaseStatus) -> &mut i64 {
-        match status {
-            BaseStatus::Available => &mut self.available,
-            BaseStatus::Assigned => &mut self.assigned,
-            BaseStatus::Redeemed => &mut self.redeemed,
-            BaseStatus::Voided => &mut self.voided,
+    /// The counters in the domain's terms.
+    pub(super) fn counters(&self) -> Counters {
+        Counters {
+            total: self.total,
+            available: self.available,
+            assigned: self.assigned,
+            redeemed: self.redeemed,
+            voided: self.voided,
+            redemptions: self.redemptions,
         }
     }
-}
-
-pub(super) fn is_unused(status: BaseStatus) -> bool {
-    matches!(status, BaseStatus::Available | BaseStatus::Assigned)
 }
 
 /// How a change moves the book's counters.
@@ -188,61 +188,62 @@ pub(super) fn tally_update(
     tally: Option<&Tally>,
     change: &TallyChange,
 ) -> Result<(TransactWriteItem, Tally, bool)> {
-    let mut expr = Expr::new();
     let known = tally.copied();
-    let tally = &known.unwrap_or_default();
-    let mut after = *tally;
-    let mut deltas: BTreeMap<&str, i64> = BTreeMap::new();
-    if change.before != change.after {
-        *after.slot(change.before) -= 1;
-        *after.slot(change.after) += 1;
-        let name = |status| match status {
-            BaseStatus::Available => "available",
-            BaseStatus::Assigned => "assigned",
-            BaseStatus::Redeemed => "redeemed",
-            BaseStatus::Voided => "voided",
-        };
-        *deltas.entry(name(change.before)).or_default() -= 1;
-        *deltas.entry(name(change.after)).or_default() += 1;
-        let unused = i64::from(is_unused(change.after)) - i64::from(is_unused(change.before));
-        after.unused += unused;
-        *deltas.entry("unused").or_default() += unused;
+    let tally = known.unwrap_or_default();
+    let mut delta = TallyDelta::new(change.before, change.after, change.redemptions);
+    if change.in_use {
+        delta = delta.marking_in_use();
     }
-    after.redemptions = (after.redemptions + change.redemptions).max(0);
-    *deltas.entry("redemptions").or_default() += change.redemptions;
-    let mut exhausted = false;
-    for (name, delta) in &deltas {
-        expr.add(name, *delta);
-        if change.announce && *delta < 0 && matches!(*name, "available" | "unused") {
-            let before = if *name == "available" {
+    let counters_after = delta.apply(&tally.counters());
+    let after = Tally {
+        total: counters_after.total,
+        available: counters_after.available,
+        assigned: counters_after.assigned,
+        redeemed: counters_after.redeemed,
+        voided: counters_after.voided,
+        redemptions: counters_after.redemptions,
+        unused: counters_after.unused(),
+        in_use: tally.in_use || delta.marks_in_use,
+    };
+    let mut expr = Expr::new();
+    expr.cond_exists("PK");
+    if delta.is_empty() {
+        // Nothing moves (e.g. a voided coupon unassigned): the book must still exist.
+        return Ok((expr.into_check(table, counts_key(&book.id))?, after, false));
+    }
+    for (name, moved) in delta.counters() {
+        expr.add(name, moved);
+        // When the change may use the book up, the counters that fall are pinned, so
+        // exactly one change sees them reach zero.
+        if change.announce && moved < 0 && matches!(name, "available" | "unused") {
+            let before = if name == "available" {
                 tally.available
             } else {
                 tally.unused
             };
-            if known.is_some() && before + delta <= 0 {
+            if known.is_some() && before + moved <= 0 {
                 expr.cond(name, "=", n(before));
-                exhausted = true;
             } else {
-                expr.cond(name, ">", n(-delta));
+                expr.cond(name, ">", n(-moved));
             }
         }
     }
     if let Some(max) = book.settings.max_total_redemptions
-        && change.redemptions > 0
+        && delta.redemptions > 0
     {
         let max = max as i64;
         if known.is_some() && tally.redemptions + 1 >= max {
             expr.cond("redemptions", "=", n(tally.redemptions));
-            exhausted |= change.announce;
         } else {
             expr.cond("redemptions", "<", n(max - 1));
         }
     }
-    if change.in_use {
+    if delta.marks_in_use {
         expr.set("in_use", AttributeValue::Bool(true));
-        after.in_use = true;
     }
-    expr.cond_exists("PK");
+    let exhausted = change.announce
+        && known.is_some()
+        && became_exhausted(&book.settings, &tally.counters(), &counters_after);
     Ok((
         expr.into_update(table, counts_key(&book.id))?,
         after,

@@ -25,7 +25,7 @@ use super::expr::{Expr, put_new};
 use super::outbox::event_id_floor;
 use crate::domain::event::Event;
 use crate::domain::webhook::{
-    self, DeliveryAttempt, DeliveryBatch, Endpoint, PendingDelivery, Webhook, WebhookStatus,
+    self, DeliveryAttempt, DeliveryBatch, Endpoint, Lease, PendingDelivery, Webhook, WebhookStatus,
 };
 use crate::domain::{Page, PageRequest, Result, Timestamp, page_of};
 use crate::store::{Idempotency, WebhookStore};
@@ -65,6 +65,15 @@ struct Stored {
     endpoint: Endpoint,
     lease_holder: Option<String>,
     lease_until: Option<i64>,
+}
+
+impl Stored {
+    fn lease(&self) -> Lease<'_> {
+        Lease {
+            holder: self.lease_holder.as_deref(),
+            until: self.lease_until.map(Timestamp),
+        }
+    }
 }
 
 fn parse(item: &Item) -> Result<Stored> {
@@ -265,9 +274,10 @@ impl WebhookStore for DynamoStore {
         until: Timestamp,
     ) -> Result<Option<Endpoint>> {
         let stored = self.load_webhook(id).await?;
-        let taken = stored.lease_holder.as_deref().is_some_and(|h| h != holder)
-            && stored.lease_until.is_some_and(|t| t > now.millis());
-        if taken || stored.endpoint.webhook.status == WebhookStatus::Disabled {
+        if !stored
+            .lease()
+            .may_take(stored.endpoint.webhook.status, holder, now)
+        {
             return Ok(None);
         }
         let mut expr = Expr::new();
@@ -307,11 +317,7 @@ impl WebhookStore for DynamoStore {
             return Ok(());
         }
         let stored = self.load_webhook(id).await?;
-        if let Some(holder) = holder
-            && stored.lease_holder.as_deref() != Some(holder)
-        {
-            return Err(webhook::not_found(id));
-        }
+        stored.lease().check_recorder(holder, id)?;
         let mut requests = Vec::new();
         for attempt in &batch.attempts {
             let pos = attempt_position(attempt.attempted_at);

@@ -3,11 +3,11 @@
 use async_trait::async_trait;
 use rusqlite::{Connection, params};
 
-use crate::domain::book::{Book, BookSettings, UpdateBook};
+use crate::domain::book::{Book, BookSettings, UpdateBook, check_deletable};
 use crate::domain::event;
 use crate::domain::ids::new_id;
 use crate::domain::stats::{BookStats, Bucket, RedemptionBucket, TopUser};
-use crate::domain::{Error, ErrorCode, Page, PageRequest, Result, Timestamp, page_of};
+use crate::domain::{Page, PageRequest, Result, Timestamp, page_of};
 use crate::store::{Idempotency, prelude::*};
 
 use super::SqliteStore;
@@ -81,12 +81,7 @@ impl BookStore for SqliteStore {
         let book_id = book_id.to_string();
         self.write(None, move |conn, now| {
             let book = load_book(conn, &book_id)?;
-            if book.in_use {
-                return Err(Error::new(
-                    ErrorCode::BookInUse,
-                    "codes of this book were assigned or redeemed; archive it instead",
-                ));
-            }
+            check_deletable(book.in_use)?;
             let view = book_view(conn, &book, now)?;
             for sql in [
                 "DELETE FROM locks WHERE book_seq = ?1",

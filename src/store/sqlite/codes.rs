@@ -191,12 +191,7 @@ pub(super) fn insert_job(
     now: Timestamp,
 ) -> Result<(i64, Job)> {
     let book = load_book(conn, book_id)?;
-    if !book.settings.status.accepts_codes() {
-        return Err(Error::new(
-            ErrorCode::BookNotActive,
-            "codes cannot be added to an archived book",
-        ));
-    }
+    book.settings.check_accepts_codes()?;
     let job = Job::start(new_id("job"), kind, book.id.clone(), total, now);
     conn.prepare_cached(
         "INSERT INTO jobs (id, book_id, running, body, spec) VALUES (?1, ?2, 1, ?3, ?4)",

@@ -7,19 +7,20 @@ use rusqlite::{Connection, OptionalExtension, params};
 
 use crate::domain::coupon::{
     self, AssignPlan, Coupon, CouponRecord, CouponStatus, Lock, LockPlan, RedeemPlan, Redemption,
-    RedemptionStatus, UseContext, UserUsage,
+    RedemptionStatus, UnassignPlan, UseContext, UserUsage,
 };
 use crate::domain::event;
 use crate::domain::ids::new_id;
+use crate::domain::tally::{Tally, became_exhausted};
 use crate::domain::{Error, ErrorCode, Page, PageRequest, Result, Timestamp};
 use crate::store::{Idempotency, RedeemRequest, Validation, prelude::*};
 
 use super::SqliteStore;
 use super::events::append_event;
 use super::rows::{
-    BookRow, BookTotals, COUPON_COLUMNS, CouponChange, CouponRow, add_usage, book_view,
-    coupon_page, coupon_view, find_lock, live_locks, load_book, load_book_by_seq, load_coupon,
-    save_coupon, usage,
+    BookRow, COUPON_COLUMNS, CouponChange, CouponRow, add_usage, book_view, coupon_page,
+    coupon_view, find_lock, live_locks, load_book, load_book_by_seq, load_coupon, save_coupon,
+    usage,
 };
 use super::writer::Db;
 use super::writer::to_json;
@@ -87,17 +88,10 @@ impl UseState {
 pub(super) fn announce_exhaustion(
     conn: &Connection,
     before: &BookRow,
-    after: &BookTotals,
+    after: &Tally,
     now: Timestamp,
 ) -> Result<()> {
-    let unused = |counts: &[i64; 5]| counts[1] + counts[2];
-    let codes_gone = unused(&before.base_counts) > 0 && unused(&after.base_counts) == 0;
-    let available_gone = before.base_counts[1] > 0 && after.base_counts[1] == 0;
-    let budget_gone = before
-        .settings
-        .max_total_redemptions
-        .is_some_and(|max| (before.redemptions as u64) < max && (after.redemptions as u64) >= max);
-    if codes_gone || available_gone || budget_gone {
+    if became_exhausted(&before.settings, &before.tally(), after) {
         let book = load_book_by_seq(conn, before.seq)?;
         let view = book_view(conn, &book, now)?;
         append_event(conn, event::BOOK_EXHAUSTED, &view, now)?;
@@ -191,18 +185,8 @@ impl CouponStore for SqliteStore {
             let row = load_coupon(conn, &code)?;
             let book = load_book_by_seq(conn, row.book_seq)?;
             let max = book.settings.max_redemptions_per_coupon;
-            let Some(owner) = row.record.assigned_to.clone() else {
+            let UnassignPlan::Release { owner, after } = coupon::plan_unassign(&row.record)? else {
                 return coupon_view(conn, &row.record, max, now);
-            };
-            if row.record.redemption_count > 0 {
-                return Err(Error::new(
-                    ErrorCode::CouponAlreadyRedeemed,
-                    "a redeemed coupon cannot be unassigned",
-                ));
-            }
-            let after = CouponRecord {
-                assigned_to: None,
-                ..row.record.clone()
             };
             save_coupon(
                 conn,
@@ -303,10 +287,7 @@ impl CouponStore for SqliteStore {
         let lock_id = lock_id.to_string();
         self.write(idem, move |conn, now| {
             let row = load_coupon(conn, &code)?;
-            let lock = find_lock(conn, &lock_id)?.ok_or_else(Error::lock_not_found)?;
-            if lock.code != code || !lock.is_live(now) {
-                return Err(Error::lock_not_found());
-            }
+            coupon::check_unlock(find_lock(conn, &lock_id)?.as_ref(), &code, now)?;
             conn.prepare_cached("DELETE FROM locks WHERE id = ?1")
                 .db()?
                 .execute([&lock_id])
@@ -352,10 +333,7 @@ impl CouponStore for SqliteStore {
                     .execute([&lock_id])
                     .db()?;
             }
-            let after = CouponRecord {
-                redemption_count: row.record.redemption_count + 1,
-                ..row.record.clone()
-            };
+            let after = row.record.redeemed();
             let totals = save_coupon(
                 conn,
                 CouponChange {
@@ -405,12 +383,8 @@ impl CouponStore for SqliteStore {
             let row = load_coupon(conn, &code)?;
             let book = load_book_by_seq(conn, row.book_seq)?;
             let max = book.settings.max_redemptions_per_coupon;
-            if row.record.voided {
+            let Some(after) = coupon::plan_void(&row.record) else {
                 return coupon_view(conn, &row.record, max, now);
-            }
-            let after = CouponRecord {
-                voided: true,
-                ..row.record.clone()
             };
             save_coupon(
                 conn,
@@ -467,11 +441,8 @@ pub(super) fn assign_to(
     record: &CouponRecord,
     user_id: &str,
     assign_seq: &AtomicI64,
-) -> Result<(CouponRecord, BookTotals)> {
-    let after = CouponRecord {
-        assigned_to: Some(user_id.to_string()),
-        ..record.clone()
-    };
+) -> Result<(CouponRecord, Tally)> {
+    let after = record.assigned(user_id);
     let seq = assign_seq.fetch_add(1, Ordering::Relaxed) + 1;
     let totals = save_coupon(
         conn,

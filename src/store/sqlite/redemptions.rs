@@ -3,7 +3,7 @@
 use async_trait::async_trait;
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
-use crate::domain::coupon::{CouponRecord, Redemption, RedemptionStatus};
+use crate::domain::coupon::{self, Redemption, RedemptionStatus};
 use crate::domain::event;
 use crate::domain::{Error, ErrorCode, Page, PageRequest, Result, Timestamp, page_of};
 use crate::store::{Idempotency, RedemptionFilter, prelude::*};
@@ -71,22 +71,13 @@ impl RedemptionStore for SqliteStore {
         let redemption_id = redemption_id.to_string();
         self.write(idem, move |conn, now| {
             let mut redemption = load_redemption(conn, &redemption_id)?;
-            if redemption.status == RedemptionStatus::Reversed {
-                return Err(Error::new(
-                    ErrorCode::RedemptionAlreadyReversed,
-                    "this redemption was already reversed",
-                ));
-            }
+            let row = load_coupon(conn, &redemption.code)?;
+            let after = coupon::plan_reverse(&redemption, &row.record)?;
             conn.prepare_cached("UPDATE redemptions SET reversed_at = ?2 WHERE id = ?1")
                 .db()?
                 .execute(params![redemption_id, now.0])
                 .db()?;
-            let row = load_coupon(conn, &redemption.code)?;
             let book = load_book_by_seq(conn, row.book_seq)?;
-            let after = CouponRecord {
-                redemption_count: row.record.redemption_count.saturating_sub(1),
-                ..row.record.clone()
-            };
             save_coupon(
                 conn,
                 CouponChange {

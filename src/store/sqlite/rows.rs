@@ -5,6 +5,7 @@ use rusqlite::{Connection, OptionalExtension, Row, params};
 
 use crate::domain::book::{Book, BookSettings, Counts};
 use crate::domain::coupon::{BaseStatus, Coupon, CouponRecord, Lock, UserUsage};
+use crate::domain::tally::{Tally, TallyDelta};
 use crate::domain::{Error, Page, PageRequest, Result, Timestamp, page_of};
 
 use super::writer::Db;
@@ -19,6 +20,21 @@ pub(super) struct BookRow {
     /// total, available, assigned, redeemed, voided (locks not considered).
     pub(super) base_counts: [i64; 5],
     pub(super) redemptions: i64,
+}
+
+impl BookRow {
+    /// The counters kept on write, in the domain's terms.
+    pub(super) fn tally(&self) -> Tally {
+        let [total, available, assigned, redeemed, voided] = self.base_counts;
+        Tally {
+            total,
+            available,
+            assigned,
+            redeemed,
+            voided,
+            redemptions: self.redemptions,
+        }
+    }
 }
 
 pub(super) const BOOK_COLUMNS: &str = "seq, id, settings, created_at, updated_at, in_use, n_total, \
@@ -251,15 +267,9 @@ pub(super) struct CouponChange<'a> {
     pub(super) redemptions: i64,
 }
 
-/// The book's counters after a change: base counts (total, available, assigned,
-/// redeemed, voided) and net redemptions.
-pub(super) struct BookTotals {
-    pub(super) base_counts: [i64; 5],
-    pub(super) redemptions: i64,
-}
-
-/// Writes a changed coupon and moves its book's counters, one statement each.
-pub(super) fn save_coupon(conn: &Connection, change: CouponChange) -> Result<BookTotals> {
+/// Writes a changed coupon and moves its book's counters as the domain's tally
+/// delta says; returns the counters after the change.
+pub(super) fn save_coupon(conn: &Connection, change: CouponChange) -> Result<Tally> {
     let max = change.book.settings.max_redemptions_per_coupon;
     let old_state = change.before.base_status(max);
     let new_state = change.after.base_status(max);
@@ -279,13 +289,11 @@ pub(super) fn save_coupon(conn: &Connection, change: CouponChange) -> Result<Boo
         change.after.voided
     ])
     .db()?;
-    let mut delta = [0i64; 5];
-    if old_state != new_state {
-        delta[old_state as usize + 1] -= 1;
-        delta[new_state as usize + 1] += 1;
+    let mut delta = TallyDelta::new(old_state, new_state, change.redemptions);
+    if change.assigned_seq.is_some() || change.redemptions > 0 {
+        delta = delta.marking_in_use();
     }
-    let in_use = change.assigned_seq.is_some() || change.redemptions > 0;
-    if delta != [0; 5] || change.redemptions != 0 || in_use {
+    if !delta.is_empty() {
         conn.prepare_cached(
             "UPDATE books SET n_available = n_available + ?2, n_assigned = n_assigned + ?3,
                 n_redeemed = n_redeemed + ?4, n_voided = n_voided + ?5,
@@ -295,23 +303,16 @@ pub(super) fn save_coupon(conn: &Connection, change: CouponChange) -> Result<Boo
         .db()?
         .execute(params![
             change.book.seq,
-            delta[1],
-            delta[2],
-            delta[3],
-            delta[4],
-            change.redemptions,
-            in_use
+            delta.available,
+            delta.assigned,
+            delta.redeemed,
+            delta.voided,
+            delta.redemptions,
+            delta.marks_in_use
         ])
         .db()?;
     }
-    let mut base_counts = change.book.base_counts;
-    for (count, d) in base_counts.iter_mut().zip(delta) {
-        *count += d;
-    }
-    Ok(BookTotals {
-        base_counts,
-        redemptions: (change.book.redemptions + change.redemptions).max(0),
-    })
+    Ok(delta.apply(&change.book.tally()))
 }
 
 /// Lists coupons of one query shape: `sql` selects COUPON_COLUMNS plus a position

@@ -8,7 +8,7 @@ use super::events::event_id;
 use super::writer::{Db, from_json, to_json};
 use crate::domain::event::Event;
 use crate::domain::webhook::{
-    self, DeliveryAttempt, DeliveryBatch, Endpoint, PendingDelivery, Webhook, WebhookStatus,
+    self, DeliveryAttempt, DeliveryBatch, Endpoint, Lease, PendingDelivery, Webhook, WebhookStatus,
 };
 use crate::domain::{Page, PageRequest, Result, Timestamp, page_of};
 use crate::store::{Idempotency, WebhookStore};
@@ -46,6 +46,15 @@ struct Row {
     endpoint: Endpoint,
     lease_holder: Option<String>,
     lease_until: Option<i64>,
+}
+
+impl Row {
+    fn lease(&self) -> Lease<'_> {
+        Lease {
+            holder: self.lease_holder.as_deref(),
+            until: self.lease_until.map(Timestamp),
+        }
+    }
 }
 
 fn load(conn: &Connection, id: &str) -> Result<Row> {
@@ -217,9 +226,10 @@ impl WebhookStore for SqliteStore {
         let holder = holder.to_string();
         self.write(None, move |conn, _| {
             let row = load(conn, &id)?;
-            let taken = row.lease_holder.as_deref().is_some_and(|h| h != holder)
-                && row.lease_until.is_some_and(|t| t > now.0);
-            if taken || row.endpoint.webhook.status == WebhookStatus::Disabled {
+            if !row
+                .lease()
+                .may_take(row.endpoint.webhook.status, &holder, now)
+            {
                 return Ok(None);
             }
             conn.prepare_cached(
@@ -265,11 +275,7 @@ impl WebhookStore for SqliteStore {
         let holder = holder.map(str::to_string);
         self.write(None, move |conn, _| {
             let row = load(conn, &id)?;
-            if let Some(holder) = &holder
-                && row.lease_holder.as_deref() != Some(holder.as_str())
-            {
-                return Err(webhook::not_found(&id));
-            }
+            row.lease().check_recorder(holder.as_deref(), &id)?;
             for attempt in &batch.attempts {
                 conn.prepare_cached(
                     "INSERT INTO webhook_attempts (webhook_id, event_id, body) VALUES (?1, ?2, ?3)",
