@@ -4,7 +4,7 @@
 //! the start of `coupon-book serve` (embedded store) in the same run.
 //!
 //! ```sh
-//! cargo build --release
+//! cargo build --release --workspace
 //! ./target/release/coupon-book-lambda-bench --endpoint http://127.0.0.1:8000 [--runs 10]
 //! ```
 //! (`COUPON_BOOK_TEST_DYNAMODB_ENDPOINT`, as set by scripts/test.sh, works too.)
