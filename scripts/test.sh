@@ -75,8 +75,11 @@ export COUPON_BOOK_TEST_DYNAMODB_ENDPOINT="http://127.0.0.1:$port"
 export COUPON_BOOK_DYNAMODB_STREAM=off
 echo "dynoxide $DYNOXIDE_VERSION serving DynamoDB at $COUPON_BOOK_TEST_DYNAMODB_ENDPOINT" >&2
 
-# The HTTP tests start the real binary; build it once up front.
-cargo build --bins
+# The HTTP tests start the real binary (target/debug/coupon-book; so do schemathesis
+# and the console test below); build it with the tests once up front. Built with them,
+# not by `cargo build --bins`, it gets their dependency features (the dev-dependencies
+# add some), so the crate is not compiled twice.
+cargo test --all-targets --no-run
 cargo test --all-targets "$@"
 
 # The black-box HTTP suites once more, against the DynamoDB store (the bulk-code suite
