@@ -1,7 +1,7 @@
 //! The integration tests as one test binary (`cargo test --test it`), so the crate is
 //! linked once rather than once per suite. Each module is one suite; filter by its
 //! path, e.g. `cargo test --test it http_books::`. The HTTP suites start the real
-//! `coupon-book` binary (`cargo build --bins` first) on a fresh store per test.
+//! `coupon-book` binary, which cargo builds for them, on a fresh store per test.
 
 mod common;
 
