@@ -6,8 +6,8 @@
 //! scripts/test.sh) or real DynamoDB:
 //!
 //! ```sh
-//! cargo run --release --bin coupon-book-dynamo-bench -- --endpoint http://127.0.0.1:8000
-//! cargo run --release --bin coupon-book-dynamo-bench -- --aws   # AWS_REGION etc., makes a table
+//! cargo run --release -p coupon-book-bench --bin coupon-book-dynamo-bench -- --endpoint http://127.0.0.1:8000
+//! cargo run --release -p coupon-book-bench --bin coupon-book-dynamo-bench -- --aws   # AWS_REGION etc., makes a table
 //! ```
 //! Options: `--ops N` operations per kind (default 200).
 

@@ -4,7 +4,7 @@
 //! the start of `coupon-book serve` (embedded store) in the same run.
 //!
 //! ```sh
-//! cargo build --release
+//! cargo build --release --workspace
 //! ./target/release/coupon-book-lambda-bench --endpoint http://127.0.0.1:8000 [--runs 10]
 //! ```
 //! (`COUPON_BOOK_TEST_DYNAMODB_ENDPOINT`, as set by scripts/test.sh, works too.)
@@ -12,7 +12,9 @@
 //! first answer (`GET /healthz`), to the first answer that reads DynamoDB (`GET
 //! /v1/books`, the client's first connection), and the warm p50 of that request.
 
-#[path = "../tests/common/runtime_api.rs"]
+// Shared with the Lambda tests, which use all of it; this bench only part.
+#[path = "../tests/it/common/runtime_api.rs"]
+#[allow(dead_code)]
 mod runtime_api;
 
 use std::io::{BufRead, BufReader};

@@ -2,7 +2,8 @@
 //! driven over loopback HTTP/1.1 keep-alive connections, with baselines measured in the
 //! same run so the ratios mean something on a noisy machine.
 //!
-//! Run: `cargo run --release --bin coupon-book-bench -- [--seconds 5] [--connections 64]`
+//! Run: `cargo build --release && cargo run --release -p coupon-book-bench --bin
+//! coupon-book-bench -- [--seconds 5] [--connections 64]` (the first builds the server)
 //! and `... -- codes` for the bulk code figures (see bench/codes.rs).
 //!
 //! Phases: (a) `GET /healthz`; (b) redeem of distinct single-use codes; (c) lock then

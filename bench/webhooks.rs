@@ -9,7 +9,7 @@
 //! 2. Cost: closed-loop redeem throughput without and with a subscribed endpoint,
 //!    alternating A, B, A, B in the same server, and the ratio B/A.
 //!
-//! Run: `cargo build --release && ./target/release/coupon-book-webhook-bench
+//! Run: `cargo build --release --workspace && ./target/release/coupon-book-webhook-bench
 //! [--rate 1000] [--lag-seconds 10] [--seconds 5] [--connections 64]`
 
 use std::collections::HashMap;

@@ -8,7 +8,7 @@
 # runs under libFuzzer with AddressSanitizer for the given time (default 60 s), at
 # the lowest CPU priority; findings land in fuzz/artifacts/<target>/. Without
 # nightly, the same checks (fuzz/src/lib.rs) run on stable as a time-bounded random
-# and mutation-based search (tests/fuzz_smoke.rs), which finds less but needs nothing.
+# and mutation-based search (tests/it/fuzz_smoke.rs), which finds less but needs nothing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -50,7 +50,7 @@ if have_nightly; then
 fi
 
 echo "no nightly toolchain with cargo-fuzz here: running the stable fallback" >&2
-echo "(tests/fuzz_smoke.rs: random and mutated inputs through the same checks)" >&2
+echo "(tests/it/fuzz_smoke.rs: random and mutated inputs through the same checks)" >&2
 COUPON_BOOK_FUZZ_SECONDS="$SECONDS_PER_TARGET" \
 COUPON_BOOK_FUZZ_TARGETS="${TARGETS[*]}" \
-  nice -n 19 cargo test --release --test fuzz_smoke -- --nocapture
+  nice -n 19 cargo test --release --test it fuzz_smoke:: -- --nocapture

@@ -75,15 +75,33 @@ export COUPON_BOOK_TEST_DYNAMODB_ENDPOINT="http://127.0.0.1:$port"
 export COUPON_BOOK_DYNAMODB_STREAM=off
 echo "dynoxide $DYNOXIDE_VERSION serving DynamoDB at $COUPON_BOOK_TEST_DYNAMODB_ENDPOINT" >&2
 
-# The HTTP tests start the real binary; build it once up front.
-cargo build --bins
+# The HTTP tests start the real binary (target/debug/coupon-book; so do schemathesis
+# and the console test below); build it with the tests once up front. Built with them,
+# not by `cargo build --bins`, it gets their dependency features (the dev-dependencies
+# add some), so the crate is not compiled twice.
+cargo test --all-targets --no-run
 cargo test --all-targets "$@"
 
 # The black-box HTTP suites once more, against the DynamoDB store (the bulk-code suite
-# at a tenth of its size there: 100,000 codes instead of a million).
-COUPON_BOOK_TEST_STORE=dynamodb cargo test --test http_books --test http_coupons \
-  --test http_bad_input --test http_concurrency --test http_ops --test crash \
-  --test webhooks --test http_codes "$@"
+# at a tenth of its size there: 100,000 codes instead of a million). The integration
+# tests are one binary (tests/it/): a filter per suite, by module path. This script's
+# own arguments go to cargo up to a `--`, and after it to the test binary, next to the
+# suite filters.
+cargo_args=()
+test_args=()
+after_separator=false
+for arg in "$@"; do
+  if [ "$after_separator" = false ] && [ "$arg" = "--" ]; then
+    after_separator=true
+  elif [ "$after_separator" = true ]; then
+    test_args+=("$arg")
+  else
+    cargo_args+=("$arg")
+  fi
+done
+COUPON_BOOK_TEST_STORE=dynamodb cargo test --test it "${cargo_args[@]}" -- "${test_args[@]}" \
+  http_books:: http_coupons:: http_bad_input:: http_concurrency:: http_ops:: crash:: \
+  webhooks:: http_codes::
 
 # The served OpenAPI document against the live server: schemathesis (PyPI, installed
 # once under target/) sends generated requests to every operation with an admin key;

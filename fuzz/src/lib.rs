@@ -1,6 +1,6 @@
 //! What each fuzz target checks, for any input bytes. libFuzzer drives these through
-//! `fuzz_targets/`; `tests/fuzz_smoke.rs` in the service crate drives the same functions
-//! with random inputs on the stable toolchain. A panic is a finding.
+//! `fuzz_targets/`; `tests/it/fuzz_smoke.rs` in the service crate drives the same
+//! functions with random inputs on the stable toolchain. A panic is a finding.
 
 use coupon_book::domain::ErrorCode;
 use coupon_book::domain::apikey::CreateApiKey;

@@ -1,12 +1,10 @@
 //! Races over real HTTP: exactly-once redemption, distinct assign-next, per-code,
 //! per-user and per-book limits, and lock exclusion under concurrency.
 
-mod common;
-
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
-use common::*;
+use crate::common::*;
 use futures::future::join_all;
 use serde_json::{Value, json};
 

@@ -1,9 +1,7 @@
 //! Coupon books over HTTP: create, read, list, update, delete, validation, counts,
 //! stats, authentication, scopes and API keys (API.md "Coupon books", "API keys").
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use serde_json::{Value, json};
 
 async fn create_book(s: &Server, body: Value) -> (u16, Value) {

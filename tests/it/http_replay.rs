@@ -1,11 +1,10 @@
 //! Replays of a large upload while its job still runs: the replay answers the first
 //! job and does not feed the file into it a second time.
 
-mod common;
-
 use std::time::Duration;
 
-use common::Server;
+use crate::common;
+use crate::common::Server;
 use serde_json::json;
 
 #[tokio::test]

@@ -4,13 +4,13 @@
 //! Gateway REST (v1) and HTTP API (v2) events; the Streams function gets DynamoDB
 //! Stream batches of outbox items and delivers them to a real webhook receiver.
 
-mod common;
-
 use std::process::{Child, Command, Stdio};
 
-use common::receiver::{Behaviour, Receiver, assert_signed};
-use common::runtime_api::{Answer, RuntimeApi, apigw_v1, apigw_v2, function_env, http_answer};
-use common::{ADMIN_KEY, error_code};
+use crate::common::receiver::{Behaviour, Receiver, assert_signed};
+use crate::common::runtime_api::{
+    Answer, RuntimeApi, apigw_v1, apigw_v2, function_env, http_answer,
+};
+use crate::common::{ADMIN_KEY, error_code};
 use serde_json::{Value, json};
 
 const AUTH: (&str, &str) = ("Authorization", "Bearer cb_test_admin_key_0123456789");

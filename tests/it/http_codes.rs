@@ -1,12 +1,11 @@
 //! Codes at scale over HTTP: generation, streamed upload, CSV export, jobs that
 //! survive a kill -9.
 
-mod common;
-
 use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
-use common::{Server, assert_error, assert_invalid, error_code};
+use crate::common;
+use crate::common::{Server, assert_error, assert_invalid, error_code};
 use serde_json::{Value, json};
 
 async fn wait_for_job(server: &Server, job_id: &str, limit: Duration) -> Value {

@@ -1,6 +1,5 @@
 //! A webhook receiver for the tests: an axum server on loopback that records every
 //! delivery (headers, body, its answer) and fails on purpose when told to.
-#![allow(dead_code)]
 
 use std::collections::HashMap;
 use std::net::SocketAddr;

@@ -6,7 +6,7 @@
 //! COUPON_BOOK_FUZZ_SECONDS (per target) runs it for a time instead of a fixed count;
 //! COUPON_BOOK_FUZZ_TARGETS picks targets (space separated).
 
-#[path = "../fuzz/src/lib.rs"]
+#[path = "../../fuzz/src/lib.rs"]
 mod checks;
 
 use std::time::{Duration, Instant};

@@ -1,12 +1,10 @@
 //! Codes, coupons, locks, redemptions, users, events, idempotency, the seed's alias
 //! routes and the error precedence of API.md, over real HTTP.
 
-mod common;
-
 use std::collections::HashSet;
 use std::time::Duration;
 
-use common::*;
+use crate::common::*;
 use serde_json::{Value, json};
 
 /// A book where anybody may lock and redeem (no assignment needed).

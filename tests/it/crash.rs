@@ -1,14 +1,12 @@
 //! Durability: an acknowledged (201) redemption survives SIGKILL and restart, and
 //! nothing is counted twice.
 
-mod common;
-
 use std::collections::{HashSet, VecDeque};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::*;
+use crate::common::*;
 use serde_json::json;
 
 const TASKS: usize = 16;

@@ -1,9 +1,7 @@
 //! Hostile and malformed input: the server answers with a documented 4xx, never a 5xx,
 //! and the store is unchanged afterwards.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use serde_json::{Value, json};
 
 /// What a test compares before and after the bad requests.

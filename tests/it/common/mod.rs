@@ -1,6 +1,5 @@
 //! Test harness: runs the real `coupon-book` binary on a random loopback port with a
 //! fresh SQLite file, and talks to it over HTTP.
-#![allow(dead_code)]
 
 pub mod receiver;
 pub mod runtime_api;

@@ -2,7 +2,6 @@
 //! custom runtime polls): it hands queued invocations to the function process on
 //! `GET /runtime/invocation/next` and collects what the function posts back to
 //! `.../response` or `.../error`. Used by the Lambda tests and the Lambda bench.
-#![allow(dead_code)]
 
 use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;

@@ -1,10 +1,8 @@
 //! Operations endpoints (no auth): health, readiness, metrics, OpenAPI and docs.
 
-mod common;
-
 use std::collections::BTreeMap;
 
-use common::*;
+use crate::common::*;
 use serde_json::json;
 
 /// Every /v1 route of API.md with its methods. Parameter names are normalised to `{}`,

@@ -2,16 +2,15 @@
 //! document, end-user JWTs, JWT forgeries, rate limits and the code-guessing limit,
 //! and the security headers. Black-box, against the real binary.
 
-mod common;
-
 use std::collections::{BTreeSet, HashMap};
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use crate::common;
+use crate::common::{ADMIN_KEY, Server, assert_error, enc, error_code};
 use aws_lc_rs::encoding::AsDer;
 use aws_lc_rs::signature::KeyPair as _;
 use base64::Engine as _;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
-use common::{ADMIN_KEY, Server, assert_error, enc, error_code};
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde_json::{Value, json};
 

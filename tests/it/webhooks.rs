@@ -2,16 +2,15 @@
 //! coupon-book process. Deliveries are signed, retried, logged, in order per coupon,
 //! and survive a kill -9. Only loopback addresses are ever called.
 
-mod common;
-
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
+use crate::common;
+use crate::common::receiver::*;
+use crate::common::*;
 use axum::body::Bytes;
-use common::receiver::*;
-use common::*;
 use coupon_book::domain::webhook::verify;
 use serde_json::json;
 

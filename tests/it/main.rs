@@ -1,0 +1,20 @@
+//! The integration tests as one test binary (`cargo test --test it`), so the crate is
+//! linked once rather than once per suite. Each module is one suite; filter by its
+//! path, e.g. `cargo test --test it http_books::`. The HTTP suites start the real
+//! `coupon-book` binary, which cargo builds for them, on a fresh store per test.
+
+mod common;
+
+mod crash;
+mod fuzz_smoke;
+mod http_auth;
+mod http_bad_input;
+mod http_books;
+mod http_codes;
+mod http_concurrency;
+mod http_coupons;
+mod http_ops;
+mod http_replay;
+mod lambda;
+mod pattern_props;
+mod webhooks;
