@@ -16,5 +16,6 @@ mod http_coupons;
 mod http_ops;
 mod http_replay;
 mod lambda;
+mod model;
 mod pattern_props;
 mod webhooks;
