@@ -2,8 +2,8 @@
 
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
-use coupon_book::config::{ServeArgs, StoreArgs};
+use clap::{CommandFactory, Parser, Subcommand};
+use coupon_book::config::{self, ServeArgs, StoreArgs, StreamArgs};
 use coupon_book::domain::Timestamp;
 use coupon_book::domain::apikey::{ApiKey, Scope, hash_key, new_key};
 use coupon_book::domain::ids::new_id;
@@ -59,6 +59,8 @@ enum DynamodbCommand {
     CreateTable {
         /// The table name, as in `--store dynamodb:<table>`.
         table: String,
+        #[command(flatten)]
+        stream: StreamArgs,
     },
 }
 
@@ -79,10 +81,14 @@ enum KeysCommand {
 
 fn main() -> ExitCode {
     // Lambda starts its `bootstrap` with no arguments: that means `lambda`.
-    let cli = if coupon_book::lambda::started_by_lambda(std::env::args_os().len() - 1) {
-        Cli::parse_from(["coupon-book", "lambda"])
+    let parsed = if coupon_book::lambda::started_by_lambda(std::env::args_os().len() - 1) {
+        Cli::try_parse_from(["coupon-book", "lambda"])
     } else {
-        Cli::parse()
+        Cli::try_parse()
+    };
+    let cli = match parsed {
+        Ok(cli) => cli,
+        Err(err) => return usage_error(err),
     };
     tracing_subscriber::fmt()
         .json()
@@ -115,7 +121,7 @@ fn main() -> ExitCode {
                     },
             } => create_key(name, scopes, store).await,
             Command::Dynamodb {
-                command: DynamodbCommand::CreateTable { table },
+                command: DynamodbCommand::CreateTable { table, stream: _ },
             } => create_table(&table).await,
             Command::Webhooks { command } => {
                 coupon_book::events::verify::run(command).map_err(CliError)
@@ -131,12 +137,24 @@ fn main() -> ExitCode {
     }
 }
 
+/// A bad setting value names the flag and its variable; other errors (and `--help`)
+/// are clap's own.
+fn usage_error(err: clap::Error) -> ExitCode {
+    match config::explain_invalid_value(&err, &Cli::command()) {
+        Some(message) => {
+            eprintln!("coupon-book: {message}");
+            ExitCode::from(2)
+        }
+        None => err.exit(),
+    }
+}
+
 async fn create_key(name: String, scopes: Vec<String>, store: StoreArgs) -> CliResult {
     let scopes = scopes
         .iter()
         .map(|s| Scope::parse(s).ok_or_else(|| CliError(format!("unknown scope {s:?}"))))
         .collect::<CliResult<Vec<_>>>()?;
-    let store = store::open(&store.store).await?;
+    let store = store.open().await?;
     let key = new_key();
     let api_key = ApiKey {
         id: new_id("key"),

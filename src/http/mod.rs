@@ -32,6 +32,7 @@ use utoipa_axum::routes;
 use utoipa_swagger_ui::SwaggerUi;
 
 use crate::domain::{Error, ErrorCode};
+use crate::events::Delivery;
 use crate::store::DynStore;
 use auth::Authenticator;
 use error::{ApiError, not_found_route};
@@ -47,11 +48,19 @@ pub struct AppState {
     /// Lambda, which freezes the process between requests: there jobs must fit in
     /// their request, and larger ones are refused (413).
     pub background_jobs: bool,
+    /// Webhook settings and sender (URL policy, test sends).
+    pub delivery: Arc<Delivery>,
 }
 
 impl AppState {
-    pub fn new(store: DynStore, metrics: PrometheusHandle, spool_dir: PathBuf) -> Self {
+    pub fn new(
+        store: DynStore,
+        metrics: PrometheusHandle,
+        spool_dir: PathBuf,
+        delivery: Arc<Delivery>,
+    ) -> Self {
         AppState {
+            delivery,
             auth: Arc::new(Authenticator::new(store.clone())),
             store,
             metrics,

@@ -13,7 +13,7 @@ use crate::domain::event::Event;
 use crate::domain::ids::new_id;
 use crate::domain::webhook::{
     self, AttemptStatus, CreateWebhook, CreatedWebhook, DeliveryAttempt, DeliveryBatch,
-    PREVIOUS_SECRET_GRACE_SECONDS, UrlPolicy, Webhook,
+    PREVIOUS_SECRET_GRACE_SECONDS, Webhook,
 };
 use crate::domain::{Error, Page, PageRequest, Timestamp};
 
@@ -27,7 +27,7 @@ pub async fn create_webhook(
     _auth: Auth<AdminOnly>,
     body: JsonBody<CreateWebhook>,
 ) -> ApiResult<(StatusCode, Json<CreatedWebhook>)> {
-    body.value.validate(UrlPolicy::from_env())?;
+    body.value.validate(state.delivery.config.policy)?;
     let webhook = body.value.into_webhook(new_id("wh"), Timestamp::now());
     let secret = webhook::new_secret();
     let generated_id = webhook.id.clone();
@@ -144,7 +144,7 @@ pub async fn test_webhook(
     }
     let event = registered;
     let endpoint = state.store.get_webhook(&id).await?;
-    let outcome = crate::events::send_once(&endpoint, &event)
+    let outcome = crate::events::send_once(&state.delivery, &endpoint, &event)
         .await
         .map_err(|message| {
             ApiError(Error::unavailable(format!(

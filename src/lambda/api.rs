@@ -12,12 +12,14 @@ use lambda_http::request::RequestContext;
 use lambda_http::{Request, RequestExt};
 
 use crate::config::ApiArgs;
+use crate::events::Delivery;
 use crate::server::{self, CliError, CliResult};
-use crate::store;
 
 pub async fn run(args: ApiArgs) -> CliResult {
-    let store = store::open(&args.store.store).await?;
-    let router = server::build_app(&args, &store, server::metrics_handle(), false).await?;
+    let store = args.store.open().await?;
+    let delivery = Delivery::new(args.webhooks.delivery_config()).map_err(CliError)?;
+    let router =
+        server::build_app(&args, &store, server::metrics_handle(), false, delivery).await?;
     let app = tower::ServiceBuilder::new()
         .map_request(from_api_gateway)
         .service(router);

@@ -1,19 +1,19 @@
-//! Settings from flags or the environment (a flag wins).
+//! Every setting of coupon-book, declared once: a flag, its environment variable
+//! (a flag wins), its default, and a parser that refuses bad values at start-up with
+//! a message naming the setting. `coupon-book <command> --help` lists them.
+
+mod store;
+mod values;
+mod webhooks;
 
 use std::net::SocketAddr;
 
 use clap::Args;
+use clap::error::{ContextKind, ContextValue, ErrorKind};
 
-#[derive(Debug, Clone, Args)]
-pub struct StoreArgs {
-    /// `sqlite:<file>` (embedded, default) or `dynamodb:<table>`.
-    #[arg(
-        long,
-        env = "COUPON_BOOK_STORE",
-        default_value = "sqlite:coupon-book.db"
-    )]
-    pub store: String,
-}
+pub use store::{DynamoArgs, StoreArgs, StreamArgs};
+pub use values::MillisList;
+pub use webhooks::WebhookArgs;
 
 /// `coupon-book serve`: where to listen, and the API settings.
 #[derive(Debug, Clone, Args)]
@@ -91,6 +91,9 @@ pub struct ApiArgs {
         default_value_t = 30
     )]
     pub request_timeout_seconds: u64,
+
+    #[command(flatten)]
+    pub webhooks: WebhookArgs,
 }
 
 /// Secrets (the bootstrap key, the JWT secret) are never printed, only whether set.
@@ -108,6 +111,50 @@ impl std::fmt::Debug for ApiArgs {
             )
             .field("jwt_public_key_file", &self.jwt_public_key_file)
             .field("rate_limit_per_second", &self.rate_limit_per_second)
+            .field("webhooks", &self.webhooks)
             .finish_non_exhaustive()
     }
+}
+
+/// Rewrites clap's complaint about a setting's value so that it names both the flag
+/// and its environment variable (`invalid value for --webhook-concurrency
+/// (COUPON_BOOK_WEBHOOK_CONCURRENCY): ...`). None for other errors, and for flags
+/// without a variable, which clap words well enough.
+pub fn explain_invalid_value(err: &clap::Error, command: &clap::Command) -> Option<String> {
+    if !matches!(
+        err.kind(),
+        ErrorKind::ValueValidation | ErrorKind::InvalidValue
+    ) {
+        return None;
+    }
+    let Some(ContextValue::String(arg)) = err.get(ContextKind::InvalidArg) else {
+        return None;
+    };
+    let long = arg.split_whitespace().next()?.strip_prefix("--")?;
+    let env = env_of(command, long)?;
+    let why = if err.kind() == ErrorKind::ValueValidation {
+        std::error::Error::source(err)?.to_string()
+    } else {
+        let given = match err.get(ContextKind::InvalidValue) {
+            Some(ContextValue::String(given)) => given.as_str(),
+            _ => "",
+        };
+        match err.get(ContextKind::ValidValue) {
+            Some(ContextValue::Strings(valid)) => {
+                format!("{given:?} is not one of {}", valid.join(", "))
+            }
+            _ => format!("{given:?} is not accepted"),
+        }
+    };
+    Some(format!("invalid value for --{long} ({env}): {why}"))
+}
+
+/// The environment variable of the flag `--long`, in this command or a subcommand.
+fn env_of(command: &clap::Command, long: &str) -> Option<String> {
+    command
+        .get_arguments()
+        .find(|arg| arg.get_long() == Some(long))
+        .and_then(|arg| arg.get_env())
+        .map(|env| env.to_string_lossy().into_owned())
+        .or_else(|| command.get_subcommands().find_map(|sub| env_of(sub, long)))
 }
