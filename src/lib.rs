@@ -10,5 +10,4 @@ pub mod events;
 pub mod http;
 pub mod jobs;
 pub mod lambda;
-pub mod server;
 pub mod store;

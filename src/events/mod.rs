@@ -12,7 +12,6 @@
 pub mod delivery;
 mod endpoint;
 pub mod stream;
-pub mod verify;
 
 use std::collections::HashMap;
 use std::sync::Arc;

@@ -15,10 +15,10 @@ use aws_lambda_events::streams::{DynamoDbBatchItemFailure, DynamoDbEventResponse
 use lambda_http::{LambdaEvent, service_fn};
 use serde_json::Value;
 
+use crate::cli::{CliError, CliResult};
 use crate::config::ApiArgs;
 use crate::events::Delivery;
 use crate::events::stream::{Delivered, StreamDelivery};
-use crate::server::{CliError, CliResult};
 use crate::store::{self, DynStore};
 
 pub async fn run(args: ApiArgs) -> CliResult {

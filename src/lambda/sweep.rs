@@ -6,8 +6,8 @@
 use lambda_http::{LambdaEvent, service_fn};
 use serde_json::{Value, json};
 
+use crate::cli::{CliError, CliResult};
 use crate::config::ApiArgs;
-use crate::server::{CliError, CliResult};
 
 pub async fn run(args: ApiArgs) -> CliResult {
     let store = args.store.open().await?;

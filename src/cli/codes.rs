@@ -7,11 +7,11 @@ use std::path::PathBuf;
 use clap::{Args, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 
+use super::{CliError, CliResult};
 use crate::config::StoreArgs;
 use crate::domain::job::Job;
 use crate::domain::pattern::GenerateSpec;
 use crate::jobs;
-use crate::server::{CliError, CliResult};
 use crate::store::DynStore;
 
 #[derive(Debug, Subcommand)]

@@ -1,4 +1,5 @@
 //! `coupon-book serve`: opens the store, builds the app, serves until SIGTERM/SIGINT.
+//! `build_app` is shared with the Lambda API function.
 
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
@@ -7,6 +8,7 @@ use axum::Router;
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use tokio::net::TcpListener;
 
+use super::{CliError, CliResult};
 use crate::config::{ApiArgs, ServeArgs};
 use crate::domain::apikey::{ApiKey, Scope, hash_key};
 use crate::domain::ids::new_id;
@@ -173,21 +175,3 @@ async fn shutdown_signal() {
     }
     tracing::info!("shutting down: finishing requests in flight");
 }
-
-/// A command-line failure: a message, shown as is.
-#[derive(Debug)]
-pub struct CliError(pub String);
-
-impl std::fmt::Display for CliError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl From<crate::domain::Error> for CliError {
-    fn from(err: crate::domain::Error) -> Self {
-        CliError(err.message)
-    }
-}
-
-pub type CliResult<T = ()> = std::result::Result<T, CliError>;
