@@ -8,10 +8,10 @@ use clap::{Args, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 
 use super::{CliError, CliResult};
+use crate::app::jobs;
 use crate::config::StoreArgs;
 use crate::domain::job::Job;
 use crate::domain::pattern::GenerateSpec;
-use crate::jobs;
 use crate::store::DynStore;
 
 #[derive(Debug, Subcommand)]

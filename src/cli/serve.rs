@@ -122,7 +122,7 @@ pub async fn serve(args: ServeArgs) -> CliResult {
     let metrics = metrics_handle();
     let delivery = Delivery::new(args.api.webhooks.delivery_config()).map_err(CliError)?;
     let router = build_app(&args.api, &store, metrics.clone(), true, delivery.clone()).await?;
-    crate::jobs::resume_unfinished(store.clone()).await?;
+    crate::app::jobs::resume_unfinished(store.clone()).await?;
     let delivery = crate::events::start(store.clone(), delivery);
     let listener = TcpListener::bind(args.listen)
         .await
