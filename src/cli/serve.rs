@@ -10,10 +10,10 @@ use tokio::net::TcpListener;
 
 use super::{CliError, CliResult};
 use crate::config::{ApiArgs, ServeArgs};
+use crate::delivery::Delivery;
 use crate::domain::apikey::{ApiKey, Scope, hash_key};
 use crate::domain::ids::new_id;
 use crate::domain::{Result, Timestamp};
-use crate::events::Delivery;
 use crate::http::auth::{Authenticator, JwtSettings, JwtVerifier};
 use crate::http::hardening::{harden, serve as serve_http};
 use crate::http::ratelimit::{Guard, Limits};
@@ -123,7 +123,7 @@ pub async fn serve(args: ServeArgs) -> CliResult {
     let delivery = Delivery::new(args.api.webhooks.delivery_config()).map_err(CliError)?;
     let router = build_app(&args.api, &store, metrics.clone(), true, delivery.clone()).await?;
     crate::app::jobs::resume_unfinished(store.clone()).await?;
-    let delivery = crate::events::start(store.clone(), delivery);
+    let delivery = crate::delivery::start(store.clone(), delivery);
     let listener = TcpListener::bind(args.listen)
         .await
         .map_err(|e| CliError(format!("cannot listen on {}: {e}", args.listen)))?;

@@ -8,8 +8,8 @@ use clap::Args;
 use super::values::{
     MillisList, concurrency, millis, millis_list, switch_off_when_empty, switch_on_when_empty,
 };
+use crate::delivery::DeliveryConfig;
 use crate::domain::webhook::UrlPolicy;
-use crate::events::DeliveryConfig;
 
 #[derive(Debug, Clone, Args)]
 pub struct WebhookArgs {

@@ -31,8 +31,8 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use utoipa_swagger_ui::SwaggerUi;
 
+use crate::delivery::Delivery;
 use crate::domain::{Error, ErrorCode};
-use crate::events::Delivery;
 use crate::store::DynStore;
 use auth::Authenticator;
 use error::{ApiError, not_found_route};

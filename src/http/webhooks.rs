@@ -144,7 +144,7 @@ pub async fn test_webhook(
     }
     let event = registered;
     let endpoint = state.store.get_webhook(&id).await?;
-    let outcome = crate::events::send_once(&state.delivery, &endpoint, &event)
+    let outcome = crate::delivery::send_once(&state.delivery, &endpoint, &event)
         .await
         .map_err(|message| {
             ApiError(Error::unavailable(format!(
@@ -156,7 +156,7 @@ pub async fn test_webhook(
     } else {
         AttemptStatus::Failed
     };
-    let attempt = crate::events::attempt_record(&id, &event, 1, &outcome, status, None);
+    let attempt = crate::delivery::attempt_record(&id, &event, 1, &outcome, status, None);
     let batch = DeliveryBatch {
         attempts: vec![attempt.clone()],
         ..DeliveryBatch::default()

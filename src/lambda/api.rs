@@ -14,7 +14,7 @@ use lambda_http::{Request, RequestExt};
 use crate::cli::serve;
 use crate::cli::{CliError, CliResult};
 use crate::config::ApiArgs;
-use crate::events::Delivery;
+use crate::delivery::Delivery;
 
 pub async fn run(args: ApiArgs) -> CliResult {
     let store = args.store.open().await?;

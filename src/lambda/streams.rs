@@ -1,5 +1,5 @@
 //! The Streams function: DynamoDB Stream batches of the table's items in, outbox
-//! events delivered to webhooks (`events::stream`), and a partial batch answer out.
+//! events delivered to webhooks (`delivery::stream`), and a partial batch answer out.
 //!
 //! Records are handled in stream order. The first record that cannot be handled (it is
 //! malformed, or an endpoint failed to take its event) is reported in
@@ -17,8 +17,8 @@ use serde_json::Value;
 
 use crate::cli::{CliError, CliResult};
 use crate::config::ApiArgs;
-use crate::events::Delivery;
-use crate::events::stream::{Delivered, StreamDelivery};
+use crate::delivery::Delivery;
+use crate::delivery::stream::{Delivered, StreamDelivery};
 use crate::store::{self, DynStore};
 
 pub async fn run(args: ApiArgs) -> CliResult {

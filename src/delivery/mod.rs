@@ -3,14 +3,14 @@
 //! A supervisor lists the endpoints every second and runs one worker per enabled
 //! endpoint (`endpoint.rs`). A worker holds the endpoint's lease in the store, reads
 //! the event feed after the endpoint's stored cursor, and POSTs each subscribed event
-//! (`delivery.rs`): events of different coupons in parallel (up to the concurrency
+//! (`sender.rs`): events of different coupons in parallel (up to the concurrency
 //! limit), events of one coupon in order. A failed event waits in the store for its
 //! retry, with the later events of its coupon queued behind it; every attempt is
 //! logged. The attempts, the queue changes and the new cursor of a round are stored
 //! together, so a stop at any point (even `kill -9`) redelivers, and never skips.
 
-pub mod delivery;
 mod endpoint;
+pub mod sender;
 pub mod stream;
 
 use std::collections::HashMap;
@@ -24,7 +24,7 @@ use crate::domain::ids::new_id;
 use crate::domain::webhook::{AttemptStatus, DeliveryAttempt, Endpoint, UrlPolicy, WebhookStatus};
 use crate::domain::{ErrorCode, PageRequest, Timestamp};
 use crate::store::DynStore;
-use delivery::{Outcome, Sender};
+use sender::{Outcome, Sender};
 
 /// Retry delays after the 1st, 2nd, ... failed attempt; then the event is `failed`.
 pub const DEFAULT_RETRY_SCHEDULE: [Duration; 6] = [

@@ -14,7 +14,7 @@ use hyper::body::Bytes;
 
 use std::sync::Arc;
 
-use super::delivery::Outcome;
+use super::sender::Outcome;
 use super::{Delivery, attempt_record, count, enabled_endpoints};
 use crate::domain::event::Event;
 use crate::domain::webhook::{AttemptStatus, DeliveryBatch, Endpoint};

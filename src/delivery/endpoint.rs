@@ -24,7 +24,7 @@ use futures_util::stream;
 use hyper::body::Bytes;
 use tokio::sync::watch;
 
-use super::delivery::{Outcome, Sender};
+use super::sender::{Outcome, Sender};
 use super::{Delivery, attempt_record, count, gone};
 use crate::domain::event::Event;
 use crate::domain::webhook::{AttemptStatus, DeliveryBatch, Endpoint, PendingDelivery, order_key};
