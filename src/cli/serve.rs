@@ -14,9 +14,9 @@ use crate::delivery::Delivery;
 use crate::domain::apikey::{ApiKey, Scope, hash_key};
 use crate::domain::ids::new_id;
 use crate::domain::{Result, Timestamp};
-use crate::http::auth::{Authenticator, JwtSettings, JwtVerifier};
-use crate::http::hardening::{harden, serve as serve_http};
-use crate::http::ratelimit::{Guard, Limits};
+use crate::http::middleware::auth::{Authenticator, JwtSettings, JwtVerifier};
+use crate::http::middleware::hardening::{harden, serve as serve_http};
+use crate::http::middleware::ratelimit::{Guard, Limits};
 use crate::http::{AppState, app};
 use crate::store::DynStore;
 
@@ -108,7 +108,7 @@ pub async fn build_app(
         });
         router = router.layer(axum::middleware::from_fn_with_state(
             guard,
-            crate::http::ratelimit::guard,
+            crate::http::middleware::ratelimit::guard,
         ));
     }
     Ok(harden(

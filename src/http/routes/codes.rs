@@ -9,11 +9,6 @@ use futures_util::StreamExt;
 use serde::Deserialize;
 use utoipa::ToSchema;
 
-use super::AppState;
-use super::error::{ApiError, ApiResult, ErrorBody};
-use super::extract::{
-    Auth, BooksRead, BooksWrite, Id, JsonBody, Params, fingerprint, idempotency_key,
-};
 use crate::app::job_requests::{self, Submitted};
 use crate::app::jobs;
 use crate::domain::coupon::{Coupon, CouponStatus};
@@ -21,6 +16,11 @@ use crate::domain::ids::new_id;
 use crate::domain::job::{CodeIntake, Job, JobKind, MAX_CODES_PER_REQUEST};
 use crate::domain::pattern::GenerateSpec;
 use crate::domain::{Error, ErrorCode, Page};
+use crate::http::AppState;
+use crate::http::error::{ApiError, ApiResult, ErrorBody};
+use crate::http::extract::{
+    Auth, BooksRead, BooksWrite, Id, JsonBody, Params, fingerprint, idempotency_key,
+};
 use crate::store::Idempotency;
 
 #[derive(Debug, Deserialize, ToSchema)]

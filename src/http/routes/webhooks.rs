@@ -6,9 +6,6 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use serde_json::json;
 
-use super::AppState;
-use super::error::{ApiError, ApiResult, ErrorBody};
-use super::extract::{AdminOnly, Auth, Id, JsonBody, NoFields, Params};
 use crate::domain::event::Event;
 use crate::domain::ids::new_id;
 use crate::domain::webhook::{
@@ -16,6 +13,9 @@ use crate::domain::webhook::{
     PREVIOUS_SECRET_GRACE_SECONDS, Webhook,
 };
 use crate::domain::{Error, Page, PageRequest, Timestamp};
+use crate::http::AppState;
+use crate::http::error::{ApiError, ApiResult, ErrorBody};
+use crate::http::extract::{AdminOnly, Auth, Id, JsonBody, NoFields, Params};
 
 #[utoipa::path(post, path = "/v1/webhooks", tag = "webhooks",
     params(("Idempotency-Key" = Option<String>, Header, description = "Replay protection")),
