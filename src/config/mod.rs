@@ -158,3 +158,51 @@ fn env_of(command: &clap::Command, long: &str) -> Option<String> {
         .map(|env| env.to_string_lossy().into_owned())
         .or_else(|| command.get_subcommands().find_map(|sub| env_of(sub, long)))
 }
+
+#[cfg(test)]
+mod tests {
+    use clap::{CommandFactory, Parser};
+
+    use super::*;
+    use crate::delivery::DeliveryConfig;
+
+    #[derive(Parser)]
+    struct Serve {
+        #[command(flatten)]
+        args: ServeArgs,
+    }
+
+    #[test]
+    fn the_declared_defaults_are_the_delivery_defaults() {
+        let serve = Serve::try_parse_from(["serve"]).expect("defaults parse");
+        let declared = serve.args.api.webhooks.delivery_config();
+        let built_in = DeliveryConfig::default();
+        assert_eq!(declared.enabled, built_in.enabled);
+        assert_eq!(declared.policy, built_in.policy);
+        assert_eq!(declared.timeout, built_in.timeout);
+        assert_eq!(declared.retry_schedule, built_in.retry_schedule);
+        assert_eq!(declared.disable_after, built_in.disable_after);
+        assert_eq!(declared.concurrency, built_in.concurrency);
+        assert_eq!(declared.poll, built_in.poll);
+        assert_eq!(declared.lease, built_in.lease);
+        assert!(!serve.args.api.store.dynamodb.dynamodb_create_table);
+        assert!(serve.args.api.store.dynamodb.stream.dynamodb_stream);
+    }
+
+    #[test]
+    fn a_bad_value_is_explained_with_its_flag_and_variable() {
+        let err = Serve::try_parse_from(["serve", "--webhook-concurrency", "0"])
+            .err()
+            .expect("refused");
+        assert_eq!(
+            explain_invalid_value(&err, &Serve::command()).as_deref(),
+            Some(
+                "invalid value for --webhook-concurrency (COUPON_BOOK_WEBHOOK_CONCURRENCY): \
+                 must be 1..1024, not \"0\""
+            )
+        );
+        let serve = Serve::try_parse_from(["serve", "--webhook-allow-private", "1"])
+            .expect("a documented spelling");
+        assert!(serve.args.api.webhooks.url_policy().allow_private);
+    }
+}

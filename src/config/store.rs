@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use clap::Args;
+use clap::{ArgAction, Args};
 
 use super::values::{switch_off_when_empty, switch_on_when_empty};
 use crate::domain::Result;
@@ -31,6 +31,7 @@ pub struct DynamoArgs {
         long,
         env = "COUPON_BOOK_DYNAMODB_CREATE_TABLE",
         value_name = "on|off",
+        action = ArgAction::Set,
         default_value = "off",
         value_parser = switch_off_when_empty
     )]
@@ -49,6 +50,7 @@ pub struct StreamArgs {
         long,
         env = "COUPON_BOOK_DYNAMODB_STREAM",
         value_name = "on|off",
+        action = ArgAction::Set,
         default_value = "on",
         value_parser = switch_on_when_empty
     )]

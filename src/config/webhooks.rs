@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use clap::Args;
+use clap::{ArgAction, Args};
 
 use super::values::{
     MillisList, concurrency, millis, millis_list, switch_off_when_empty, switch_on_when_empty,
@@ -20,6 +20,7 @@ pub struct WebhookArgs {
         long,
         env = "COUPON_BOOK_WEBHOOK_DELIVERY",
         value_name = "on|off",
+        action = ArgAction::Set,
         default_value = "on",
         value_parser = switch_on_when_empty
     )]
@@ -31,6 +32,7 @@ pub struct WebhookArgs {
         long,
         env = "COUPON_BOOK_WEBHOOK_ALLOW_PRIVATE",
         value_name = "on|off",
+        action = ArgAction::Set,
         default_value = "off",
         value_parser = switch_off_when_empty
     )]
