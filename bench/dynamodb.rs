@@ -113,7 +113,7 @@ async fn run(options: Options) -> Result<(), String> {
         }
         _ => DynamoStore::from_env(&table).await.map_err(|e| e.message)?,
     };
-    store.create_table().await.map_err(|e| e.message)?;
+    store.create_table(false).await.map_err(|e| e.message)?;
     let store = Arc::new(store);
     let n = options.ops;
     let err = |e: coupon_book::domain::Error| format!("{:?}: {}", e.code, e.message);

@@ -1,14 +1,15 @@
 //! coupon-book: coupon books, millions of codes, exactly-once redemption.
 //!
 //! Layout: `domain` holds the rules and types; `store` the storage trait and its
-//! backends; `http` the API. Dependencies point one way: http -> domain <- store.
+//! backends; `app` the use cases that combine store calls; `http` the API; `delivery`
+//! webhook delivery; `cli` and `lambda` the entry points, `config` their settings.
+//! Dependencies point one way: http -> app -> store -> domain.
 
+pub mod app;
 pub mod cli;
 pub mod config;
+pub mod delivery;
 pub mod domain;
-pub mod events;
 pub mod http;
-pub mod jobs;
 pub mod lambda;
-pub mod server;
 pub mod store;

@@ -8,10 +8,10 @@ use coupon_book::domain::book::{CreateBook, UpdateBook};
 use coupon_book::domain::coupon::normalize_code;
 use coupon_book::domain::job::{CodeIntake, MAX_UPLOAD_LINE, UploadLine, read_upload_line};
 use coupon_book::domain::pattern::{CodePattern, GenerateSpec};
-use coupon_book::http::codes::AddCodes;
-use coupon_book::http::coupons::{LockBody, RedeemBody, UnlockBody, UserBody};
 use coupon_book::http::extract::parse_json;
-use coupon_book::http::seed::AssignNextBody;
+use coupon_book::http::routes::codes::AddCodes;
+use coupon_book::http::routes::coupons::{LockBody, RedeemBody, UnlockBody, UserBody};
+use coupon_book::http::routes::seed::AssignNextBody;
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 

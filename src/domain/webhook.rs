@@ -436,20 +436,14 @@ pub fn verify(
 // ---------------------------------------------------------------------------------
 // Which URLs may be called (SSRF)
 
-/// Whether URLs on loopback, private and link-local networks are allowed
-/// (`COUPON_BOOK_WEBHOOK_ALLOW_PRIVATE=1`, for tests and trusted networks).
+/// Whether URLs on loopback, private and link-local networks are allowed (a setting,
+/// for tests and trusted networks).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct UrlPolicy {
     pub allow_private: bool,
 }
 
 impl UrlPolicy {
-    pub fn from_env() -> Self {
-        let allow_private = std::env::var("COUPON_BOOK_WEBHOOK_ALLOW_PRIVATE")
-            .is_ok_and(|v| v == "1" || v.eq_ignore_ascii_case("true"));
-        UrlPolicy { allow_private }
-    }
-
     pub fn allows(self, ip: IpAddr) -> bool {
         self.allow_private || is_public(ip)
     }

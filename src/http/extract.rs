@@ -5,14 +5,14 @@ use std::collections::HashMap;
 use std::marker::PhantomData;
 
 use axum::extract::{FromRequest, FromRequestParts, Path, Request};
+use axum::http::HeaderMap;
 use axum::http::request::Parts;
-use axum::http::{HeaderMap, header};
 use serde::de::DeserializeOwned;
 use sha2::{Digest, Sha256};
 
 use super::AppState;
+use super::caller::{Caller, PreAuthenticated, bearer_token, forbidden};
 use super::error::{ApiError, ApiResult};
-use super::ratelimit::PreAuthenticated;
 use crate::domain::apikey::Scope;
 use crate::domain::coupon::normalize_code;
 use crate::domain::{Error, ErrorCode, PageRequest};
@@ -21,46 +21,6 @@ use crate::store::Idempotency;
 /// JSON bodies larger than this are refused (uploads are streamed separately).
 pub const JSON_BODY_LIMIT: usize = 1024 * 1024;
 const MAX_IDEMPOTENCY_KEY_LEN: usize = 255;
-
-/// An authenticated caller.
-#[derive(Debug, Clone)]
-pub struct Caller {
-    /// API key id, or `jwt:<sub>` for tokens.
-    pub id: String,
-    pub scopes: Vec<Scope>,
-    /// Set for end-user tokens: the only user this caller may act for.
-    pub end_user: Option<String>,
-}
-
-impl Caller {
-    pub fn has_any(&self, scopes: &[Scope]) -> bool {
-        self.scopes
-            .iter()
-            .any(|s| *s == Scope::Admin || scopes.contains(s))
-    }
-
-    /// End users may act only for themselves.
-    pub fn may_act_for(&self, user_id: &str) -> ApiResult<()> {
-        match &self.end_user {
-            Some(sub) if sub != user_id => {
-                Err(forbidden("this token may act only for its own user"))
-            }
-            _ => Ok(()),
-        }
-    }
-
-    /// End-user tokens may not use routes that are not about their own user.
-    pub fn require_service(&self) -> ApiResult<()> {
-        match self.end_user {
-            Some(_) => Err(forbidden("an end-user token cannot use this route")),
-            None => Ok(()),
-        }
-    }
-}
-
-pub fn forbidden(message: &str) -> ApiError {
-    ApiError(Error::new(ErrorCode::Forbidden, message))
-}
 
 /// The scopes a route accepts (any one of them; `admin` always passes).
 pub trait Requirement: Send + Sync + 'static {
@@ -122,13 +82,6 @@ impl<R: Requirement> FromRequestParts<AppState> for Auth<R> {
             requirement: PhantomData,
         })
     }
-}
-
-pub fn bearer_token(headers: &HeaderMap) -> Option<&str> {
-    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
-    let (scheme, token) = value.split_once(' ')?;
-    let token = token.trim();
-    (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
 }
 
 /// A JSON body parsed into `T`, with the request's idempotency key (if any).

@@ -1,22 +1,13 @@
-//! The HTTP API: axum routers, one file per resource. Handlers parse, call one store
-//! operation and map the result.
+//! The HTTP API: the router (here), one file per resource under `routes/`, what runs
+//! around the handlers under `middleware/`, the callers' types (`caller`), the
+//! extractors, the error answer and the OpenAPI document.
 
-pub mod auth;
-pub mod books;
-pub mod codes;
-pub mod console;
-pub mod coupons;
+pub mod caller;
 pub mod error;
-pub mod events;
 pub mod extract;
-pub mod hardening;
-pub mod keys;
+pub mod middleware;
 pub mod openapi;
-pub mod ops;
-pub mod ratelimit;
-pub mod redemptions;
-pub mod seed;
-pub mod webhooks;
+pub mod routes;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -24,17 +15,19 @@ use std::time::Instant;
 
 use axum::Router;
 use axum::extract::{MatchedPath, Request};
-use axum::middleware::{self, Next};
+use axum::middleware::Next;
 use axum::response::Response;
 use metrics_exporter_prometheus::PrometheusHandle;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use utoipa_swagger_ui::SwaggerUi;
 
+use crate::delivery::Delivery;
 use crate::domain::{Error, ErrorCode};
 use crate::store::DynStore;
-use auth::Authenticator;
 use error::{ApiError, not_found_route};
+use middleware::auth::Authenticator;
+use routes::{books, codes, console, coupons, events, keys, ops, redemptions, seed, webhooks};
 
 #[derive(Clone)]
 pub struct AppState {
@@ -47,11 +40,19 @@ pub struct AppState {
     /// Lambda, which freezes the process between requests: there jobs must fit in
     /// their request, and larger ones are refused (413).
     pub background_jobs: bool,
+    /// Webhook settings and sender (URL policy, test sends).
+    pub delivery: Arc<Delivery>,
 }
 
 impl AppState {
-    pub fn new(store: DynStore, metrics: PrometheusHandle, spool_dir: PathBuf) -> Self {
+    pub fn new(
+        store: DynStore,
+        metrics: PrometheusHandle,
+        spool_dir: PathBuf,
+        delivery: Arc<Delivery>,
+    ) -> Self {
         AppState {
+            delivery,
             auth: Arc::new(Authenticator::new(store.clone())),
             store,
             metrics,
@@ -116,7 +117,7 @@ pub fn app(state: AppState) -> Router {
     let (router, mut openapi) = api_routes().split_for_parts();
     openapi::add_common_answers(&mut openapi);
     router
-        .route_layer(middleware::from_fn(track_requests))
+        .route_layer(axum::middleware::from_fn(track_requests))
         .merge(SwaggerUi::new("/docs").url("/openapi.json", openapi))
         .merge(console::routes())
         .fallback(|| async { not_found_route() })

@@ -11,13 +11,15 @@ use axum::extract::ConnectInfo;
 use lambda_http::request::RequestContext;
 use lambda_http::{Request, RequestExt};
 
+use crate::cli::serve;
+use crate::cli::{CliError, CliResult};
 use crate::config::ApiArgs;
-use crate::server::{self, CliError, CliResult};
-use crate::store;
+use crate::delivery::Delivery;
 
 pub async fn run(args: ApiArgs) -> CliResult {
-    let store = store::open(&args.store.store).await?;
-    let router = server::build_app(&args, &store, server::metrics_handle(), false).await?;
+    let store = args.store.open().await?;
+    let delivery = Delivery::new(args.webhooks.delivery_config()).map_err(CliError)?;
+    let router = serve::build_app(&args, &store, serve::metrics_handle(), false, delivery).await?;
     let app = tower::ServiceBuilder::new()
         .map_request(from_api_gateway)
         .service(router);

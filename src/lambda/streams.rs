@@ -1,5 +1,5 @@
 //! The Streams function: DynamoDB Stream batches of the table's items in, outbox
-//! events delivered to webhooks (`events::stream`), and a partial batch answer out.
+//! events delivered to webhooks (`delivery::stream`), and a partial batch answer out.
 //!
 //! Records are handled in stream order. The first record that cannot be handled (it is
 //! malformed, or an endpoint failed to take its event) is reported in
@@ -8,22 +8,27 @@
 //! and events of one coupon keep their order. Items that are not outbox events, and
 //! removals (TTL), are skipped.
 
+use std::sync::Arc;
+
 use aws_lambda_events::dynamodb::EventRecord;
 use aws_lambda_events::streams::{DynamoDbBatchItemFailure, DynamoDbEventResponse};
 use lambda_http::{LambdaEvent, service_fn};
 use serde_json::Value;
 
+use crate::cli::{CliError, CliResult};
 use crate::config::ApiArgs;
-use crate::events::stream::{Delivered, StreamDelivery};
-use crate::server::{CliError, CliResult};
+use crate::delivery::Delivery;
+use crate::delivery::stream::{Delivered, StreamDelivery};
 use crate::store::{self, DynStore};
 
 pub async fn run(args: ApiArgs) -> CliResult {
-    let store = store::open(&args.store.store).await?;
+    let store = args.store.open().await?;
+    let delivery = Delivery::new(args.webhooks.delivery_config()).map_err(CliError)?;
     tracing::info!(store = %args.store.store, "coupon-book Streams function ready");
     let handler = service_fn(move |event: LambdaEvent<Value>| {
         let store = store.clone();
-        async move { handle_batch(store, event.payload).await }
+        let delivery = delivery.clone();
+        async move { handle_batch(store, delivery, event.payload).await }
     });
     lambda_http::lambda_runtime::run(handler)
         .await
@@ -32,12 +37,16 @@ pub async fn run(args: ApiArgs) -> CliResult {
 
 /// Handles one batch. An error fails the whole batch (the store or the webhook
 /// settings could not be read): the event source mapping retries all of it.
-pub async fn handle_batch(store: DynStore, batch: Value) -> Result<DynamoDbEventResponse, String> {
+pub async fn handle_batch(
+    store: DynStore,
+    delivery: Arc<Delivery>,
+    batch: Value,
+) -> Result<DynamoDbEventResponse, String> {
     let records = match batch.get("Records") {
         Some(Value::Array(records)) => records.as_slice(),
         _ => return Err("not a DynamoDB Streams batch: no Records array".into()),
     };
-    let mut delivery = StreamDelivery::load(store).await?;
+    let mut delivery = StreamDelivery::load(store, delivery).await?;
     let mut response = DynamoDbEventResponse::default();
     for raw in records {
         if let Err(reason) = handle_record(&mut delivery, raw).await {

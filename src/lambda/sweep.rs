@@ -6,12 +6,11 @@
 use lambda_http::{LambdaEvent, service_fn};
 use serde_json::{Value, json};
 
+use crate::cli::{CliError, CliResult};
 use crate::config::ApiArgs;
-use crate::server::{CliError, CliResult};
-use crate::store;
 
 pub async fn run(args: ApiArgs) -> CliResult {
-    let store = store::open(&args.store.store).await?;
+    let store = args.store.open().await?;
     tracing::info!(store = %args.store.store, "coupon-book sweep function ready");
     let handler = service_fn(move |_schedule: LambdaEvent<Value>| {
         let store = store.clone();

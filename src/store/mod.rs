@@ -215,18 +215,24 @@ pub mod prelude {
 pub type DynStore = Arc<dyn Store>;
 
 /// Opens the store a `--store` setting names.
-pub async fn open(spec: &str) -> Result<DynStore> {
+/// How `open` sets up a store that does not exist yet.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct OpenOptions {
+    /// Create the DynamoDB table (indexes, TTL, point-in-time recovery) when missing.
+    pub create_table: bool,
+    /// Give a created DynamoDB table a stream.
+    pub stream: bool,
+}
+
+pub async fn open(spec: &str, options: OpenOptions) -> Result<DynStore> {
     if let Some(path) = spec.strip_prefix("sqlite:") {
         let store = sqlite::SqliteStore::open(path)?;
         return Ok(Arc::new(store));
     }
     if let Some(table) = spec.strip_prefix("dynamodb:") {
         let store = dynamodb::DynamoStore::from_env(table).await?;
-        // COUPON_BOOK_DYNAMODB_CREATE_TABLE=1 creates the table (and its indexes, TTL and
-        // point-in-time recovery) at start-up when it does not exist yet.
-        if std::env::var("COUPON_BOOK_DYNAMODB_CREATE_TABLE").is_ok_and(|v| v == "1" || v == "true")
-        {
-            store.create_table().await?;
+        if options.create_table {
+            store.create_table(options.stream).await?;
         }
         return Ok(Arc::new(store));
     }

@@ -2,11 +2,11 @@
 
 use serde_json::json;
 
+use crate::app::jobs;
 use crate::domain::PageRequest;
 use crate::domain::coupon::CouponStatus;
 use crate::domain::job::{CodeIntake, JobKind, JobStatus};
 use crate::domain::pattern::{CodePattern, GenerateSpec};
-use crate::jobs;
 use crate::store::DynStore;
 
 use super::{book_with_codes, codes, redeem, settings};

@@ -154,15 +154,9 @@ impl DynamoStore {
     /// (idempotency records) and point-in-time recovery where the endpoint allows.
     /// Returns false when the table already existed.
     ///
-    /// `COUPON_BOOK_DYNAMODB_STREAM=off` leaves the stream out: serving from the
-    /// outbox needs none, only the Lambda streams function reads it.
-    pub async fn create_table(&self) -> Result<bool> {
-        let stream = !std::env::var("COUPON_BOOK_DYNAMODB_STREAM").is_ok_and(|v| {
-            matches!(
-                v.trim().to_ascii_lowercase().as_str(),
-                "off" | "0" | "false"
-            )
-        });
+    /// Without `stream` the table has no stream: serving from the outbox needs none,
+    /// only the Lambda streams function reads it.
+    pub async fn create_table(&self, stream: bool) -> Result<bool> {
         create_table(&self.client, &self.table, stream).await
     }
 }

@@ -75,7 +75,7 @@ pub async fn fresh(kind: Kind) -> Fresh {
             let store = DynamoStore::with_client(local_client(&endpoint), &table)
                 .expect("DynamoDB store")
                 .with_clock(clock.clone());
-            store.create_table().await.expect("create the table");
+            store.create_table(false).await.expect("create the table");
             Fresh {
                 store: Arc::new(store),
                 clock,

@@ -7,14 +7,14 @@ use serde::Deserialize;
 use serde_json::Value;
 use utoipa::ToSchema;
 
-use super::AppState;
-use super::error::{ApiError, ApiResult, ErrorBody};
-use super::extract::{
-    Assign, Auth, BooksWrite, CodeParam, CouponRead, Id, JsonBody, NoFields, Redeem,
-};
 use crate::domain::book::{MAX_LOCK_TTL_SECONDS, MAX_METADATA_BYTES};
 use crate::domain::coupon::{Coupon, Lock, Redemption, validate_user_id};
 use crate::domain::{Error, ErrorCode};
+use crate::http::AppState;
+use crate::http::error::{ApiError, ApiResult, ErrorBody};
+use crate::http::extract::{
+    Assign, Auth, BooksWrite, CodeParam, CouponRead, Id, JsonBody, NoFields, Redeem,
+};
 use crate::store::{RedeemRequest, Validation};
 
 #[derive(Debug, Deserialize, ToSchema)]

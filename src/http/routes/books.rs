@@ -4,12 +4,12 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 
-use super::AppState;
-use super::error::{ApiError, ApiResult, ErrorBody};
-use super::extract::{Auth, BooksRead, BooksWrite, Id, JsonBody, Params};
 use crate::domain::book::{Book, CreateBook, UpdateBook};
 use crate::domain::stats::{BookStats, Bucket};
 use crate::domain::{Error, Page};
+use crate::http::AppState;
+use crate::http::error::{ApiError, ApiResult, ErrorBody};
+use crate::http::extract::{Auth, BooksRead, BooksWrite, Id, JsonBody, Params};
 
 #[utoipa::path(post, path = "/v1/books", tag = "books",
     request_body = CreateBook,

@@ -3,11 +3,11 @@
 use axum::Json;
 use axum::extract::State;
 
-use super::AppState;
-use super::error::ApiResult;
-use super::extract::{Auth, EventsRead, Params};
 use crate::domain::event::Event;
 use crate::domain::{Page, PageRequest};
+use crate::http::AppState;
+use crate::http::error::ApiResult;
+use crate::http::extract::{Auth, EventsRead, Params};
 
 #[utoipa::path(get, path = "/v1/events", tag = "events",
     params(("after" = Option<String>, Query, description = "Return events after this event id"),

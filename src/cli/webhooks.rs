@@ -5,6 +5,7 @@
 //! exactly as received (everything after the blank line, byte for byte). Only the
 //! three `Webhook-*` headers are read; the others are ignored.
 
+use super::{CliError, CliResult};
 use crate::domain::webhook::{self, VerifyError};
 
 /// A delivery split into what the signature covers.
@@ -164,8 +165,12 @@ pub enum WebhooksCommand {
     },
 }
 
-/// Runs a `webhooks` command; the error is the message to show.
-pub fn run(command: WebhooksCommand) -> Result<(), String> {
+/// Runs a `webhooks` command.
+pub fn run(command: WebhooksCommand) -> CliResult {
+    run_command(command).map_err(CliError)
+}
+
+fn run_command(command: WebhooksCommand) -> Result<(), String> {
     match command {
         WebhooksCommand::Verify {
             secret,

@@ -7,12 +7,12 @@ use std::path::PathBuf;
 use clap::{Args, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 
+use super::{CliError, CliResult};
+use crate::app::jobs;
 use crate::config::StoreArgs;
 use crate::domain::job::Job;
 use crate::domain::pattern::GenerateSpec;
-use crate::jobs;
-use crate::server::{CliError, CliResult};
-use crate::store::{self, DynStore};
+use crate::store::DynStore;
 
 #[derive(Debug, Subcommand)]
 pub enum CodesCommand {
@@ -84,7 +84,7 @@ fn report(job: &Job) -> CliResult {
 pub async fn run(command: CodesCommand) -> CliResult {
     match command {
         CodesCommand::Generate(args) => {
-            let store = store::open(&args.store.store).await?;
+            let store = args.store.open().await?;
             let spec = GenerateSpec {
                 count: Some(args.count),
                 pattern: args.pattern,
@@ -104,7 +104,7 @@ pub async fn run(command: CodesCommand) -> CliResult {
             report(&job)
         }
         CodesCommand::Upload { book, file, store } => {
-            let store = store::open(&store.store).await?;
+            let store = store.open().await?;
             let (job, cursor) = jobs::start_upload(&store, &book, &file, false, None).await?;
             let bar = progress_bar(&job, "lines");
             let job = jobs::run_upload(&store, job, cursor, &|job: &Job| {
@@ -119,7 +119,7 @@ pub async fn run(command: CodesCommand) -> CliResult {
             output,
             store,
         } => {
-            let store = store::open(&store.store).await?;
+            let store = store.open().await?;
             export(&store, &book, output).await
         }
     }

@@ -9,17 +9,18 @@ use futures_util::StreamExt;
 use serde::Deserialize;
 use utoipa::ToSchema;
 
-use super::AppState;
-use super::error::{ApiError, ApiResult, ErrorBody};
-use super::extract::{
-    Auth, BooksRead, BooksWrite, Id, JsonBody, Params, fingerprint, idempotency_key,
-};
+use crate::app::job_requests::{self, Submitted};
+use crate::app::jobs;
 use crate::domain::coupon::{Coupon, CouponStatus};
 use crate::domain::ids::new_id;
-use crate::domain::job::{CodeIntake, Job, JobKind, JobStatus, MAX_CODES_PER_REQUEST};
+use crate::domain::job::{CodeIntake, Job, JobKind, MAX_CODES_PER_REQUEST};
 use crate::domain::pattern::GenerateSpec;
-use crate::domain::{Error, ErrorCode, Page, Timestamp};
-use crate::jobs;
+use crate::domain::{Error, ErrorCode, Page};
+use crate::http::AppState;
+use crate::http::error::{ApiError, ApiResult, ErrorBody};
+use crate::http::extract::{
+    Auth, BooksRead, BooksWrite, Id, JsonBody, Params, fingerprint, idempotency_key,
+};
 use crate::store::Idempotency;
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -122,22 +123,25 @@ pub async fn generate(
     Id(book_id): Id,
     body: JsonBody<GenerateSpec>,
 ) -> ApiResult<(StatusCode, Json<Job>)> {
-    let most = (!state.background_jobs).then_some(jobs::INLINE_GENERATE);
-    let (job, spec) =
-        jobs::start_generate(&state.store, &book_id, body.value, body.idem, most).await?;
-    if job.status != JobStatus::Running {
-        return Ok((StatusCode::CREATED, Json(job)));
-    }
-    if job.total <= jobs::INLINE_GENERATE {
-        let job = jobs::run_generate(&state.store, job, spec, &|_| {}).await?;
-        return Ok((StatusCode::CREATED, Json(job)));
-    }
-    let store = state.store.clone();
-    let answer = job.clone();
-    tokio::spawn(
-        async move { jobs::log_outcome(jobs::run_generate(&store, job, spec, &|_| {}).await) },
-    );
-    Ok((StatusCode::ACCEPTED, Json(answer)))
+    let submitted = job_requests::generate(
+        &state.store,
+        &book_id,
+        body.value,
+        body.idem,
+        state.background_jobs,
+    )
+    .await?;
+    Ok(answer(submitted))
+}
+
+/// 202 while the job runs on, 201 once it is finished.
+fn answer(submitted: Submitted) -> (StatusCode, Json<Job>) {
+    let status = if submitted.running {
+        StatusCode::ACCEPTED
+    } else {
+        StatusCode::CREATED
+    };
+    (status, Json(submitted.job))
 }
 
 /// Largest upload accepted.
@@ -176,13 +180,7 @@ pub async fn upload(
         )));
     }
     let key = idempotency_key(&headers)?;
-    let book = state.store.get_book(&book_id).await?;
-    if !book.settings.status.accepts_codes() {
-        return Err(ApiError(Error::new(
-            ErrorCode::BookNotActive,
-            "codes cannot be added to an archived book",
-        )));
-    }
+    job_requests::check_book_takes_codes(&state.store, &book_id).await?;
     let path = state.spool_dir.join(format!("{}.upload", new_id("upload")));
     let (size, digest) = match spool(body, &path).await {
         Ok(spooled) => spooled,
@@ -191,49 +189,21 @@ pub async fn upload(
             return Err(err);
         }
     };
-    if !state.background_jobs && size > jobs::INLINE_UPLOAD_BYTES {
-        let _ = tokio::fs::remove_file(&path).await;
-        return Err(jobs::too_large_here(&format!(
-            "upload at most {} KiB per request here",
-            jobs::INLINE_UPLOAD_BYTES / 1024
-        ))
-        .into());
-    }
     let idem = key.map(|key| Idempotency {
         caller: caller.id.clone(),
         key,
         fingerprint: fingerprint(&format!("POST /v1/books/{book_id}/codes/upload"), &digest),
     });
-    // A replay answers the first request's job, made before this request began.
-    let request_began = Timestamp::now();
-    let (job, cursor) = match jobs::start_upload(&state.store, &book_id, &path, true, idem).await {
-        Ok(started) => started,
-        Err(err) => {
-            let _ = tokio::fs::remove_file(&path).await;
-            return Err(err.into());
-        }
-    };
-    if cursor.file != path || job.status != JobStatus::Running || job.created_at < request_began {
-        // A replay: the first request's job is the answer.
-        let _ = tokio::fs::remove_file(&path).await;
-        let job = state.store.get_job(&job.id).await?;
-        let status = if job.status == JobStatus::Running {
-            StatusCode::ACCEPTED
-        } else {
-            StatusCode::CREATED
-        };
-        return Ok((status, Json(job)));
-    }
-    if size <= jobs::INLINE_UPLOAD_BYTES {
-        let job = jobs::run_upload(&state.store, job, cursor, &|_| {}).await?;
-        return Ok((StatusCode::CREATED, Json(job)));
-    }
-    let store = state.store.clone();
-    let answer = job.clone();
-    tokio::spawn(
-        async move { jobs::log_outcome(jobs::run_upload(&store, job, cursor, &|_| {}).await) },
-    );
-    Ok((StatusCode::ACCEPTED, Json(answer)))
+    let submitted = job_requests::upload(
+        &state.store,
+        &book_id,
+        &path,
+        size,
+        idem,
+        state.background_jobs,
+    )
+    .await?;
+    Ok(answer(submitted))
 }
 
 /// Writes the request body to `path` as it arrives; returns its size and SHA-256.

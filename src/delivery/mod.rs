@@ -3,19 +3,18 @@
 //! A supervisor lists the endpoints every second and runs one worker per enabled
 //! endpoint (`endpoint.rs`). A worker holds the endpoint's lease in the store, reads
 //! the event feed after the endpoint's stored cursor, and POSTs each subscribed event
-//! (`delivery.rs`): events of different coupons in parallel (up to the concurrency
+//! (`sender.rs`): events of different coupons in parallel (up to the concurrency
 //! limit), events of one coupon in order. A failed event waits in the store for its
 //! retry, with the later events of its coupon queued behind it; every attempt is
 //! logged. The attempts, the queue changes and the new cursor of a round are stored
 //! together, so a stop at any point (even `kill -9`) redelivers, and never skips.
 
-pub mod delivery;
 mod endpoint;
+pub mod sender;
 pub mod stream;
-pub mod verify;
 
 use std::collections::HashMap;
-use std::sync::OnceLock;
+use std::sync::Arc;
 use std::time::Duration;
 
 use rand::Rng;
@@ -25,7 +24,7 @@ use crate::domain::ids::new_id;
 use crate::domain::webhook::{AttemptStatus, DeliveryAttempt, Endpoint, UrlPolicy, WebhookStatus};
 use crate::domain::{ErrorCode, PageRequest, Timestamp};
 use crate::store::DynStore;
-use delivery::{Outcome, Sender};
+use sender::{Outcome, Sender};
 
 /// Retry delays after the 1st, 2nd, ... failed attempt; then the event is `failed`.
 pub const DEFAULT_RETRY_SCHEDULE: [Duration; 6] = [
@@ -37,7 +36,7 @@ pub const DEFAULT_RETRY_SCHEDULE: [Duration; 6] = [
     Duration::from_secs(10 * 3600),
 ];
 
-/// Delivery settings, from the environment (all optional).
+/// Delivery settings (declared with their defaults in `config::WebhookArgs`).
 #[derive(Debug, Clone)]
 pub struct DeliveryConfig {
     /// `COUPON_BOOK_WEBHOOK_DELIVERY=off` sends nothing from this process (endpoints
@@ -85,72 +84,7 @@ impl Default for DeliveryConfig {
     }
 }
 
-fn env_millis(name: &str) -> Result<Option<Duration>, String> {
-    match std::env::var(name) {
-        Err(_) => Ok(None),
-        Ok(text) => text
-            .trim()
-            .parse::<u64>()
-            .map(|ms| Some(Duration::from_millis(ms)))
-            .map_err(|_| format!("{name} must be a number of milliseconds, not {text:?}")),
-    }
-}
-
 impl DeliveryConfig {
-    pub fn from_env() -> Result<Self, String> {
-        let mut config = DeliveryConfig {
-            policy: UrlPolicy::from_env(),
-            ..DeliveryConfig::default()
-        };
-        if let Ok(text) = std::env::var("COUPON_BOOK_WEBHOOK_DELIVERY") {
-            config.enabled = match text.trim().to_ascii_lowercase().as_str() {
-                "on" | "1" | "true" => true,
-                "off" | "0" | "false" => false,
-                _ => {
-                    return Err(format!(
-                        "COUPON_BOOK_WEBHOOK_DELIVERY must be on or off, not {text:?}"
-                    ));
-                }
-            };
-        }
-        if let Some(timeout) = env_millis("COUPON_BOOK_WEBHOOK_TIMEOUT_MS")? {
-            config.timeout = timeout.max(Duration::from_millis(1));
-        }
-        if let Ok(text) = std::env::var("COUPON_BOOK_WEBHOOK_RETRY_SCHEDULE_MS") {
-            config.retry_schedule = text
-                .split(',')
-                .map(str::trim)
-                .filter(|part| !part.is_empty())
-                .map(|part| part.parse::<u64>().map(Duration::from_millis))
-                .collect::<Result<_, _>>()
-                .map_err(|_| {
-                    format!(
-                        "COUPON_BOOK_WEBHOOK_RETRY_SCHEDULE_MS must be comma-separated milliseconds, not {text:?}"
-                    )
-                })?;
-        }
-        if let Some(after) = env_millis("COUPON_BOOK_WEBHOOK_DISABLE_AFTER_MS")? {
-            config.disable_after = after;
-        }
-        if let Some(poll) = env_millis("COUPON_BOOK_WEBHOOK_POLL_MS")? {
-            config.poll = Some(poll.max(Duration::from_millis(1)));
-        }
-        if let Some(lease) = env_millis("COUPON_BOOK_WEBHOOK_LEASE_MS")? {
-            config.lease = lease.max(Duration::from_millis(100));
-        }
-        if let Ok(text) = std::env::var("COUPON_BOOK_WEBHOOK_CONCURRENCY") {
-            config.concurrency = text
-                .trim()
-                .parse::<usize>()
-                .ok()
-                .filter(|n| (1..=1024).contains(n))
-                .ok_or_else(|| {
-                    format!("COUPON_BOOK_WEBHOOK_CONCURRENCY must be 1..1024, not {text:?}")
-                })?;
-        }
-        Ok(config)
-    }
-
     /// The delay before the attempt after `failed_attempts` failures, jittered ±20%;
     /// None once the schedule is used up.
     pub fn retry_delay(&self, failed_attempts: u32) -> Option<Duration> {
@@ -161,17 +95,18 @@ impl DeliveryConfig {
     }
 }
 
-/// The settings and the HTTP sender of this process (built once, from the environment).
-pub fn runtime() -> Result<&'static (DeliveryConfig, Sender), String> {
-    static RUNTIME: OnceLock<Result<(DeliveryConfig, Sender), String>> = OnceLock::new();
-    RUNTIME
-        .get_or_init(|| {
-            let config = DeliveryConfig::from_env()?;
-            let sender = Sender::new(config.policy, config.timeout, config.concurrency)?;
-            Ok((config, sender))
-        })
-        .as_ref()
-        .map_err(Clone::clone)
+/// The delivery settings and the HTTP sender of a process, built once at start-up
+/// and shared by the API (test sends) and the delivery workers.
+pub struct Delivery {
+    pub config: DeliveryConfig,
+    pub sender: Sender,
+}
+
+impl Delivery {
+    pub fn new(config: DeliveryConfig) -> Result<Arc<Self>, String> {
+        let sender = Sender::new(config.policy, config.timeout, config.concurrency)?;
+        Ok(Arc::new(Delivery { config, sender }))
+    }
 }
 
 /// The log record of one attempt.
@@ -209,36 +144,36 @@ fn count(status: AttemptStatus, event: &Event, outcome: &Outcome) {
 }
 
 /// Sends one event to an endpoint now, once (test sends).
-pub async fn send_once(endpoint: &Endpoint, event: &Event) -> Result<Outcome, String> {
-    let (config, sender) = runtime()?;
-    if !config.enabled {
+pub async fn send_once(
+    delivery: &Delivery,
+    endpoint: &Endpoint,
+    event: &Event,
+) -> Result<Outcome, String> {
+    if !delivery.config.enabled {
         return Ok(Outcome::not_sent(
             "not sent: webhook delivery is off on this server (COUPON_BOOK_WEBHOOK_DELIVERY=off)",
         ));
     }
     let body = serde_json::to_vec(event).map_err(|e| format!("encode the event: {e}"))?;
-    Ok(sender.send(endpoint, &event.id, &body.into()).await)
+    Ok(delivery
+        .sender
+        .send(endpoint, &event.id, &body.into())
+        .await)
 }
 
 /// Starts delivery: returns the supervisor's task.
-pub fn start(store: DynStore) -> Result<tokio::task::JoinHandle<()>, String> {
-    let (config, sender) = runtime()?;
-    if !config.enabled {
+pub fn start(store: DynStore, delivery: Arc<Delivery>) -> tokio::task::JoinHandle<()> {
+    if !delivery.config.enabled {
         tracing::warn!("webhook delivery is off (COUPON_BOOK_WEBHOOK_DELIVERY=off)");
-        return Ok(tokio::spawn(async {}));
+        return tokio::spawn(async {});
     }
     let holder = new_id("proc");
-    Ok(tokio::spawn(supervise(store, config, sender, holder)))
+    tokio::spawn(supervise(store, delivery, holder))
 }
 
 /// Runs a worker for every enabled endpoint, and starts one again when it ended
 /// (lease lost to another process, store trouble) while the endpoint still exists.
-async fn supervise(
-    store: DynStore,
-    config: &'static DeliveryConfig,
-    sender: &'static Sender,
-    holder: String,
-) {
+async fn supervise(store: DynStore, delivery: Arc<Delivery>, holder: String) {
     let mut workers: HashMap<String, tokio::task::JoinHandle<()>> = HashMap::new();
     loop {
         workers.retain(|_, task| !task.is_finished());
@@ -250,8 +185,7 @@ async fn supervise(
                     }
                     let worker = endpoint::Worker::new(
                         store.clone(),
-                        config,
-                        sender,
+                        delivery.clone(),
                         holder.clone(),
                         id.clone(),
                     );
@@ -260,7 +194,7 @@ async fn supervise(
             }
             Err(err) => tracing::warn!(error = %err, "listing webhooks failed"),
         }
-        tokio::time::sleep(config.refresh).await;
+        tokio::time::sleep(delivery.config.refresh).await;
     }
 }
 

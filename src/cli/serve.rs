@@ -1,4 +1,5 @@
 //! `coupon-book serve`: opens the store, builds the app, serves until SIGTERM/SIGINT.
+//! `build_app` is shared with the Lambda API function.
 
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
@@ -7,15 +8,17 @@ use axum::Router;
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use tokio::net::TcpListener;
 
+use super::{CliError, CliResult};
 use crate::config::{ApiArgs, ServeArgs};
+use crate::delivery::Delivery;
 use crate::domain::apikey::{ApiKey, Scope, hash_key};
 use crate::domain::ids::new_id;
 use crate::domain::{Result, Timestamp};
-use crate::http::auth::{Authenticator, JwtSettings, JwtVerifier};
-use crate::http::hardening::{harden, serve as serve_http};
-use crate::http::ratelimit::{Guard, Limits};
+use crate::http::middleware::auth::{Authenticator, JwtSettings, JwtVerifier};
+use crate::http::middleware::hardening::{harden, serve as serve_http};
+use crate::http::middleware::ratelimit::{Guard, Limits};
 use crate::http::{AppState, app};
-use crate::store::{self, DynStore};
+use crate::store::DynStore;
 
 const LATENCY_BUCKETS: &[f64] = &[
     0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
@@ -60,6 +63,7 @@ pub async fn build_app(
     store: &DynStore,
     metrics: PrometheusHandle,
     background_jobs: bool,
+    delivery: Arc<Delivery>,
 ) -> CliResult<Router> {
     if let Some(key) = args
         .bootstrap_admin_key
@@ -83,7 +87,7 @@ pub async fn build_app(
     .with_public_key_file(args.jwt_public_key_file.as_deref())
     .and_then(|settings| JwtVerifier::new(&settings))
     .map_err(CliError)?;
-    let mut state = AppState::new(store.clone(), metrics, spool_dir);
+    let mut state = AppState::new(store.clone(), metrics, spool_dir, delivery);
     state.background_jobs = background_jobs;
     state.auth = Arc::new(Authenticator::with_jwt(store.clone(), jwt));
     let limits = Limits {
@@ -104,7 +108,7 @@ pub async fn build_app(
         });
         router = router.layer(axum::middleware::from_fn_with_state(
             guard,
-            crate::http::ratelimit::guard,
+            crate::http::middleware::ratelimit::guard,
         ));
     }
     Ok(harden(
@@ -114,12 +118,12 @@ pub async fn build_app(
 }
 
 pub async fn serve(args: ServeArgs) -> CliResult {
-    let store = store::open(&args.api.store.store).await?;
+    let store = args.api.store.open().await?;
     let metrics = metrics_handle();
-    let router = build_app(&args.api, &store, metrics.clone(), true).await?;
-    crate::jobs::resume_unfinished(store.clone()).await?;
-    // Webhook delivery: its settings are checked before the server listens.
-    let delivery = crate::events::start(store.clone()).map_err(CliError)?;
+    let delivery = Delivery::new(args.api.webhooks.delivery_config()).map_err(CliError)?;
+    let router = build_app(&args.api, &store, metrics.clone(), true, delivery.clone()).await?;
+    crate::app::jobs::resume_unfinished(store.clone()).await?;
+    let delivery = crate::delivery::start(store.clone(), delivery);
     let listener = TcpListener::bind(args.listen)
         .await
         .map_err(|e| CliError(format!("cannot listen on {}: {e}", args.listen)))?;
@@ -171,21 +175,3 @@ async fn shutdown_signal() {
     }
     tracing::info!("shutting down: finishing requests in flight");
 }
-
-/// A command-line failure: a message, shown as is.
-#[derive(Debug)]
-pub struct CliError(pub String);
-
-impl std::fmt::Display for CliError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl From<crate::domain::Error> for CliError {
-    fn from(err: crate::domain::Error) -> Self {
-        CliError(err.message)
-    }
-}
-
-pub type CliResult<T = ()> = std::result::Result<T, CliError>;

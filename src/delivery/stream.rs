@@ -12,8 +12,10 @@
 use futures_util::future::join_all;
 use hyper::body::Bytes;
 
-use super::delivery::{Outcome, Sender};
-use super::{DeliveryConfig, attempt_record, count, enabled_endpoints};
+use std::sync::Arc;
+
+use super::sender::Outcome;
+use super::{Delivery, attempt_record, count, enabled_endpoints};
 use crate::domain::event::Event;
 use crate::domain::webhook::{AttemptStatus, DeliveryBatch, Endpoint};
 use crate::domain::{PageRequest, Result, Timestamp};
@@ -22,8 +24,7 @@ use crate::store::DynStore;
 /// The endpoints of one batch of stream records, read once per batch.
 pub struct StreamDelivery {
     store: DynStore,
-    config: &'static DeliveryConfig,
-    sender: &'static Sender,
+    delivery: Arc<Delivery>,
     endpoints: Vec<Endpoint>,
 }
 
@@ -38,9 +39,11 @@ pub enum Delivered {
 
 impl StreamDelivery {
     /// Reads the enabled endpoints with their secrets.
-    pub async fn load(store: DynStore) -> std::result::Result<Self, String> {
-        let (config, sender) = super::runtime()?;
-        if !config.enabled {
+    pub async fn load(
+        store: DynStore,
+        delivery: Arc<Delivery>,
+    ) -> std::result::Result<Self, String> {
+        if !delivery.config.enabled {
             return Err(
                 "webhook delivery is off in this process (COUPON_BOOK_WEBHOOK_DELIVERY=off)".into(),
             );
@@ -55,8 +58,7 @@ impl StreamDelivery {
         }
         Ok(StreamDelivery {
             store,
-            config,
-            sender,
+            delivery,
             endpoints,
         })
     }
@@ -117,7 +119,7 @@ impl StreamDelivery {
         {
             return Ok((true, endpoint.webhook.failing_since));
         }
-        let outcome: Outcome = self.sender.send(endpoint, &event.id, body).await;
+        let outcome: Outcome = self.delivery.sender.send(endpoint, &event.id, body).await;
         let succeeded = outcome.succeeded();
         // The stream hands a failed event in again: the attempt says "retrying", with
         // no time, since the event source mapping decides when.
@@ -137,7 +139,7 @@ impl StreamDelivery {
         // As in `serve`: an endpoint failing for too long is turned off.
         let disable = failing_since.is_some_and(|since| {
             outcome.attempted_at.millis() - since.millis()
-                >= self.config.disable_after.as_millis() as i64
+                >= self.delivery.config.disable_after.as_millis() as i64
         });
         self.store
             .record_deliveries(

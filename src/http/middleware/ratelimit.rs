@@ -17,9 +17,9 @@ use governor::middleware::StateInformationMiddleware;
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 
 use super::auth::Authenticator;
-use super::error::ApiError;
-use super::extract::{Caller, bearer_token};
 use crate::domain::{Error, ErrorCode};
+use crate::http::caller::{PreAuthenticated, bearer_token};
+use crate::http::error::ApiError;
 
 pub static RATELIMIT_LIMIT: HeaderName = HeaderName::from_static("ratelimit-limit");
 pub static RATELIMIT_REMAINING: HeaderName = HeaderName::from_static("ratelimit-remaining");
@@ -87,10 +87,6 @@ pub struct Guard {
     requests: Option<Requests>,
     guesses: Option<Guesses>,
 }
-
-/// A caller the guard already authenticated; the `Auth` extractor reuses it.
-#[derive(Clone)]
-pub struct PreAuthenticated(pub Caller);
 
 impl Guard {
     /// `None` when every limit is off.

@@ -3,13 +3,13 @@
 use axum::Json;
 use axum::extract::State;
 
-use super::AppState;
 use super::codes::status_filter;
 use super::coupons::check_user;
-use super::error::{ApiResult, ErrorBody};
-use super::extract::{Auth, BooksRead, CouponRead, Id, JsonBody, NoFields, Params, Redeem};
 use crate::domain::Page;
 use crate::domain::coupon::{Coupon, CouponStatus, Redemption};
+use crate::http::AppState;
+use crate::http::error::{ApiResult, ErrorBody};
+use crate::http::extract::{Auth, BooksRead, CouponRead, Id, JsonBody, NoFields, Params, Redeem};
 use crate::store::RedemptionFilter;
 
 #[utoipa::path(post, path = "/v1/redemptions/{redemption_id}/reverse", tag = "redemptions",

@@ -4,8 +4,8 @@ use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
 
-use super::AppState;
-use super::error::{ApiResult, ErrorBody};
+use crate::http::AppState;
+use crate::http::error::{ApiResult, ErrorBody};
 
 #[utoipa::path(get, path = "/healthz", tag = "operations", security(()),
     responses((status = 200, description = "The process is up", body = String)))]

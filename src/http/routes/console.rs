@@ -8,7 +8,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 
-use super::error::not_found_route;
+use crate::http::error::not_found_route;
 
 /// One embedded file.
 struct Asset {
@@ -20,29 +20,29 @@ struct Asset {
 const INDEX: Asset = Asset {
     name: "index.html",
     content_type: "text/html; charset=utf-8",
-    body: include_bytes!("../../console/index.html"),
+    body: include_bytes!("../../../console/index.html"),
 };
 
 const ASSETS: &[Asset] = &[
     Asset {
         name: "console.js",
         content_type: "text/javascript; charset=utf-8",
-        body: include_bytes!("../../console/console.js"),
+        body: include_bytes!("../../../console/console.js"),
     },
     Asset {
         name: "pattern.js",
         content_type: "text/javascript; charset=utf-8",
-        body: include_bytes!("../../console/pattern.js"),
+        body: include_bytes!("../../../console/pattern.js"),
     },
     Asset {
         name: "console.css",
         content_type: "text/css; charset=utf-8",
-        body: include_bytes!("../../console/console.css"),
+        body: include_bytes!("../../../console/console.css"),
     },
     Asset {
         name: "favicon.svg",
         content_type: "image/svg+xml",
-        body: include_bytes!("../../console/favicon.svg"),
+        body: include_bytes!("../../../console/favicon.svg"),
     },
 ];
 
@@ -178,7 +178,7 @@ mod tests {
 
     #[test]
     fn the_console_is_not_in_the_openapi_document() {
-        let (_, openapi) = super::super::api_routes().split_for_parts();
+        let (_, openapi) = crate::http::api_routes().split_for_parts();
         let text = serde_json::to_string(&openapi).unwrap_or_default();
         assert!(text.contains("/v1/books"), "the document has the API");
         assert!(!text.contains("/console"), "the console is not documented");

@@ -17,8 +17,8 @@ use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
 use tower::ServiceExt;
 
-use super::error::ApiError;
 use crate::domain::{Error, ErrorCode};
+use crate::http::error::ApiError;
 
 /// Request headers must arrive within this time (slow-header attacks).
 pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);

@@ -6,16 +6,16 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use serde_json::json;
 
-use super::AppState;
-use super::error::{ApiError, ApiResult, ErrorBody};
-use super::extract::{AdminOnly, Auth, Id, JsonBody, NoFields, Params};
 use crate::domain::event::Event;
 use crate::domain::ids::new_id;
 use crate::domain::webhook::{
     self, AttemptStatus, CreateWebhook, CreatedWebhook, DeliveryAttempt, DeliveryBatch,
-    PREVIOUS_SECRET_GRACE_SECONDS, UrlPolicy, Webhook,
+    PREVIOUS_SECRET_GRACE_SECONDS, Webhook,
 };
 use crate::domain::{Error, Page, PageRequest, Timestamp};
+use crate::http::AppState;
+use crate::http::error::{ApiError, ApiResult, ErrorBody};
+use crate::http::extract::{AdminOnly, Auth, Id, JsonBody, NoFields, Params};
 
 #[utoipa::path(post, path = "/v1/webhooks", tag = "webhooks",
     params(("Idempotency-Key" = Option<String>, Header, description = "Replay protection")),
@@ -27,7 +27,7 @@ pub async fn create_webhook(
     _auth: Auth<AdminOnly>,
     body: JsonBody<CreateWebhook>,
 ) -> ApiResult<(StatusCode, Json<CreatedWebhook>)> {
-    body.value.validate(UrlPolicy::from_env())?;
+    body.value.validate(state.delivery.config.policy)?;
     let webhook = body.value.into_webhook(new_id("wh"), Timestamp::now());
     let secret = webhook::new_secret();
     let generated_id = webhook.id.clone();
@@ -144,7 +144,7 @@ pub async fn test_webhook(
     }
     let event = registered;
     let endpoint = state.store.get_webhook(&id).await?;
-    let outcome = crate::events::send_once(&endpoint, &event)
+    let outcome = crate::delivery::send_once(&state.delivery, &endpoint, &event)
         .await
         .map_err(|message| {
             ApiError(Error::unavailable(format!(
@@ -156,7 +156,7 @@ pub async fn test_webhook(
     } else {
         AttemptStatus::Failed
     };
-    let attempt = crate::events::attempt_record(&id, &event, 1, &outcome, status, None);
+    let attempt = crate::delivery::attempt_record(&id, &event, 1, &outcome, status, None);
     let batch = DeliveryBatch {
         attempts: vec![attempt.clone()],
         ..DeliveryBatch::default()

@@ -16,6 +16,7 @@
 //! delivered then, and the stored cursor only moves past events older than the delay.
 
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures_util::StreamExt;
@@ -23,8 +24,8 @@ use futures_util::stream;
 use hyper::body::Bytes;
 use tokio::sync::watch;
 
-use super::delivery::{Outcome, Sender};
-use super::{DeliveryConfig, attempt_record, count, gone};
+use super::sender::{Outcome, Sender};
+use super::{Delivery, attempt_record, count, gone};
 use crate::domain::event::Event;
 use crate::domain::webhook::{AttemptStatus, DeliveryBatch, Endpoint, PendingDelivery, order_key};
 use crate::domain::{Result, Timestamp};
@@ -36,8 +37,7 @@ const SAVE_TRIES: u32 = 5;
 
 pub(super) struct Worker {
     store: DynStore,
-    config: &'static DeliveryConfig,
-    sender: &'static Sender,
+    delivery: Arc<Delivery>,
     holder: String,
     id: String,
     /// The stored cursor.
@@ -64,15 +64,13 @@ struct Round {
 impl Worker {
     pub(super) fn new(
         store: DynStore,
-        config: &'static DeliveryConfig,
-        sender: &'static Sender,
+        delivery: Arc<Delivery>,
         holder: String,
         id: String,
     ) -> Self {
         Worker {
             store,
-            config,
-            sender,
+            delivery,
             holder,
             id,
             cursor: None,
@@ -89,7 +87,7 @@ impl Worker {
     /// is enabled.
     pub(super) async fn run(mut self) {
         let now = Timestamp::now();
-        let until = later(now, self.config.lease.as_millis() as i64);
+        let until = later(now, self.delivery.config.lease.as_millis() as i64);
         let endpoint = match self
             .store
             .lease_webhook(&self.id, &self.holder, now, until)
@@ -125,7 +123,7 @@ impl Worker {
         let (updates, endpoint_rx) = watch::channel(endpoint);
         let renewal = renew(
             self.store.clone(),
-            self.config,
+            self.delivery.clone(),
             self.holder.clone(),
             self.id.clone(),
             updates,
@@ -139,6 +137,7 @@ impl Worker {
     async fn deliver(&mut self, endpoint_rx: watch::Receiver<Endpoint>) {
         let settle = self.store.event_settle_delay();
         let poll = self
+            .delivery
             .config
             .poll
             .unwrap_or_else(|| self.store.event_poll_interval());
@@ -178,19 +177,19 @@ impl Worker {
             .values()
             .filter_map(VecDeque::front)
             .filter(|pending| pending.next_attempt_at <= now)
-            .take(self.config.batch as usize)
+            .take(self.delivery.config.batch as usize)
             .cloned()
             .collect();
         if due.is_empty() {
             return Ok(false);
         }
-        let sender = self.sender;
+        let sender = &self.delivery.sender;
         let results: Vec<(PendingDelivery, Outcome)> = stream::iter(due)
             .map(|pending| async move {
                 let outcome = send(sender, endpoint, &pending.event).await;
                 (pending, outcome)
             })
-            .buffer_unordered(self.config.concurrency)
+            .buffer_unordered(self.delivery.config.concurrency)
             .collect()
             .await;
         let mut round = Round::default();
@@ -199,7 +198,8 @@ impl Worker {
             let retry_at = if outcome.succeeded() {
                 None
             } else {
-                self.config
+                self.delivery
+                    .config
                     .retry_delay(attempt)
                     .map(|delay| later(outcome.attempted_at, delay.as_millis() as i64))
             };
@@ -241,7 +241,7 @@ impl Worker {
     async fn read_feed(&mut self, endpoint: &Endpoint, settle: Duration) -> Result<bool> {
         let page = self
             .store
-            .list_events(self.head.as_deref(), self.config.batch)
+            .list_events(self.head.as_deref(), self.delivery.config.batch)
             .await?;
         let Some(last) = page.data.last().map(|event| event.id.clone()) else {
             return Ok(false);
@@ -276,7 +276,7 @@ impl Worker {
         loop {
             let page = self
                 .store
-                .list_events(after.as_deref(), self.config.batch)
+                .list_events(after.as_deref(), self.delivery.config.batch)
                 .await?;
             let Some(last) = page.data.last().map(|event| event.id.clone()) else {
                 break;
@@ -351,8 +351,8 @@ impl Worker {
                 ready.push((key, events));
             }
         }
-        let sender = self.sender;
-        let config = self.config;
+        let sender = &self.delivery.sender;
+        let config = &self.delivery.config;
         let results: Vec<(String, Vec<Event>, Vec<Outcome>)> = stream::iter(ready)
             .map(|(key, events)| async move {
                 let mut outcomes = Vec::new();
@@ -366,7 +366,7 @@ impl Worker {
                 }
                 (key, events, outcomes)
             })
-            .buffer_unordered(self.config.concurrency)
+            .buffer_unordered(self.delivery.config.concurrency)
             .collect()
             .await;
         for (key, events, outcomes) in results {
@@ -376,7 +376,8 @@ impl Worker {
                 let retry_at = if outcome.succeeded() {
                     None
                 } else {
-                    self.config
+                    self.delivery
+                        .config
                         .retry_delay(1)
                         .map(|delay| later(outcome.attempted_at, delay.as_millis() as i64))
                 };
@@ -431,7 +432,7 @@ impl Worker {
                 }
                 Some(since) => {
                     let failing_for = failed_at.millis() - since.millis();
-                    if failing_for >= self.config.disable_after.as_millis() as i64 {
+                    if failing_for >= self.delivery.config.disable_after.as_millis() as i64 {
                         round.batch.disable = true;
                         self.disabled = true;
                     }
@@ -517,11 +518,12 @@ async fn send(sender: &Sender, endpoint: &Endpoint, event: &Event) -> Outcome {
 /// disabled status). Returns when the lease is lost or the endpoint is gone.
 async fn renew(
     store: DynStore,
-    config: &'static DeliveryConfig,
+    delivery: Arc<Delivery>,
     holder: String,
     id: String,
     updates: watch::Sender<Endpoint>,
 ) {
+    let config = &delivery.config;
     let every = (config.lease / 3).max(Duration::from_millis(50));
     loop {
         tokio::time::sleep(every).await;

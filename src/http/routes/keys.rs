@@ -4,12 +4,12 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 
-use super::AppState;
-use super::error::{ApiResult, ErrorBody};
-use super::extract::{AdminOnly, Auth, Id, JsonBody, Params};
 use crate::domain::apikey::{ApiKey, CreateApiKey, CreatedApiKey, hash_key, new_key};
 use crate::domain::ids::new_id;
 use crate::domain::{Page, Timestamp};
+use crate::http::AppState;
+use crate::http::error::{ApiResult, ErrorBody};
+use crate::http::extract::{AdminOnly, Auth, Id, JsonBody, Params};
 
 #[utoipa::path(post, path = "/v1/api-keys", tag = "api-keys",
     params(("Idempotency-Key" = Option<String>, Header)),

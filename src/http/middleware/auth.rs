@@ -10,11 +10,11 @@ use std::time::{Duration, Instant};
 use jsonwebtoken::{Algorithm, DecodingKey, Validation, decode, decode_header};
 use serde::Deserialize;
 
-use super::error::ApiResult;
-use super::extract::Caller;
 use crate::domain::apikey::{Scope, hash_key};
 use crate::domain::coupon::MAX_USER_ID_CHARS;
 use crate::domain::{Error, ErrorCode};
+use crate::http::caller::Caller;
+use crate::http::error::ApiResult;
 use crate::store::DynStore;
 
 /// How long a key stays trusted without asking the store (deletes on this process
@@ -197,7 +197,7 @@ impl JwtVerifier {
     }
 }
 
-fn unauthenticated(message: &str) -> super::error::ApiError {
+fn unauthenticated(message: &str) -> crate::http::error::ApiError {
     Error::new(ErrorCode::Unauthenticated, message).into()
 }
 

@@ -9,15 +9,16 @@ use utoipa::ToSchema;
 
 use super::codes::{self, AddCodes};
 use super::coupons::{self, LockBody, RedeemBody, UnlockBody, UserBody};
-use super::error::{ApiResult, ErrorBody};
-use super::extract::{
-    Assign, Auth, BooksWrite, CodeParam, CouponRead, Id, JsonBody, Params, Redeem,
-};
-use super::{AppState, books, redemptions};
+use super::{books, redemptions};
 use crate::domain::Page;
 use crate::domain::book::{Book, CreateBook};
 use crate::domain::coupon::{Coupon, Lock, Redemption};
 use crate::domain::job::Job;
+use crate::http::AppState;
+use crate::http::error::{ApiResult, ErrorBody};
+use crate::http::extract::{
+    Assign, Auth, BooksWrite, CodeParam, CouponRead, Id, JsonBody, Params, Redeem,
+};
 
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct AssignNextBody {

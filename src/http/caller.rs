@@ -1,0 +1,61 @@
+//! Who is calling: the types authentication produces and the extractors and the rate
+//! limiter read. They depend on none of those modules, so `auth`, `extract` and
+//! `ratelimit` all point here and never at each other in a circle.
+
+use axum::http::{HeaderMap, header};
+
+use super::error::{ApiError, ApiResult};
+use crate::domain::apikey::Scope;
+use crate::domain::{Error, ErrorCode};
+
+/// An authenticated caller.
+#[derive(Debug, Clone)]
+pub struct Caller {
+    /// API key id, or `jwt:<sub>` for tokens.
+    pub id: String,
+    pub scopes: Vec<Scope>,
+    /// Set for end-user tokens: the only user this caller may act for.
+    pub end_user: Option<String>,
+}
+
+impl Caller {
+    pub fn has_any(&self, scopes: &[Scope]) -> bool {
+        self.scopes
+            .iter()
+            .any(|s| *s == Scope::Admin || scopes.contains(s))
+    }
+
+    /// End users may act only for themselves.
+    pub fn may_act_for(&self, user_id: &str) -> ApiResult<()> {
+        match &self.end_user {
+            Some(sub) if sub != user_id => {
+                Err(forbidden("this token may act only for its own user"))
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// End-user tokens may not use routes that are not about their own user.
+    pub fn require_service(&self) -> ApiResult<()> {
+        match self.end_user {
+            Some(_) => Err(forbidden("an end-user token cannot use this route")),
+            None => Ok(()),
+        }
+    }
+}
+
+pub fn forbidden(message: &str) -> ApiError {
+    ApiError(Error::new(ErrorCode::Forbidden, message))
+}
+
+/// A caller the guard already authenticated; the `Auth` extractor reuses it.
+#[derive(Clone)]
+pub struct PreAuthenticated(pub Caller);
+
+/// The bearer token of the `Authorization` header, if any.
+pub fn bearer_token(headers: &HeaderMap) -> Option<&str> {
+    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = value.split_once(' ')?;
+    let token = token.trim();
+    (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
+}
