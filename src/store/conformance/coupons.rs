@@ -356,3 +356,96 @@ pub async fn error_precedence_follows_the_contract(store: &DynStore) {
         ErrorCode::CouponVoided
     );
 }
+
+/// The domain's plans, applied alike: a voided coupon can still be taken back from its
+/// user (who may then be given another), an archived book takes no codes, and only a
+/// live lock of the coupon itself is released.
+pub async fn plans_apply_alike_at_their_edges(store: &DynStore) {
+    let list = codes("EDGE", 3);
+    let rules = json!({"max_coupons_per_user": 1, "requires_assignment": false});
+    let book_id = book_with_codes(store, rules, &list).await;
+    store.assign(&list[0], "u", None).await.expect("assign");
+    store.void(&list[0], None).await.expect("void");
+    assert_eq!(
+        store
+            .assign(&list[1], "u", None)
+            .await
+            .expect_err("limit")
+            .code,
+        ErrorCode::UserCouponLimitReached
+    );
+    let released = store
+        .unassign(&list[0])
+        .await
+        .expect("unassign a voided coupon");
+    assert_eq!(
+        (released.status, released.assigned_to),
+        (CouponStatus::Voided, None)
+    );
+    let again = store
+        .unassign(&list[0])
+        .await
+        .expect("nothing to take back");
+    assert_eq!(again.assigned_to, None);
+    store
+        .assign(&list[1], "u", None)
+        .await
+        .expect("the limit counts the release");
+    let book = store.get_book(&book_id).await.expect("book");
+    assert_eq!(
+        (
+            book.counts.voided,
+            book.counts.assigned,
+            book.counts.available
+        ),
+        (1, 1, 1)
+    );
+
+    let lock = store
+        .lock(&list[2], "w", Some(60), None)
+        .await
+        .expect("lock");
+    assert_eq!(
+        store
+            .unlock(&list[1], &lock.lock_id, None)
+            .await
+            .expect_err("a lock of another coupon")
+            .code,
+        ErrorCode::LockNotFound
+    );
+    store
+        .unlock(&list[2], &lock.lock_id, None)
+        .await
+        .expect("unlock");
+    assert_eq!(
+        store
+            .unlock(&list[2], &lock.lock_id, None)
+            .await
+            .expect_err("released already")
+            .code,
+        ErrorCode::LockNotFound
+    );
+
+    let archive = UpdateBook {
+        status: Some(BookStatus::Archived),
+        ..UpdateBook::default()
+    };
+    store.update_book(&book_id, archive).await.expect("archive");
+    let late = crate::domain::job::CodeIntake::from_codes(["EDGE-LATE-1"]);
+    let refused = store
+        .add_codes(&book_id, crate::domain::job::JobKind::Upload, late, None)
+        .await
+        .expect_err("archived");
+    assert_eq!(refused.code, ErrorCode::BookNotActive);
+    let job = store
+        .create_job(
+            &book_id,
+            crate::domain::job::JobKind::Generate,
+            10,
+            serde_json::Value::Null,
+            None,
+        )
+        .await
+        .expect_err("archived");
+    assert_eq!(job.code, ErrorCode::BookNotActive);
+}

@@ -25,8 +25,8 @@ pub use codes::{
 pub use coupons::{
     assign_next_never_hands_out_a_code_twice, budget_is_exact_under_race,
     error_precedence_follows_the_contract, locks_reserve_and_expire,
-    multi_use_code_respects_user_limit_under_race, single_use_code_redeems_once_under_race,
-    unassign_and_void,
+    multi_use_code_respects_user_limit_under_race, plans_apply_alike_at_their_edges,
+    single_use_code_redeems_once_under_race, unassign_and_void,
 };
 pub use events::events_follow_changes_in_order;
 pub use keys::api_keys_round_trip;
@@ -44,7 +44,8 @@ macro_rules! conformance_tests {
             events_follow_changes_in_order, unassign_and_void, api_keys_round_trip,
             error_precedence_follows_the_contract, webhooks_round_trip,
             webhook_deliveries_are_stored_with_the_cursor, book_exhausted_is_announced_once,
-            bulk_upload_counts_exactly_across_batches, generation_counts_its_shape);
+            bulk_upload_counts_exactly_across_batches, generation_counts_its_shape,
+            plans_apply_alike_at_their_edges);
     };
     (@each $fresh:expr; $($name:ident),*) => {
         $(
