@@ -465,6 +465,16 @@ async fn validate_reports_and_changes_nothing() {
     assert_eq!(s.coupon(&c[0]).await, coupon_before);
     assert_eq!(all_events(&s).await.len(), events_before);
 
+    // An Idempotency-Key changes nothing either: the same request with the same key
+    // answers the current state each time, never a stored answer.
+    let path = format!("/v1/coupons/{}/validate", c[0]);
+    let keyed = [("Idempotency-Key", "validate-once")];
+    let body = json!({"user_id": "u1"});
+    let (status, before) = s
+        .call_with_headers(ADMIN_KEY, "POST", &path, &keyed, Some(body.clone()))
+        .await;
+    assert_eq!((status, before["valid"].as_bool()), (200, Some(true)), "{before}");
+
     redeem_ok(&s, &c[0], "u1").await;
     let v = validate(&s, &c[0], "u1").await;
     assert_eq!(
@@ -473,6 +483,14 @@ async fn validate_reports_and_changes_nothing() {
         "{v}"
     );
     assert_eq!(v["coupon"]["status"], "redeemed");
+    let (status, after) = s
+        .call_with_headers(ADMIN_KEY, "POST", &path, &keyed, Some(body))
+        .await;
+    assert_eq!(
+        (status, after["reason"].as_str()),
+        (200, Some("coupon_already_redeemed")),
+        "{after}"
+    );
 }
 
 // ---------------------------------------------------------------------------------

@@ -131,6 +131,7 @@ pub async fn unassign(
 }
 
 #[utoipa::path(post, path = "/v1/coupons/{code}/validate", tag = "coupons",
+    description = "Whether the user could redeem the code now. Changes nothing, so it always answers the current state: an `Idempotency-Key` header is ignored, and a repeated request is answered anew.",
     params(("code" = String, Path)),
     request_body = UserBody,
     responses((status = 200, description = "Whether the user could redeem now; changes nothing", body = Validation),
