@@ -473,7 +473,11 @@ async fn validate_reports_and_changes_nothing() {
     let (status, before) = s
         .call_with_headers(ADMIN_KEY, "POST", &path, &keyed, Some(body.clone()))
         .await;
-    assert_eq!((status, before["valid"].as_bool()), (200, Some(true)), "{before}");
+    assert_eq!(
+        (status, before["valid"].as_bool()),
+        (200, Some(true)),
+        "{before}"
+    );
 
     redeem_ok(&s, &c[0], "u1").await;
     let v = validate(&s, &c[0], "u1").await;
