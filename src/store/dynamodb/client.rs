@@ -8,7 +8,8 @@ use std::time::Duration;
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{
-    ConsumedCapacity, KeysAndAttributes, ReturnConsumedCapacity, TransactWriteItem,
+    ConsumedCapacity, DeleteRequest, KeysAndAttributes, ReturnConsumedCapacity, TransactWriteItem,
+    WriteRequest,
 };
 use rand::Rng;
 
@@ -479,13 +480,18 @@ impl DynamoStore {
 
     /// Deletes items by key, 25 per request, with unprocessed-item retries.
     pub(super) async fn batch_delete(&self, keys: Vec<Item>) -> Result<()> {
-        use aws_sdk_dynamodb::types::{DeleteRequest, WriteRequest};
-        for chunk in keys.chunks(25) {
-            let mut pending: Vec<WriteRequest> = Vec::new();
-            for key in chunk {
-                let delete = built(DeleteRequest::builder().set_key(Some(key.clone())).build())?;
-                pending.push(WriteRequest::builder().delete_request(delete).build());
-            }
+        let mut requests = Vec::with_capacity(keys.len());
+        for key in keys {
+            let delete = built(DeleteRequest::builder().set_key(Some(key)).build())?;
+            requests.push(WriteRequest::builder().delete_request(delete).build());
+        }
+        self.write_batch(requests).await
+    }
+
+    /// Puts and deletes, 25 per request, resending unprocessed items.
+    pub(super) async fn write_batch(&self, requests: Vec<WriteRequest>) -> Result<()> {
+        for chunk in requests.chunks(25) {
+            let mut pending: Vec<WriteRequest> = chunk.to_vec();
             let mut attempt = 0;
             while !pending.is_empty() {
                 let result = self

@@ -14,13 +14,10 @@ use std::collections::HashSet;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use aws_sdk_dynamodb::types::{
-    DeleteRequest, PutRequest, ReturnConsumedCapacity, TransactWriteItem, WriteRequest,
-};
+use aws_sdk_dynamodb::types::{DeleteRequest, PutRequest, TransactWriteItem, WriteRequest};
 
 use super::DynamoStore;
 use super::attr::{Item, built, from_json, get_n, get_s, key, n, opt_n, opt_s, pad, s, to_json};
-use super::client::{MAX_TRANSIENT_RETRIES, backoff, busy, classify};
 use super::expr::{Expr, put_new};
 use super::outbox::event_id_floor;
 use crate::domain::event::Event;
@@ -99,44 +96,6 @@ impl DynamoStore {
             Some(item) => parse(&item),
             None => Err(webhook::not_found(id)),
         }
-    }
-
-    /// Puts and deletes, 25 per request, resending unprocessed items.
-    async fn write_batch(&self, requests: Vec<WriteRequest>) -> Result<()> {
-        for chunk in requests.chunks(25) {
-            let mut pending: Vec<WriteRequest> = chunk.to_vec();
-            let mut attempt = 0;
-            while !pending.is_empty() {
-                let result = self
-                    .client
-                    .batch_write_item()
-                    .request_items(&self.table, pending.clone())
-                    .return_consumed_capacity(ReturnConsumedCapacity::Total)
-                    .send()
-                    .await;
-                match result {
-                    Ok(out) => {
-                        self.meter.record(true, out.consumed_capacity());
-                        pending = out
-                            .unprocessed_items
-                            .and_then(|mut left| left.remove(&self.table))
-                            .unwrap_or_default();
-                        if !pending.is_empty() {
-                            attempt += 1;
-                            if attempt > MAX_TRANSIENT_RETRIES {
-                                return Err(busy());
-                            }
-                            backoff(attempt).await;
-                        }
-                    }
-                    Err(err) => {
-                        self.failed("BatchWriteItem", classify(&err, None), &mut attempt)
-                            .await?
-                    }
-                }
-            }
-        }
-        Ok(())
     }
 
     /// Every item of a partition's query, keys only needed (for deletion).
