@@ -229,7 +229,7 @@ async fn run(options: Options) -> Result<(), String> {
     let started = Instant::now();
     for (i, code) in codes_b.iter().take(take_lock).enumerate() {
         let lock = store
-            .lock(code, &format!("user{i}"), None, None)
+            .lock(code, &format!("user{i}"), None.into(), None)
             .await
             .map_err(err)?;
         locks.push(lock);

@@ -1,4 +1,5 @@
-//! `coupon-book dynamodb create-table`: sets up the DynamoDB store.
+//! `coupon-book dynamodb create-table` and `reindex`: set up the DynamoDB store and
+//! bring an older table's indexes up to date.
 
 use clap::Subcommand;
 
@@ -16,12 +17,25 @@ pub enum DynamodbCommand {
         #[command(flatten)]
         stream: StreamArgs,
     },
+    /// Bring the indexes of a table made by an earlier version up to date: puts older
+    /// redemptions into the index the unfiltered `GET /v1/redemptions` pages through.
+    /// Safe to run while the service serves, and more than once.
+    Reindex {
+        /// The table name, as in `--store dynamodb:<table>`.
+        table: String,
+    },
 }
 
 pub async fn run(command: DynamodbCommand) -> CliResult {
     match command {
         DynamodbCommand::CreateTable { table, stream } => {
             create_table(&table, stream.dynamodb_stream).await
+        }
+        DynamodbCommand::Reindex { table } => {
+            let store = DynamoStore::from_env(&table).await?;
+            let added = store.reindex_redemptions().await?;
+            eprintln!("{added} redemptions added to the index of {table}");
+            Ok(())
         }
     }
 }

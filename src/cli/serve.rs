@@ -11,9 +11,8 @@ use tokio::net::TcpListener;
 use super::{CliError, CliResult};
 use crate::config::{ApiArgs, ServeArgs};
 use crate::delivery::Delivery;
-use crate::domain::apikey::{ApiKey, Scope, hash_key};
-use crate::domain::ids::new_id;
-use crate::domain::{Result, Timestamp};
+use crate::domain::apikey::{BOOTSTRAP_KEY_ID, bootstrap_key, hash_key, is_bootstrap};
+use crate::domain::{ErrorCode, MAX_PAGE_LIMIT, PageRequest, Result, Timestamp};
 use crate::http::middleware::auth::{Authenticator, JwtSettings, JwtVerifier};
 use crate::http::middleware::hardening::{harden, serve as serve_http};
 use crate::http::middleware::ratelimit::{Guard, Limits};
@@ -43,15 +42,41 @@ pub fn metrics_handle() -> PrometheusHandle {
         .clone()
 }
 
-/// Stores the bootstrap admin key (hashed) if it is not stored yet.
-pub async fn ensure_bootstrap_key(store: &DynStore, key: &str) -> Result<()> {
-    let api_key = ApiKey {
-        id: new_id("key"),
-        name: "bootstrap admin".into(),
-        scopes: vec![Scope::Admin],
-        created_at: Timestamp::now(),
+/// Makes the stored bootstrap key follow `COUPON_BOOK_BOOTSTRAP_ADMIN_KEY`: the key
+/// given is stored (hashed) under the bootstrap id, and a bootstrap key stored with
+/// another value, or when the setting is unset, is revoked. Keys made with the API or
+/// the CLI are never touched.
+pub async fn sync_bootstrap_key(store: &DynStore, secret: Option<&str>) -> Result<()> {
+    let wanted = match secret {
+        Some(secret) => Some((bootstrap_key(secret, Timestamp::now())?, hash_key(secret))),
+        None => None,
     };
-    store.ensure_api_key(api_key, hash_key(key)).await?;
+    let current = match &wanted {
+        Some((_, hash)) => store.find_api_key(hash).await?,
+        None => None,
+    };
+    let mut page = PageRequest::first(MAX_PAGE_LIMIT);
+    loop {
+        let keys = store.list_api_keys(page).await?;
+        for key in keys.data.iter().filter(|key| is_bootstrap(key)) {
+            let in_place = current.as_ref().is_some_and(|c| c.id == key.id)
+                && key.id == BOOTSTRAP_KEY_ID;
+            if !in_place {
+                match store.delete_api_key(&key.id).await {
+                    Ok(()) => tracing::info!(key_id = %key.id, "revoked the earlier bootstrap admin key"),
+                    Err(err) if err.code == ErrorCode::ApiKeyNotFound => {}
+                    Err(err) => return Err(err),
+                }
+            }
+        }
+        match keys.next_cursor {
+            Some(cursor) => page = PageRequest::parse(None, Some(&cursor))?,
+            None => break,
+        }
+    }
+    if let Some((api_key, hash)) = wanted {
+        store.ensure_api_key(api_key, hash).await?;
+    }
     Ok(())
 }
 
@@ -65,13 +90,8 @@ pub async fn build_app(
     background_jobs: bool,
     delivery: Arc<Delivery>,
 ) -> CliResult<Router> {
-    if let Some(key) = args
-        .bootstrap_admin_key
-        .as_deref()
-        .filter(|k| !k.is_empty())
-    {
-        ensure_bootstrap_key(store, key).await?;
-    }
+    let bootstrap = args.bootstrap_admin_key.as_deref().filter(|k| !k.is_empty());
+    sync_bootstrap_key(store, bootstrap).await?;
     let spool_dir = args
         .spool_dir
         .clone()
@@ -83,18 +103,29 @@ pub async fn build_app(
         public_key_pem: None,
         issuer: args.jwt_issuer.clone().filter(|s| !s.is_empty()),
         audience: args.jwt_audience.clone().filter(|s| !s.is_empty()),
+        end_user_rule: args.jwt_end_user_rule.clone(),
+        max_lifetime_seconds: (args.jwt_max_lifetime_seconds > 0)
+            .then_some(args.jwt_max_lifetime_seconds),
     }
     .with_public_key_file(args.jwt_public_key_file.as_deref())
     .and_then(|settings| JwtVerifier::new(&settings))
     .map_err(CliError)?;
     let mut state = AppState::new(store.clone(), metrics, spool_dir, delivery);
     state.background_jobs = background_jobs;
+    state.end_user_max_lock_ttl_seconds = args.end_user_max_lock_ttl_seconds;
+    state.metrics_token = args
+        .metrics_token
+        .as_deref()
+        .filter(|t| !t.is_empty())
+        .map(Arc::from);
     state.auth = Arc::new(Authenticator::with_jwt(store.clone(), jwt));
     let limits = Limits {
         per_second: args.rate_limit_per_second,
         burst: args.rate_limit_burst,
         unknown_codes_per_minute: args.unknown_code_limit_per_minute,
         unknown_codes_burst: args.unknown_code_burst,
+        address_lookups_per_second: args.address_lookup_limit_per_second,
+        address_lookups_burst: args.address_lookup_burst,
     };
     let guard = Guard::new(state.auth.clone(), limits);
     let mut router = app(state);

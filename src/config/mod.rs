@@ -15,6 +15,8 @@ pub use store::{DynamoArgs, StoreArgs, StreamArgs};
 pub use values::MillisList;
 pub use webhooks::WebhookArgs;
 
+use crate::domain::apikey::EndUserRule;
+
 /// `coupon-book serve`: where to listen, and the API settings.
 #[derive(Debug, Clone, Args)]
 pub struct ServeArgs {
@@ -67,6 +69,20 @@ pub struct ApiArgs {
     #[arg(long, env = "COUPON_BOOK_UNKNOWN_CODE_BURST")]
     pub unknown_code_burst: Option<u32>,
 
+    /// Requests per second per client address (IPv4, or IPv6 /64) that make the store
+    /// work before the caller is known: API keys not seen in the last seconds and
+    /// `/readyz`, `/metrics`. Checked before any store read; 0 turns it off.
+    #[arg(
+        long,
+        env = "COUPON_BOOK_ADDRESS_LOOKUP_LIMIT_PER_SECOND",
+        default_value_t = 20
+    )]
+    pub address_lookup_limit_per_second: u32,
+
+    /// Burst size of the per-address limit; defaults to twice its rate.
+    #[arg(long, env = "COUPON_BOOK_ADDRESS_LOOKUP_BURST")]
+    pub address_lookup_burst: Option<u32>,
+
     /// Shared secret for HS256 JWTs (at least 32 bytes); JWTs are off unless this or
     /// the public key is set.
     #[arg(long, env = "COUPON_BOOK_JWT_HS256_SECRET", hide_env_values = true)]
@@ -83,6 +99,40 @@ pub struct ApiArgs {
     /// When set, JWTs must carry this `aud`.
     #[arg(long, env = "COUPON_BOOK_JWT_AUDIENCE")]
     pub jwt_audience: Option<String>,
+
+    /// Which JWTs are end users' (they keep only `coupons:redeem` and act only for
+    /// their `sub`): scope names (a token holding any of them), or
+    /// `claim:<name>[=<value>]` (a token whose claim is `true`, or that value).
+    #[arg(
+        long,
+        env = "COUPON_BOOK_JWT_END_USER_RULE",
+        default_value = "coupons:redeem",
+        value_parser = EndUserRule::parse
+    )]
+    pub jwt_end_user_rule: EndUserRule,
+
+    /// JWTs that live longer than this (`exp` - `iat`, or `exp` - now without `iat`)
+    /// are refused; 0 accepts any lifetime.
+    #[arg(
+        long,
+        env = "COUPON_BOOK_JWT_MAX_LIFETIME_SECONDS",
+        default_value_t = 86_400
+    )]
+    pub jwt_max_lifetime_seconds: u64,
+
+    /// The longest lock an end-user token may take (its own TTL or the book's, capped;
+    /// asking for more is a 400), so one shopper cannot hold a shared code for a day.
+    #[arg(
+        long,
+        env = "COUPON_BOOK_END_USER_MAX_LOCK_TTL_SECONDS",
+        default_value_t = crate::http::DEFAULT_END_USER_MAX_LOCK_TTL_SECONDS,
+        value_parser = clap::value_parser!(u32).range(1..=86_400)
+    )]
+    pub end_user_max_lock_ttl_seconds: u32,
+
+    /// When set, `/metrics` answers only requests with `Authorization: Bearer <this>`.
+    #[arg(long, env = "COUPON_BOOK_METRICS_TOKEN", hide_env_values = true)]
+    pub metrics_token: Option<String>,
 
     /// Requests taking longer get 503 (uploads excepted).
     #[arg(
@@ -110,6 +160,7 @@ impl std::fmt::Debug for ApiArgs {
                 &self.jwt_hs256_secret.as_ref().map(|_| "[redacted]"),
             )
             .field("jwt_public_key_file", &self.jwt_public_key_file)
+            .field("metrics_token", &self.metrics_token.as_ref().map(|_| "[redacted]"))
             .field("rate_limit_per_second", &self.rate_limit_per_second)
             .field("webhooks", &self.webhooks)
             .finish_non_exhaustive()

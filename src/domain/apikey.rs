@@ -92,3 +92,101 @@ pub fn hash_key(key: &str) -> String {
 pub fn new_key() -> String {
     super::ids::random_token("cbk_", 32)
 }
+
+/// How a JWT is known to be an end user's. End users keep only the `coupons:redeem`
+/// scope and act only for their own `sub`, whatever else their token lists.
+#[derive(Debug, Clone, PartialEq)]
+pub enum EndUserRule {
+    /// A token holding any of these scopes is an end user's.
+    Scopes(Vec<Scope>),
+    /// A token is an end user's when this claim has this value (`true` when no value
+    /// is given), whatever its scopes.
+    Claim { name: String, value: Option<String> },
+}
+
+impl Default for EndUserRule {
+    fn default() -> Self {
+        EndUserRule::Scopes(vec![Scope::CouponsRedeem])
+    }
+}
+
+impl EndUserRule {
+    /// `claim:<name>[=<value>]`, or scope names separated by commas or spaces.
+    pub fn parse(text: &str) -> Result<Self, String> {
+        if let Some(claim) = text.strip_prefix("claim:") {
+            let (name, value) = match claim.split_once('=') {
+                Some((name, value)) => (name, Some(value.to_string())),
+                None => (claim, None),
+            };
+            if name.is_empty() {
+                return Err("name the claim: claim:<name>[=<value>]".into());
+            }
+            return Ok(EndUserRule::Claim {
+                name: name.to_string(),
+                value,
+            });
+        }
+        let mut scopes = Vec::new();
+        for name in text.split([',', ' ']).filter(|n| !n.is_empty()) {
+            scopes.push(Scope::parse(name).ok_or_else(|| format!("unknown scope {name:?}"))?);
+        }
+        Ok(EndUserRule::Scopes(scopes))
+    }
+
+    pub fn applies(&self, scopes: &[Scope], claims: &serde_json::Map<String, serde_json::Value>) -> bool {
+        match self {
+            EndUserRule::Scopes(end_user) => scopes.iter().any(|s| end_user.contains(s)),
+            EndUserRule::Claim { name, value } => match (claims.get(name), value) {
+                (Some(serde_json::Value::Bool(true)), None) => true,
+                (Some(serde_json::Value::String(found)), Some(wanted)) => found == wanted,
+                (Some(found), Some(wanted)) => found.to_string() == *wanted,
+                _ => false,
+            },
+        }
+    }
+}
+
+/// The id of the key `COUPON_BOOK_BOOTSTRAP_ADMIN_KEY` stands for: one fixed id, so
+/// that a start with another value (or none) finds and revokes the earlier one.
+pub const BOOTSTRAP_KEY_ID: &str = "key_bootstrap";
+/// The name earlier versions gave the bootstrap key (under a random id).
+const LEGACY_BOOTSTRAP_NAME: &str = "bootstrap admin";
+/// A bootstrap key shorter than this is refused at start-up: it is an admin key.
+pub const MIN_BOOTSTRAP_KEY_CHARS: usize = 16;
+
+/// Whether a stored key is the bootstrap key (this version's or an earlier one's).
+pub fn is_bootstrap(key: &ApiKey) -> bool {
+    key.id == BOOTSTRAP_KEY_ID
+        || (key.name == LEGACY_BOOTSTRAP_NAME && key.scopes == [Scope::Admin])
+}
+
+/// The stored form of the bootstrap key, checked for length.
+pub fn bootstrap_key(secret: &str, now: Timestamp) -> Result<ApiKey> {
+    if secret.chars().count() < MIN_BOOTSTRAP_KEY_CHARS {
+        return Err(Error::invalid(
+            "COUPON_BOOK_BOOTSTRAP_ADMIN_KEY",
+            format!(
+                "COUPON_BOOK_BOOTSTRAP_ADMIN_KEY must be at least {MIN_BOOTSTRAP_KEY_CHARS} characters"
+            ),
+        ));
+    }
+    Ok(ApiKey {
+        id: BOOTSTRAP_KEY_ID.into(),
+        name: "bootstrap admin (COUPON_BOOK_BOOTSTRAP_ADMIN_KEY)".into(),
+        scopes: vec![Scope::Admin],
+        created_at: now,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_short_bootstrap_key_is_refused() {
+        assert!(bootstrap_key("change-me", Timestamp(0)).is_err());
+        let key = bootstrap_key("0123456789abcdef", Timestamp(0)).expect("16 characters");
+        assert!(is_bootstrap(&key));
+        assert_eq!(key.scopes, vec![Scope::Admin]);
+    }
+}

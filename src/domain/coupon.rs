@@ -150,16 +150,33 @@ impl CouponRecord {
     }
 }
 
+/// A coupon's state. An end-user token (scope `coupons:redeem` alone) gets it
+/// redacted: `assigned_to` and `locked_until` are null unless the coupon is assigned to
+/// that user, so no answer carries another user's id or activity.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct Coupon {
     pub code: String,
     pub book_id: String,
     pub status: CouponStatus,
+    /// The user it is assigned to; for an end user, null unless it is that user.
     pub assigned_to: Option<String>,
     pub redemption_count: u64,
     pub max_redemptions: Option<u32>,
+    /// When the last live lock ends; for an end user, null unless the coupon is
+    /// assigned to that user.
     pub locked_until: Option<Timestamp>,
     pub created_at: Timestamp,
+}
+
+impl Coupon {
+    /// What an end user may see of this coupon: nothing of another user.
+    pub fn seen_by_end_user(mut self, user_id: &str) -> Coupon {
+        if self.assigned_to.as_deref() != Some(user_id) {
+            self.assigned_to = None;
+            self.locked_until = None;
+        }
+        self
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
@@ -168,6 +185,39 @@ pub struct Lock {
     pub code: String,
     pub user_id: String,
     pub expires_at: Timestamp,
+}
+
+/// How long a new or extended lock lives: the TTL the request asked for, else its
+/// book's `lock_ttl_seconds`, and never more than the cap (end users get one, so a
+/// shared code cannot be held for a day).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct LockTtl {
+    pub requested: Option<u32>,
+    pub cap: Option<u32>,
+}
+
+impl LockTtl {
+    pub fn asked(seconds: u32) -> Self {
+        LockTtl {
+            requested: Some(seconds),
+            cap: None,
+        }
+    }
+
+    /// The TTL in seconds for a book whose default is `book_default`.
+    pub fn seconds(self, book_default: u32) -> u32 {
+        let ttl = self.requested.unwrap_or(book_default);
+        self.cap.map_or(ttl, |cap| ttl.min(cap))
+    }
+}
+
+impl From<Option<u32>> for LockTtl {
+    fn from(requested: Option<u32>) -> Self {
+        LockTtl {
+            requested,
+            cap: None,
+        }
+    }
 }
 
 impl Lock {

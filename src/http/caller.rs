@@ -48,9 +48,11 @@ pub fn forbidden(message: &str) -> ApiError {
     ApiError(Error::new(ErrorCode::Forbidden, message))
 }
 
-/// A caller the guard already authenticated; the `Auth` extractor reuses it.
+/// What the guard's authentication of the request's token found (the caller, or why
+/// the token was refused); the `Auth` extractor reuses it, so a token is looked up
+/// once per request.
 #[derive(Clone)]
-pub struct PreAuthenticated(pub Caller);
+pub struct PreAuthenticated(pub Result<Caller, Error>);
 
 /// The bearer token of the `Authorization` header, if any.
 pub fn bearer_token(headers: &HeaderMap) -> Option<&str> {

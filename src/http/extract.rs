@@ -67,7 +67,7 @@ impl<R: Requirement> FromRequestParts<AppState> for Auth<R> {
         })?;
         // The rate limiter may have authenticated this request already.
         let caller = match parts.extensions.get::<PreAuthenticated>() {
-            Some(PreAuthenticated(caller)) => caller.clone(),
+            Some(PreAuthenticated(outcome)) => outcome.clone().map_err(ApiError)?,
             None => state.auth.authenticate(token).await?,
         };
         if !caller.has_any(R::SCOPES) {

@@ -29,6 +29,9 @@ use error::{ApiError, not_found_route};
 use middleware::auth::Authenticator;
 use routes::{books, codes, console, coupons, events, keys, ops, redemptions, seed, webhooks};
 
+/// Default of `COUPON_BOOK_END_USER_MAX_LOCK_TTL_SECONDS`.
+pub const DEFAULT_END_USER_MAX_LOCK_TTL_SECONDS: u32 = 900;
+
 #[derive(Clone)]
 pub struct AppState {
     pub store: DynStore,
@@ -42,6 +45,10 @@ pub struct AppState {
     pub background_jobs: bool,
     /// Webhook settings and sender (URL policy, test sends).
     pub delivery: Arc<Delivery>,
+    /// The longest lock an end-user token may take or extend, in seconds.
+    pub end_user_max_lock_ttl_seconds: u32,
+    /// When set, `/metrics` wants `Authorization: Bearer <this>`.
+    pub metrics_token: Option<Arc<str>>,
 }
 
 impl AppState {
@@ -58,6 +65,8 @@ impl AppState {
             metrics,
             spool_dir,
             background_jobs: true,
+            end_user_max_lock_ttl_seconds: DEFAULT_END_USER_MAX_LOCK_TTL_SECONDS,
+            metrics_token: None,
         }
     }
 }

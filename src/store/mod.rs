@@ -13,7 +13,7 @@ use utoipa::ToSchema;
 
 use crate::domain::apikey::ApiKey;
 use crate::domain::book::{Book, BookSettings, UpdateBook};
-use crate::domain::coupon::{Coupon, CouponStatus, Lock, Redemption};
+use crate::domain::coupon::{Coupon, CouponStatus, Lock, LockTtl, Redemption};
 use crate::domain::event::Event;
 use crate::domain::job::{CodeIntake, Job, JobKind, JobStatus};
 use crate::domain::stats::{BookStats, Bucket};
@@ -122,7 +122,7 @@ pub trait CouponStore: Send + Sync {
         &self,
         code: &str,
         user_id: &str,
-        ttl_seconds: Option<u32>,
+        ttl: LockTtl,
         idem: Option<Idempotency>,
     ) -> Result<Lock>;
     /// The lock's holder, if the lock is live (for end-user authorization).

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use jsonwebtoken::{Algorithm, DecodingKey, Validation, decode, decode_header};
 use serde::Deserialize;
 
-use crate::domain::apikey::{Scope, hash_key};
+use crate::domain::apikey::{EndUserRule, Scope, hash_key};
 use crate::domain::coupon::MAX_USER_ID_CHARS;
 use crate::domain::{Error, ErrorCode};
 use crate::http::caller::Caller;
@@ -32,6 +32,11 @@ pub struct JwtSettings {
     pub public_key_pem: Option<String>,
     pub issuer: Option<String>,
     pub audience: Option<String>,
+    /// Which tokens are end users' (they act only for their `sub`).
+    pub end_user_rule: EndUserRule,
+    /// Tokens whose `exp` is further than this past their `iat` (or, without `iat`,
+    /// past now) are refused.
+    pub max_lifetime_seconds: Option<u64>,
 }
 
 impl std::fmt::Debug for JwtSettings {
@@ -44,6 +49,8 @@ impl std::fmt::Debug for JwtSettings {
             .field("public_key", &self.public_key_pem.is_some())
             .field("issuer", &self.issuer)
             .field("audience", &self.audience)
+            .field("end_user_rule", &self.end_user_rule)
+            .field("max_lifetime_seconds", &self.max_lifetime_seconds)
             .finish()
     }
 }
@@ -72,6 +79,8 @@ struct JwtKey {
 /// another algorithm (`none`, or HS256 against the RSA key) is refused.
 pub struct JwtVerifier {
     keys: Vec<JwtKey>,
+    end_user_rule: EndUserRule,
+    max_lifetime_seconds: Option<u64>,
 }
 
 #[derive(Deserialize)]
@@ -81,6 +90,10 @@ struct Claims {
     scope: Option<String>,
     #[serde(default)]
     iat: Option<serde_json::Value>,
+    #[serde(default)]
+    exp: Option<serde_json::Value>,
+    #[serde(flatten)]
+    other: serde_json::Map<String, serde_json::Value>,
 }
 
 impl JwtVerifier {
@@ -138,7 +151,11 @@ impl JwtVerifier {
                 }
             })
             .collect();
-        Ok(Some(JwtVerifier { keys }))
+        Ok(Some(JwtVerifier {
+            keys,
+            end_user_rule: settings.end_user_rule.clone(),
+            max_lifetime_seconds: settings.max_lifetime_seconds,
+        }))
     }
 
     /// The caller a valid token stands for, or 401 `unauthenticated`.
@@ -161,12 +178,22 @@ impl JwtVerifier {
             unauthenticated(why)
         })?;
         let claims = data.claims;
-        if let Some(iat) = claims.iat {
-            let now = jsonwebtoken::get_current_timestamp();
-            match iat.as_f64() {
-                Some(iat) if iat <= (now + JWT_LEEWAY_SECONDS) as f64 => {}
+        let now = jsonwebtoken::get_current_timestamp();
+        let issued_at = match &claims.iat {
+            None => None,
+            Some(iat) => match iat.as_f64() {
+                Some(iat) if iat <= (now + JWT_LEEWAY_SECONDS) as f64 => Some(iat),
                 Some(_) => return Err(unauthenticated("the JWT was issued in the future (iat)")),
                 None => return Err(unauthenticated("the JWT iat claim is not a number")),
+            },
+        };
+        if let Some(max) = self.max_lifetime_seconds {
+            let expires = claims.exp.as_ref().and_then(|exp| exp.as_f64());
+            let from = issued_at.unwrap_or(now as f64);
+            if expires.is_none_or(|exp| exp - from > (max + JWT_LEEWAY_SECONDS) as f64) {
+                return Err(unauthenticated(&format!(
+                    "the JWT lives longer than {max} s (exp - iat)"
+                )));
             }
         }
         if claims.sub.is_empty() || claims.sub.chars().count() > MAX_USER_ID_CHARS {
@@ -188,7 +215,14 @@ impl JwtVerifier {
                 scopes.push(scope);
             }
         }
-        let end_user = (scopes == [Scope::CouponsRedeem]).then(|| claims.sub.clone());
+        let end_user = self
+            .end_user_rule
+            .applies(&scopes, &claims.other)
+            .then(|| claims.sub.clone());
+        if end_user.is_some() {
+            // Whatever else the token lists, an end user only redeems for itself.
+            scopes.retain(|scope| *scope == Scope::CouponsRedeem);
+        }
         Ok(Caller {
             id: format!("jwt:{}", claims.sub),
             scopes,
@@ -216,6 +250,13 @@ pub fn looks_like_jwt(token: &str) -> bool {
     parts == 3
 }
 
+/// What authentication without the store found.
+pub enum Lookup {
+    Done(ApiResult<Caller>),
+    /// An API key the cache does not know: its hash, to look up in the store.
+    NeedsStore(String),
+}
+
 pub struct Authenticator {
     store: DynStore,
     jwt: Option<JwtVerifier>,
@@ -236,17 +277,30 @@ impl Authenticator {
     }
 
     pub async fn authenticate(&self, token: &str) -> ApiResult<Caller> {
+        match self.authenticate_offline(token) {
+            Lookup::Done(outcome) => outcome,
+            Lookup::NeedsStore(key_hash) => self.look_up(key_hash).await,
+        }
+    }
+
+    /// Authenticates what needs no store read: a JWT, or a key in the cache.
+    pub fn authenticate_offline(&self, token: &str) -> Lookup {
         if let Some(jwt) = &self.jwt
             && looks_like_jwt(token)
         {
-            return jwt.verify(token);
+            return Lookup::Done(jwt.verify(token));
         }
         // Keys are found by their SHA-256: the secret itself is never compared, so the
         // lookup's timing says nothing about how much of a guess was right.
         let key_hash = hash_key(token);
-        if let Some(caller) = self.cached(&key_hash) {
-            return Ok(caller);
+        match self.cached(&key_hash) {
+            Some(caller) => Lookup::Done(Ok(caller)),
+            None => Lookup::NeedsStore(key_hash),
         }
+    }
+
+    /// Looks a key up in the store by its hash, and caches what it finds.
+    pub async fn look_up(&self, key_hash: String) -> ApiResult<Caller> {
         let Some(api_key) = self.store.find_api_key(&key_hash).await? else {
             return Err(Error::new(ErrorCode::Unauthenticated, "unknown or revoked token").into());
         };

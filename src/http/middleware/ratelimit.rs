@@ -1,9 +1,11 @@
 //! Per-caller rate limits: one token bucket per API key or JWT subject (per client
 //! address for requests without a valid token), and a stricter one on lookups of
-//! unknown codes, the signature of someone guessing codes.
+//! unknown codes, the signature of someone guessing codes. Before any of them, a
+//! per-address bucket on what costs a store read before the caller is known (a key
+//! not in the cache, `/readyz`), so unknown tokens cannot make the store work for free.
 
 use std::collections::HashMap;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::num::NonZeroU32;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -16,7 +18,7 @@ use governor::clock::{Clock, DefaultClock};
 use governor::middleware::StateInformationMiddleware;
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 
-use super::auth::Authenticator;
+use super::auth::{Authenticator, Lookup};
 use crate::domain::{Error, ErrorCode};
 use crate::http::caller::{PreAuthenticated, bearer_token};
 use crate::http::error::ApiError;
@@ -37,6 +39,11 @@ pub struct Limits {
     pub unknown_codes_per_minute: u32,
     /// Defaults to the per-minute figure.
     pub unknown_codes_burst: Option<u32>,
+    /// Store reads per second per client address before the caller is known (key
+    /// lookups that miss the cache, readiness probes).
+    pub address_lookups_per_second: u32,
+    /// Defaults to twice the rate.
+    pub address_lookups_burst: Option<u32>,
 }
 
 type Limiter = DefaultKeyedRateLimiter<String, StateInformationMiddleware>;
@@ -86,23 +93,32 @@ pub struct Guard {
     auth: Arc<Authenticator>,
     requests: Option<Requests>,
     guesses: Option<Guesses>,
+    lookups: Option<Requests>,
+}
+
+/// A token bucket of `rate` per second; the burst defaults to twice the rate.
+fn bucket(rate: u32, burst: Option<u32>) -> Option<Requests> {
+    NonZeroU32::new(rate).map(|rate| {
+        let burst = burst
+            .and_then(NonZeroU32::new)
+            .unwrap_or(rate.saturating_mul(NonZeroU32::MIN.saturating_add(1)));
+        Requests {
+            limiter: RateLimiter::keyed(Quota::per_second(rate).allow_burst(burst))
+                .with_middleware::<StateInformationMiddleware>(),
+            per_second: rate.get(),
+            burst: burst.get(),
+        }
+    })
 }
 
 impl Guard {
     /// `None` when every limit is off.
     pub fn new(auth: Arc<Authenticator>, limits: Limits) -> Option<Arc<Self>> {
-        let requests = NonZeroU32::new(limits.per_second).map(|rate| {
-            let burst = limits
-                .burst
-                .and_then(NonZeroU32::new)
-                .unwrap_or(rate.saturating_mul(NonZeroU32::MIN.saturating_add(1)));
-            Requests {
-                limiter: RateLimiter::keyed(Quota::per_second(rate).allow_burst(burst))
-                    .with_middleware::<StateInformationMiddleware>(),
-                per_second: rate.get(),
-                burst: burst.get(),
-            }
-        });
+        let requests = bucket(limits.per_second, limits.burst);
+        let lookups = bucket(
+            limits.address_lookups_per_second,
+            limits.address_lookups_burst,
+        );
         let guesses = NonZeroU32::new(limits.unknown_codes_per_minute).map(|rate| {
             let burst = limits
                 .unknown_codes_burst
@@ -114,20 +130,21 @@ impl Guard {
                 blocked: Mutex::new(HashMap::new()),
             }
         });
-        if requests.is_none() && guesses.is_none() {
+        if requests.is_none() && guesses.is_none() && lookups.is_none() {
             return None;
         }
         Some(Arc::new(Guard {
             auth,
             requests,
             guesses,
+            lookups,
         }))
     }
 
     /// Drops state that no longer limits anyone, so memory does not grow with callers.
     pub fn forget_idle(&self) {
-        if let Some(requests) = &self.requests {
-            requests.limiter.retain_recent();
+        for bucket in [&self.requests, &self.lookups].into_iter().flatten() {
+            bucket.limiter.retain_recent();
         }
         if let Some(guesses) = &self.guesses {
             guesses.limiter.retain_recent();
@@ -139,10 +156,16 @@ impl Guard {
     }
 }
 
-/// Probes and scrapes are never limited: a busy caller must not make the service look
-/// down to its load balancer.
+/// The liveness probe is never limited: a busy caller must not make the service look
+/// down to its load balancer. It reads nothing.
 fn exempt(request: &Request) -> bool {
-    matches!(request.uri().path(), "/healthz" | "/readyz" | "/metrics")
+    request.uri().path() == "/healthz"
+}
+
+/// Routes outside the API that any client may call: no caller bucket, but the
+/// readiness probe reads the store, so they count against the address's lookups.
+fn is_probe(request: &Request) -> bool {
+    matches!(request.uri().path(), "/readyz" | "/metrics")
 }
 
 /// Routes that take a coupon code in their path: the ones a code guesser probes.
@@ -155,28 +178,81 @@ fn looks_up_code(request: &Request) -> bool {
 
 fn client_ip(request: &Request) -> String {
     match request.extensions().get::<ConnectInfo<SocketAddr>>() {
-        Some(ConnectInfo(addr)) => format!("ip:{}", addr.ip()),
+        Some(ConnectInfo(addr)) => address_key(addr.ip()),
         None => "ip:unknown".to_string(),
     }
+}
+
+/// The bucket of a client address: an IPv4 address, or an IPv6 address's /64 (one
+/// subscriber's usual allocation, in which a client can pick any address).
+pub fn address_key(ip: IpAddr) -> String {
+    match ip {
+        IpAddr::V4(v4) => format!("ip:{v4}"),
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => format!("ip:{v4}"),
+            None => {
+                let s = v6.segments();
+                format!("ip:{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3])
+            }
+        },
+    }
+}
+
+/// Takes one store read from the address's allowance, or answers 429.
+fn spend_lookup(guard: &Guard, address: &str) -> Result<(), Response> {
+    let Some(lookups) = &guard.lookups else {
+        return Ok(());
+    };
+    lookups.limiter.check_key(&address.to_string()).map(|_| ()).map_err(|not_until| {
+        let wait = not_until.wait_time_from(DefaultClock::default().now());
+        too_many(
+            format!(
+                "more than {} requests per second from this address that need a store read \
+                 before the caller is known; slow down",
+                lookups.per_second
+            ),
+            wait,
+        )
+    })
 }
 
 pub async fn guard(State(guard): State<Arc<Guard>>, mut request: Request, next: Next) -> Response {
     if exempt(&request) {
         return next.run(request).await;
     }
+    let address = client_ip(&request);
+    if is_probe(&request) {
+        if let Err(refused) = spend_lookup(&guard, &address) {
+            return refused;
+        }
+        return next.run(request).await;
+    }
     // The bucket is the caller's: an API key or JWT subject, whatever token it uses;
-    // without a valid token, the client address.
+    // without a valid token, the client address. A key the cache does not know costs
+    // a store read, which the address pays for first.
     let caller = match bearer_token(request.headers()) {
-        Some(token) => guard.auth.authenticate(token).await.ok(),
+        Some(token) => {
+            let outcome = match guard.auth.authenticate_offline(token) {
+                Lookup::Done(outcome) => outcome,
+                Lookup::NeedsStore(key_hash) => {
+                    if let Err(refused) = spend_lookup(&guard, &address) {
+                        return refused;
+                    }
+                    guard.auth.look_up(key_hash).await
+                }
+            }
+            .map_err(|e| e.0);
+            request
+                .extensions_mut()
+                .insert(PreAuthenticated(outcome.clone()));
+            outcome.ok()
+        }
         None => None,
     };
     let key = match &caller {
         Some(caller) => format!("caller:{}", caller.id),
-        None => client_ip(&request),
+        None => address,
     };
-    if let Some(caller) = caller {
-        request.extensions_mut().insert(PreAuthenticated(caller));
-    }
     let mut quota_headers = None;
     if let Some(requests) = &guard.requests {
         match requests.limiter.check_key(&key) {

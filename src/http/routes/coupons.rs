@@ -8,7 +8,7 @@ use serde_json::Value;
 use utoipa::ToSchema;
 
 use crate::domain::book::{MAX_LOCK_TTL_SECONDS, MAX_METADATA_BYTES};
-use crate::domain::coupon::{Coupon, Lock, Redemption, validate_user_id};
+use crate::domain::coupon::{Coupon, Lock, LockTtl, Redemption, validate_user_id};
 use crate::domain::{Error, ErrorCode};
 use crate::http::AppState;
 use crate::http::error::{ApiError, ApiResult, ErrorBody};
@@ -25,7 +25,8 @@ pub struct UserBody {
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct LockBody {
     pub user_id: String,
-    /// Defaults to the book's `lock_ttl_seconds`.
+    /// Defaults to the book's `lock_ttl_seconds`. End-user tokens get at most
+    /// `COUPON_BOOK_END_USER_MAX_LOCK_TTL_SECONDS` (900 by default; more is a 400).
     #[schema(minimum = 1, maximum = 86400)]
     pub ttl_seconds: Option<u32>,
 }
@@ -144,12 +145,14 @@ pub async fn validate(
 ) -> ApiResult<Json<Validation>> {
     check_user(&body.value.user_id)?;
     caller.may_act_for(&body.value.user_id)?;
-    Ok(Json(
-        state
-            .store
-            .validate(code.code()?, &body.value.user_id)
-            .await?,
-    ))
+    let mut validation = state
+        .store
+        .validate(code.code()?, &body.value.user_id)
+        .await?;
+    if let Some(user_id) = &caller.end_user {
+        validation.coupon = validation.coupon.seen_by_end_user(user_id);
+    }
+    Ok(Json(validation))
 }
 
 #[utoipa::path(post, path = "/v1/coupons/{code}/lock", tag = "coupons",
@@ -177,14 +180,20 @@ pub async fn lock(
         )));
     }
     caller.may_act_for(&body.value.user_id)?;
+    let mut ttl = LockTtl::from(body.value.ttl_seconds);
+    if caller.end_user.is_some() {
+        let cap = state.end_user_max_lock_ttl_seconds;
+        if ttl.requested.is_some_and(|asked| asked > cap) {
+            return Err(ApiError(Error::invalid(
+                "ttl_seconds",
+                format!("an end-user token may lock a code for at most {cap} s"),
+            )));
+        }
+        ttl.cap = Some(cap);
+    }
     let result = state
         .store
-        .lock(
-            code.code()?,
-            &body.value.user_id,
-            body.value.ttl_seconds,
-            body.idem,
-        )
+        .lock(code.code()?, &body.value.user_id, ttl, body.idem)
         .await;
     observe(&result, "lock");
     Ok(Json(result?))
@@ -214,12 +223,14 @@ pub async fn unlock(
             caller.may_act_for(&holder)?;
         }
     }
-    Ok(Json(
-        state
-            .store
-            .unlock(code.code()?, &body.value.lock_id, body.idem)
-            .await?,
-    ))
+    let coupon = state
+        .store
+        .unlock(code.code()?, &body.value.lock_id, body.idem)
+        .await?;
+    Ok(Json(match &caller.end_user {
+        Some(user_id) => coupon.seen_by_end_user(user_id),
+        None => coupon,
+    }))
 }
 
 #[utoipa::path(post, path = "/v1/coupons/{code}/redeem", tag = "coupons",

@@ -5,7 +5,7 @@ use std::collections::HashSet;
 use serde_json::json;
 
 use crate::domain::book::{BookStatus, UpdateBook};
-use crate::domain::coupon::CouponStatus;
+use crate::domain::coupon::{CouponStatus, LockTtl};
 use crate::domain::{ErrorCode, PageRequest, Timestamp};
 use crate::store::{DynStore, RedemptionFilter};
 
@@ -85,12 +85,12 @@ pub async fn locks_reserve_and_expire(store: &DynStore) {
     book_with_codes(store, json!({"requires_assignment": false}), &list).await;
     let code = &list[0];
     let lock = store
-        .lock(code, "alice", Some(60), None)
+        .lock(code, "alice", LockTtl::asked(60), None)
         .await
         .expect("lock");
     assert!(lock.lock_id.starts_with("lock_"));
     let again = store
-        .lock(code, "alice", Some(120), None)
+        .lock(code, "alice", LockTtl::asked(120), None)
         .await
         .expect("relock");
     assert_eq!(again.lock_id, lock.lock_id);
@@ -99,7 +99,7 @@ pub async fn locks_reserve_and_expire(store: &DynStore) {
         store.get_coupon(code).await.expect("coupon").status,
         CouponStatus::Locked
     );
-    let stolen = store.lock(code, "bob", None, None).await.expect_err("bob");
+    let stolen = store.lock(code, "bob", None.into(), None).await.expect_err("bob");
     assert_eq!(stolen.code, ErrorCode::CouponLocked);
     let direct = store
         .redeem(redeem(code, "bob", None), None)
@@ -125,7 +125,7 @@ pub async fn locks_reserve_and_expire(store: &DynStore) {
     // An expired lock frees its reservation with no background work.
     let other = &list[1];
     let short = store
-        .lock(other, "alice", Some(1), None)
+        .lock(other, "alice", LockTtl::asked(1), None)
         .await
         .expect("short lock");
     tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
@@ -139,7 +139,7 @@ pub async fn locks_reserve_and_expire(store: &DynStore) {
         .expect_err("expired");
     assert_eq!(late.code, ErrorCode::LockNotFound);
     let bob = store
-        .lock(other, "bob", None, None)
+        .lock(other, "bob", None.into(), None)
         .await
         .expect("bob locks after expiry");
     store
@@ -277,7 +277,7 @@ pub async fn unassign_and_void(store: &DynStore) {
     store.assign(&list[0], "u", None).await.expect_err("voided");
     assert_eq!(
         store
-            .lock(&list[0], "u", None, None)
+            .lock(&list[0], "u", None.into(), None)
             .await
             .expect_err("voided")
             .code,
@@ -402,7 +402,7 @@ pub async fn plans_apply_alike_at_their_edges(store: &DynStore) {
     );
 
     let lock = store
-        .lock(&list[2], "w", Some(60), None)
+        .lock(&list[2], "w", LockTtl::asked(60), None)
         .await
         .expect("lock");
     assert_eq!(
@@ -448,4 +448,45 @@ pub async fn plans_apply_alike_at_their_edges(store: &DynStore) {
         .await
         .expect_err("archived");
     assert_eq!(job.code, ErrorCode::BookNotActive);
+}
+
+/// A lock's TTL is the one asked for, else the book's, never past the cap.
+pub async fn lock_ttl_stays_under_its_cap(store: &DynStore) {
+    let list = codes("CAP", 3);
+    book_with_codes(
+        store,
+        json!({"requires_assignment": false, "lock_ttl_seconds": 3600}),
+        &list,
+    )
+    .await;
+    let expires_in = |lock: &crate::domain::coupon::Lock| {
+        (lock.expires_at.millis() - Timestamp::now().millis()) / 1000
+    };
+    let capped = LockTtl {
+        requested: None,
+        cap: Some(60),
+    };
+    let lock = store
+        .lock(&list[0], "u", capped, None)
+        .await
+        .expect("capped book default");
+    assert!((55..=60).contains(&expires_in(&lock)), "{lock:?}");
+    let lock = store
+        .lock(&list[1], "u", LockTtl::default(), None)
+        .await
+        .expect("book default");
+    assert!((3595..=3600).contains(&expires_in(&lock)), "{lock:?}");
+    let lock = store
+        .lock(
+            &list[2],
+            "u",
+            LockTtl {
+                requested: Some(30),
+                cap: Some(60),
+            },
+            None,
+        )
+        .await
+        .expect("asked under the cap");
+    assert!((25..=30).contains(&expires_in(&lock)), "{lock:?}");
 }

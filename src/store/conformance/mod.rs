@@ -24,13 +24,16 @@ pub use codes::{
 };
 pub use coupons::{
     assign_next_never_hands_out_a_code_twice, budget_is_exact_under_race,
-    error_precedence_follows_the_contract, locks_reserve_and_expire,
+    error_precedence_follows_the_contract, lock_ttl_stays_under_its_cap, locks_reserve_and_expire,
     multi_use_code_respects_user_limit_under_race, plans_apply_alike_at_their_edges,
     single_use_code_redeems_once_under_race, unassign_and_void,
 };
 pub use events::events_follow_changes_in_order;
 pub use keys::api_keys_round_trip;
-pub use redemptions::{idempotency_replays_and_refuses_reuse, reverse_gives_the_use_back};
+pub use redemptions::{
+    every_redemption_pages_in_order, idempotency_replays_and_refuses_reuse,
+    reverse_gives_the_use_back,
+};
 pub use webhooks::{webhook_deliveries_are_stored_with_the_cursor, webhooks_round_trip};
 
 #[macro_export]
@@ -45,7 +48,8 @@ macro_rules! conformance_tests {
             error_precedence_follows_the_contract, webhooks_round_trip,
             webhook_deliveries_are_stored_with_the_cursor, book_exhausted_is_announced_once,
             bulk_upload_counts_exactly_across_batches, generation_counts_its_shape,
-            plans_apply_alike_at_their_edges);
+            plans_apply_alike_at_their_edges, every_redemption_pages_in_order,
+            lock_ttl_stays_under_its_cap);
     };
     (@each $fresh:expr; $($name:ident),*) => {
         $(

@@ -112,3 +112,42 @@ pub async fn idempotency_replays_and_refuses_reuse(store: &DynStore) {
         .expect("list");
     assert_eq!(page.data.len(), 1);
 }
+
+/// The unfiltered list pages through every redemption of the store exactly once, in
+/// redemption order, whichever books they belong to.
+pub async fn every_redemption_pages_in_order(store: &DynStore) {
+    let mut made = Vec::new();
+    for book in 0..2 {
+        let list = codes(&format!("ALL{book}"), 5);
+        book_with_codes(store, json!({"requires_assignment": false}), &list).await;
+        for code in &list {
+            let redemption = store
+                .redeem(redeem(code, "u", None), None)
+                .await
+                .expect("redeem");
+            made.push(redemption.id);
+        }
+    }
+    let mut seen = Vec::new();
+    let mut page = PageRequest::first(3);
+    loop {
+        let answer = store
+            .list_redemptions(RedemptionFilter::default(), page)
+            .await
+            .expect("list");
+        assert!(answer.data.len() <= 3);
+        seen.extend(answer.data.into_iter().map(|r| (r.redeemed_at, r.id)));
+        match answer.next_cursor {
+            Some(cursor) => page = PageRequest::parse(Some("3"), Some(&cursor)).expect("cursor"),
+            None => break,
+        }
+    }
+    assert!(
+        seen.windows(2).all(|pair| pair[0].0 <= pair[1].0),
+        "listed in redemption order"
+    );
+    let mut seen: Vec<String> = seen.into_iter().map(|(_, id)| id).collect();
+    seen.sort();
+    made.sort();
+    assert_eq!(seen, made, "every redemption exactly once");
+}

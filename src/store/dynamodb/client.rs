@@ -526,11 +526,14 @@ impl DynamoStore {
         Ok(())
     }
 
-    /// Every item whose partition key starts with `prefix` (a full scan; for lists
-    /// that have no narrower index).
-    pub(super) async fn scan_prefix(&self, prefix: &str) -> Result<Vec<Item>> {
-        let mut items = Vec::new();
-        let mut start: Option<Item> = None;
+    /// One page of the items whose partition key starts with `prefix`, from `start`;
+    /// with the key to go on from. A full scan: for maintenance commands only, never on
+    /// a request path.
+    pub(super) async fn scan_prefix_page(
+        &self,
+        prefix: &str,
+        start: Option<Item>,
+    ) -> Result<(Vec<Item>, Option<Item>)> {
         let mut attempt = 0;
         loop {
             let result = self
@@ -548,11 +551,7 @@ impl DynamoStore {
             match result {
                 Ok(out) => {
                     self.meter.record(false, out.consumed_capacity());
-                    items.extend(out.items.unwrap_or_default());
-                    start = out.last_evaluated_key;
-                    if start.is_none() {
-                        return Ok(items);
-                    }
+                    return Ok((out.items.unwrap_or_default(), out.last_evaluated_key));
                 }
                 Err(err) => {
                     self.failed("Scan", classify(&err, None), &mut attempt)

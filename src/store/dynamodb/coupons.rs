@@ -7,6 +7,7 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use rand::Rng;
 
 use crate::domain::coupon::{
+    LockTtl,
     self, AssignPlan, BaseStatus, Coupon, CouponRecord, CouponStatus, Lock, LockPlan, Redemption,
     UnassignPlan, UseContext, UserUsage,
 };
@@ -227,7 +228,7 @@ impl DynamoStore {
         &self,
         code: &str,
         user_id: &str,
-        ttl_seconds: Option<u32>,
+        ttl: LockTtl,
         now: Timestamp,
     ) -> Decision<Lock> {
         let CouponCtx {
@@ -247,7 +248,7 @@ impl DynamoStore {
             now,
         };
         let plan = context.check_lock()?;
-        let ttl = ttl_seconds.unwrap_or(book.settings.lock_ttl_seconds);
+        let ttl = ttl.seconds(book.settings.lock_ttl_seconds);
         let expires_at = now.plus_seconds(u64::from(ttl));
         let mut expr = coupon.pinned();
         let mut live_after = live.clone();
@@ -460,11 +461,11 @@ impl CouponStore for DynamoStore {
         &self,
         code: &str,
         user_id: &str,
-        ttl_seconds: Option<u32>,
+        ttl: LockTtl,
         idem: Option<Idempotency>,
     ) -> Result<Lock> {
         self.run(idem.as_ref(), |now| {
-            self.decide_lock(code, user_id, ttl_seconds, now)
+            self.decide_lock(code, user_id, ttl, now)
         })
         .await
     }

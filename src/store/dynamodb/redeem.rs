@@ -14,6 +14,7 @@ use super::DynamoStore;
 use super::attr::{n, pad, s, time_position, to_json};
 use super::decide::{Decision, Reads};
 use super::expr::{Expr, put_new};
+use super::redemptions::all_redemptions_key;
 use super::state::{
     BookState, Tally, TallyChange, coupon_key, lock_parts, redemption_key, tally_update, usage_key,
 };
@@ -232,6 +233,7 @@ impl DynamoStore {
             (1, format!("RBOOK#{}", book.id)),
             (2, format!("RUSER#{user_id}")),
             (3, format!("RCODE#{code}")),
+            (4, all_redemptions_key(position)),
         ] {
             item.insert(format!("G{index}PK"), s(pk));
             item.insert(format!("G{index}SK"), s(pad(position)));

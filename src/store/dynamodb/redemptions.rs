@@ -8,10 +8,19 @@ use crate::domain::{Error, ErrorCode, Page, PageRequest, Result, Timestamp, page
 use crate::store::{Idempotency, RedemptionFilter, prelude::*};
 
 use super::DynamoStore;
-use super::attr::{Item, from_json, get_n, get_s, n, opt_n, opt_s, pad};
+use super::attr::{Item, from_json, get_n, get_s, n, opt_n, opt_s, pad, s};
 use super::decide::Decision;
 use super::expr::Expr;
 use super::state::{CouponCtx, TallyChange, coupon_key, redemption_key, tally_update, usage_key};
+
+/// Partitions of the "every redemption" index (GSI4 `RALL#<n>`): a single one would be
+/// a hot partition taking every redemption of the table.
+const ALL_REDEMPTION_SHARDS: i64 = 4;
+
+/// The GSI4 partition of a redemption at this position (its low, random bits).
+pub(super) fn all_redemptions_key(position: i64) -> String {
+    format!("RALL#{}", position.rem_euclid(ALL_REDEMPTION_SHARDS))
+}
 
 pub(super) fn parse_redemption(item: &Item) -> Result<(i64, Redemption)> {
     let reversed_at = opt_n(item, "reversed_at").map(Timestamp);
@@ -39,6 +48,58 @@ pub(super) fn parse_redemption(item: &Item) -> Result<(i64, Redemption)> {
 }
 
 impl DynamoStore {
+    /// Every redemption in position order, a page at a time: one bounded query per
+    /// partition of the index (at most `limit + 1` items each), merged here.
+    async fn list_all_redemptions(&self, page: PageRequest) -> Result<Page<Redemption>> {
+        let after = page.after.map(pad);
+        let mut found = Vec::new();
+        for shard in 0..ALL_REDEMPTION_SHARDS {
+            let (items, _) = self
+                .query_page(
+                    Some("GSI4"),
+                    &format!("RALL#{shard}"),
+                    after.as_deref(),
+                    page.limit as i32 + 1,
+                )
+                .await?;
+            for item in &items {
+                found.push(parse_redemption(item)?);
+            }
+        }
+        found.sort_by_key(|(pos, _)| *pos);
+        found.truncate(page.limit as usize + 1);
+        Ok(page_of(found, page.limit))
+    }
+
+    /// Puts redemptions stored before the "every redemption" index existed into it, so
+    /// the unfiltered list shows them (`coupon-book dynamodb reindex`). A scan of the
+    /// redemption items, a page at a time; returns how many were added.
+    pub async fn reindex_redemptions(&self) -> Result<u64> {
+        let mut added = 0;
+        let mut start = None;
+        loop {
+            let (items, next) = self.scan_prefix_page("RED#", start).await?;
+            for item in items.iter().filter(|item| !item.contains_key("G4PK")) {
+                let (position, redemption) = parse_redemption(item)?;
+                let mut expr = Expr::new();
+                expr.cond_not_exists("G4PK");
+                expr.set("G4PK", s(all_redemptions_key(position)));
+                expr.set("G4SK", s(pad(position)));
+                if self
+                    .update_returning(redemption_key(&redemption.id), expr)
+                    .await?
+                    .is_some()
+                {
+                    added += 1;
+                }
+            }
+            match next {
+                Some(key) => start = Some(key),
+                None => return Ok(added),
+            }
+        }
+    }
+
     pub(super) async fn decide_reverse(
         &self,
         redemption_id: &str,
@@ -145,17 +206,7 @@ impl RedemptionStore for DynamoStore {
                 .map(|book| ("GSI1", format!("RBOOK#{book}")))
         };
         let Some((index, pk)) = index else {
-            // No filter: every redemption, sorted here (an operator's view).
-            let mut all = Vec::new();
-            for item in self.scan_prefix("RED#").await? {
-                let (pos, redemption) = parse_redemption(&item)?;
-                if page.after.is_none_or(|after| pos > after) {
-                    all.push((pos, redemption));
-                }
-            }
-            all.sort_by_key(|(pos, _)| *pos);
-            all.truncate(page.limit as usize + 1);
-            return Ok(page_of(all, page.limit));
+            return self.list_all_redemptions(page).await;
         };
         let sk_name = format!("G{}SK", index.trim_start_matches("GSI"));
         let mut after = page.after.map(pad);

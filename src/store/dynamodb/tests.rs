@@ -186,7 +186,7 @@ async fn redeem_reads_as_little_as_it_can_and_falls_back_when_it_must() {
     assert_eq!(requests_of(redeem("FEW-6", "fay")).await, (3, 2));
 
     // With a lock, made by any process: the lock id names the book.
-    let lock = store.lock("FEW-3", "cy", None, None).await.expect("lock");
+    let lock = store.lock("FEW-3", "cy", None.into(), None).await.expect("lock");
     store.code_books.lock().expect("memory").clear();
     let with_lock = RedeemRequest {
         lock_id: Some(lock.lock_id.clone()),
@@ -206,7 +206,7 @@ async fn redeem_reads_as_little_as_it_can_and_falls_back_when_it_must() {
 
     // Someone else's live lock on a known code: not the unread shape; the full
     // decision refuses.
-    let other = store.lock("FEW-5", "dee", None, None).await.expect("lock");
+    let other = store.lock("FEW-5", "dee", None.into(), None).await.expect("lock");
     let refused = store
         .redeem(redeem("FEW-5", "eve"), None)
         .await

@@ -6,6 +6,7 @@ use async_trait::async_trait;
 use rusqlite::{Connection, OptionalExtension, params};
 
 use crate::domain::coupon::{
+    LockTtl,
     self, AssignPlan, Coupon, CouponRecord, CouponStatus, Lock, LockPlan, RedeemPlan, Redemption,
     RedemptionStatus, UnassignPlan, UseContext, UserUsage,
 };
@@ -229,7 +230,7 @@ impl CouponStore for SqliteStore {
         &self,
         code: &str,
         user_id: &str,
-        ttl_seconds: Option<u32>,
+        ttl: LockTtl,
         idem: Option<Idempotency>,
     ) -> Result<Lock> {
         self.require_coupon(code).await?;
@@ -239,7 +240,7 @@ impl CouponStore for SqliteStore {
             let state = UseState::load(conn, load_coupon(conn, &code)?, &user_id, now)?;
             let plan = state.context(&user_id, now).check_lock()?;
             let (row, book) = (&state.row, &state.book);
-            let ttl = ttl_seconds.unwrap_or(book.settings.lock_ttl_seconds);
+            let ttl = ttl.seconds(book.settings.lock_ttl_seconds);
             let expires_at = now.plus_seconds(u64::from(ttl));
             let lock = match plan {
                 LockPlan::New => {

@@ -287,7 +287,7 @@ impl Replay<'_> {
             Op::Lock { code, user, ttl } => {
                 let (code, user) = (CODES[usize::from(*code)], USERS[usize::from(*user)]);
                 let expected = model.lock(code, user, *ttl);
-                let got = store.lock(code, user, *ttl, None).await;
+                let got = store.lock(code, user, (*ttl).into(), None).await;
                 match (expected, got) {
                     (Ok(outcome), Ok(lock)) => {
                         let index = match outcome {
