@@ -1139,7 +1139,8 @@ function eventsView() {
 
 // ---------------------------------------------------------------- webhooks
 
-function shownOnce(label, secret) {
+/** `keeps` says truthfully what the server keeps of the secret. */
+function shownOnce(label, secret, keeps) {
   const id = nextId('secret');
   const input = h('input.mono', { id, type: 'text', readonly: true, value: secret });
   const copy = h('button.secondary', { type: 'button' }, 'Copy');
@@ -1153,7 +1154,7 @@ function shownOnce(label, secret) {
     }
   });
   return h('div.once', { role: 'alert' },
-    h('p', h('strong', `${label}: shown this once.`), ' Store it now; the server keeps only a hash.'),
+    h('p', h('strong', `${label}: shown this once.`), ` Store it now; ${keeps}`),
     h('label.visually-hidden', { for: id }, label), h('div.inline', input, copy));
 }
 
@@ -1177,7 +1178,8 @@ function webhooksView() {
           description: textOrNull(data, 'description'),
         },
       });
-      fill(once, shownOnce('Signing secret', created.secret));
+      fill(once, shownOnce('Signing secret', created.secret,
+        'the server keeps it to sign deliveries, but never shows it again (rotate it if it leaks).'));
       form.reset();
       load();
     });
@@ -1262,7 +1264,7 @@ function keysView() {
         headers: { 'Idempotency-Key': crypto.randomUUID() },
         json: { name: String(data.get('name') ?? '').trim(), scopes: data.getAll('scopes') },
       });
-      fill(once, shownOnce(`API key “${created.name}”`, created.key));
+      fill(once, shownOnce(`API key “${created.name}”`, created.key, 'the server keeps only a hash.'));
       form.reset();
       load();
     });

@@ -189,4 +189,25 @@ mod tests {
         assert!(is_bootstrap(&key));
         assert_eq!(key.scopes, vec![Scope::Admin]);
     }
+
+    #[test]
+    fn the_end_user_rule_is_a_scope_set_or_a_claim() {
+        let claims = |value: serde_json::Value| value.as_object().cloned().unwrap_or_default();
+        let default = EndUserRule::default();
+        let more = [Scope::CouponsRedeem, Scope::BooksRead];
+        assert!(default.applies(&more, &claims(serde_json::json!({}))));
+        assert!(!default.applies(&[Scope::BooksRead], &claims(serde_json::json!({}))));
+        let rule = EndUserRule::parse("claim:role=shopper").expect("rule");
+        assert!(rule.applies(&[], &claims(serde_json::json!({"role": "shopper"}))));
+        assert!(!rule.applies(&more, &claims(serde_json::json!({"role": "staff"}))));
+        let flag = EndUserRule::parse("claim:end_user").expect("rule");
+        assert!(flag.applies(&[], &claims(serde_json::json!({"end_user": true}))));
+        assert!(!flag.applies(&[], &claims(serde_json::json!({"end_user": "yes"}))));
+        assert_eq!(
+            EndUserRule::parse("coupons:redeem, books:read").expect("rule"),
+            EndUserRule::Scopes(vec![Scope::CouponsRedeem, Scope::BooksRead])
+        );
+        assert!(EndUserRule::parse("coupons:steal").is_err());
+        assert!(EndUserRule::parse("claim:").is_err());
+    }
 }

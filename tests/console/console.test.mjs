@@ -332,6 +332,9 @@ test('events, webhooks and API keys screens', async () => {
   await hookForm.getByRole('button', { name: 'Subscribe' }).click();
   const secret = await page.locator('.once input').inputValue();
   assert.match(secret, /^whsec_/);
+  // Signing secrets are kept as they are (they sign): the note must not claim a hash.
+  const secretNote = await page.locator('.once p').innerText();
+  assert.doesNotMatch(secretNote, /hash/);
   await page.getByRole('heading', { name: /hooks\.example\.com/ }).waitFor();
   await page.getByRole('button', { name: 'Delivery attempts' }).click();
   await page.getByText('No delivery attempts yet.').waitFor();
@@ -345,6 +348,7 @@ test('events, webhooks and API keys screens', async () => {
   await keyForm.getByRole('button', { name: 'Create key' }).click();
   const created = await page.locator('.once input').inputValue();
   assert.ok(created.length > 10);
+  assert.match(await page.locator('.once p').innerText(), /only a hash/);
   await page.getByRole('cell', { name: 'checkout', exact: true }).waitFor();
   const keys = await api('GET', '/v1/api-keys');
   assert.ok(keys.data.some((k) => k.name === 'checkout'));

@@ -14,7 +14,7 @@ use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde_json::{Value, json};
 
-const SECRET: &str = "coupon-book-test-secret-0123456789abcdef";
+pub(crate) const SECRET: &str = "coupon-book-test-secret-0123456789abcdef";
 const SCOPES: [&str; 6] = [
     "admin",
     "books:read",
@@ -24,7 +24,7 @@ const SCOPES: [&str; 6] = [
     "events:read",
 ];
 
-fn now() -> u64 {
+pub(crate) fn now() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_secs())
@@ -32,11 +32,11 @@ fn now() -> u64 {
 }
 
 /// Claims valid for the next 10 minutes.
-fn claims(sub: &str, scope: &str) -> Value {
+pub(crate) fn claims(sub: &str, scope: &str) -> Value {
     json!({"sub": sub, "scope": scope, "exp": now() + 600, "iat": now()})
 }
 
-fn hs256(claims: &Value, secret: &[u8]) -> String {
+pub(crate) fn hs256(claims: &Value, secret: &[u8]) -> String {
     jsonwebtoken::encode(
         &Header::new(Algorithm::HS256),
         claims,
@@ -107,7 +107,7 @@ fn unsigned(claims: &Value) -> String {
     format!("{header}.{body}.")
 }
 
-async fn server_with_jwt() -> Server {
+pub(crate) async fn server_with_jwt() -> Server {
     Server::start_with_env(&[("COUPON_BOOK_JWT_HS256_SECRET", SECRET)]).await
 }
 

@@ -307,3 +307,25 @@ fn set_quota_headers(response: &mut Response, limit: u32, remaining: u32) {
     headers.insert(RATELIMIT_LIMIT.clone(), HeaderValue::from(limit));
     headers.insert(RATELIMIT_REMAINING.clone(), HeaderValue::from(remaining));
 }
+
+#[cfg(test)]
+mod tests {
+    use super::address_key;
+
+    #[test]
+    fn an_ipv6_client_is_one_bucket_per_64() {
+        let a = address_key("2001:db8:1:2:aaaa::1".parse().expect("ip"));
+        let b = address_key("2001:db8:1:2:ffff:1:2:3".parse().expect("ip"));
+        let other = address_key("2001:db8:1:3::1".parse().expect("ip"));
+        assert_eq!(a, b);
+        assert_ne!(a, other);
+        assert_eq!(
+            address_key("::ffff:198.51.100.4".parse().expect("ip")),
+            address_key("198.51.100.4".parse().expect("ip"))
+        );
+        assert_ne!(
+            address_key("198.51.100.4".parse().expect("ip")),
+            address_key("198.51.100.5".parse().expect("ip"))
+        );
+    }
+}

@@ -47,6 +47,7 @@ impl Server {
         cmd.env("COUPON_BOOK_BOOTSTRAP_ADMIN_KEY", ADMIN_KEY)
             .env("COUPON_BOOK_RATE_LIMIT_PER_SECOND", "0")
             .env("COUPON_BOOK_UNKNOWN_CODE_LIMIT_PER_MINUTE", "0")
+            .env("COUPON_BOOK_ADDRESS_LOOKUP_LIMIT_PER_SECOND", "0")
             .env("RUST_LOG", "warn")
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit());
