@@ -101,7 +101,7 @@ for arg in "$@"; do
 done
 COUPON_BOOK_TEST_STORE=dynamodb cargo test --test it "${cargo_args[@]}" -- "${test_args[@]}" \
   http_books:: http_coupons:: http_bad_input:: http_concurrency:: http_ops:: crash:: \
-  webhooks:: http_codes::
+  webhooks:: http_codes:: http_security::
 
 # The served OpenAPI document against the live server: schemathesis (PyPI, installed
 # once under target/) sends generated requests to every operation with an admin key;

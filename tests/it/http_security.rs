@@ -7,7 +7,7 @@ use std::process::{Command, Stdio};
 
 use serde_json::{Value, json};
 
-use crate::common::{ADMIN_KEY, Server, assert_error, enc};
+use crate::common::{ADMIN_KEY, Server, assert_error, binary, enc};
 use crate::http_auth::{SECRET, claims, hs256, now, server_with_jwt};
 
 #[tokio::test]
@@ -59,7 +59,7 @@ async fn the_bootstrap_key_follows_its_setting() {
     drop(server);
 
     // Too short: the server refuses to start, and says why.
-    let output = Command::new(env!("CARGO_BIN_EXE_coupon-book"))
+    let output = Command::new(binary())
         .args(["serve", "--listen", "127.0.0.1:0", "--store"])
         .arg(format!("sqlite:{}", db.display()))
         .env("COUPON_BOOK_BOOTSTRAP_ADMIN_KEY", "change-me")

@@ -13,6 +13,14 @@ use serde_json::{Value, json};
 
 pub const ADMIN_KEY: &str = "cb_test_admin_key_0123456789";
 
+/// The server binary under test: the one cargo built with these tests, or
+/// `COUPON_BOOK_TEST_BINARY` (to check that a test fails on an earlier build).
+pub fn binary() -> PathBuf {
+    std::env::var_os("COUPON_BOOK_TEST_BINARY")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_coupon-book")))
+}
+
 /// A running server process. Killed on drop.
 pub struct Server {
     pub child: Child,
@@ -38,7 +46,7 @@ impl Server {
 
     /// Starts a server on an existing (or new) database file, e.g. to restart after a crash.
     pub async fn start_on(db_path: &Path, env: &[(&str, &str)]) -> Server {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_coupon-book"));
+        let mut cmd = Command::new(binary());
         cmd.arg("serve")
             .arg("--listen")
             .arg("127.0.0.1:0")
