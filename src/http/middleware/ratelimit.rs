@@ -1,8 +1,8 @@
 //! Per-caller rate limits: one token bucket per API key or JWT subject (per client
 //! address for requests without a valid token), and a stricter one on lookups of
 //! unknown codes, the signature of someone guessing codes. Before any of them, a
-//! per-address bucket on what costs a store read before the caller is known (a key
-//! not in the cache, `/readyz`), so unknown tokens cannot make the store work for free.
+//! per-address allowance of store reads that found no caller (unknown tokens) and of
+//! `/readyz` probes, so such requests cannot make the store work without bound.
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
@@ -54,14 +54,33 @@ struct Requests {
     burst: u32,
 }
 
-struct Guesses {
+/// An allowance of failures (unknown codes, unknown tokens): checked before the work,
+/// charged only when the work fails, so callers that do nothing wrong never wait.
+struct Misses {
     limiter: DefaultKeyedRateLimiter<String>,
-    per_minute: u32,
-    /// Callers that used up their unknown-code allowance, until when.
+    /// The allowance as said in 429 messages ("60 per minute").
+    rate: String,
+    /// Callers that used up their allowance, until when.
     blocked: Mutex<HashMap<String, Instant>>,
 }
 
-impl Guesses {
+impl Misses {
+    fn new(quota: Quota, rate: String) -> Self {
+        Misses {
+            limiter: RateLimiter::keyed(quota),
+            rate,
+            blocked: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn forget_idle(&self) {
+        self.limiter.retain_recent();
+        if let Ok(mut blocked) = self.blocked.lock() {
+            let now = Instant::now();
+            blocked.retain(|_, until| *until > now);
+        }
+    }
+
     /// How long `key` must still wait before looking up codes again.
     fn blocked_for(&self, key: &str) -> Option<Duration> {
         let blocked = self.blocked.lock().ok()?;
@@ -92,43 +111,44 @@ impl Guesses {
 pub struct Guard {
     auth: Arc<Authenticator>,
     requests: Option<Requests>,
-    guesses: Option<Guesses>,
-    lookups: Option<Requests>,
-}
-
-/// A token bucket of `rate` per second; the burst defaults to twice the rate.
-fn bucket(rate: u32, burst: Option<u32>) -> Option<Requests> {
-    NonZeroU32::new(rate).map(|rate| {
-        let burst = burst
-            .and_then(NonZeroU32::new)
-            .unwrap_or(rate.saturating_mul(NonZeroU32::MIN.saturating_add(1)));
-        Requests {
-            limiter: RateLimiter::keyed(Quota::per_second(rate).allow_burst(burst))
-                .with_middleware::<StateInformationMiddleware>(),
-            per_second: rate.get(),
-            burst: burst.get(),
-        }
-    })
+    guesses: Option<Misses>,
+    lookups: Option<Misses>,
 }
 
 impl Guard {
     /// `None` when every limit is off.
     pub fn new(auth: Arc<Authenticator>, limits: Limits) -> Option<Arc<Self>> {
-        let requests = bucket(limits.per_second, limits.burst);
-        let lookups = bucket(
-            limits.address_lookups_per_second,
-            limits.address_lookups_burst,
-        );
+        let requests = NonZeroU32::new(limits.per_second).map(|rate| {
+            let burst = limits
+                .burst
+                .and_then(NonZeroU32::new)
+                .unwrap_or(rate.saturating_mul(NonZeroU32::MIN.saturating_add(1)));
+            Requests {
+                limiter: RateLimiter::keyed(Quota::per_second(rate).allow_burst(burst))
+                    .with_middleware::<StateInformationMiddleware>(),
+                per_second: rate.get(),
+                burst: burst.get(),
+            }
+        });
+        let lookups = NonZeroU32::new(limits.address_lookups_per_second).map(|rate| {
+            let burst = limits
+                .address_lookups_burst
+                .and_then(NonZeroU32::new)
+                .unwrap_or(rate.saturating_mul(NonZeroU32::MIN.saturating_add(1)));
+            Misses::new(
+                Quota::per_second(rate).allow_burst(burst),
+                format!("{rate} per second"),
+            )
+        });
         let guesses = NonZeroU32::new(limits.unknown_codes_per_minute).map(|rate| {
             let burst = limits
                 .unknown_codes_burst
                 .and_then(NonZeroU32::new)
                 .unwrap_or(rate);
-            Guesses {
-                limiter: RateLimiter::keyed(Quota::per_minute(rate).allow_burst(burst)),
-                per_minute: rate.get(),
-                blocked: Mutex::new(HashMap::new()),
-            }
+            Misses::new(
+                Quota::per_minute(rate).allow_burst(burst),
+                format!("{rate} per minute"),
+            )
         });
         if requests.is_none() && guesses.is_none() && lookups.is_none() {
             return None;
@@ -143,15 +163,11 @@ impl Guard {
 
     /// Drops state that no longer limits anyone, so memory does not grow with callers.
     pub fn forget_idle(&self) {
-        for bucket in [&self.requests, &self.lookups].into_iter().flatten() {
-            bucket.limiter.retain_recent();
+        if let Some(requests) = &self.requests {
+            requests.limiter.retain_recent();
         }
-        if let Some(guesses) = &self.guesses {
-            guesses.limiter.retain_recent();
-            if let Ok(mut blocked) = guesses.blocked.lock() {
-                let now = Instant::now();
-                blocked.retain(|_, until| *until > now);
-            }
+        for misses in [&self.guesses, &self.lookups].into_iter().flatten() {
+            misses.forget_idle();
         }
     }
 }
@@ -198,22 +214,25 @@ pub fn address_key(ip: IpAddr) -> String {
     }
 }
 
-/// Takes one store read from the address's allowance, or answers 429.
-fn spend_lookup(guard: &Guard, address: &str) -> Result<(), Response> {
-    let Some(lookups) = &guard.lookups else {
-        return Ok(());
-    };
-    lookups.limiter.check_key(&address.to_string()).map(|_| ()).map_err(|not_until| {
-        let wait = not_until.wait_time_from(DefaultClock::default().now());
-        too_many(
+/// 429 while the address has used up its allowance of lookups that found nothing.
+fn check_lookups(guard: &Guard, address: &str) -> Result<(), Response> {
+    match guard.lookups.as_ref().map(|l| (l, l.blocked_for(address))) {
+        Some((lookups, Some(wait))) => Err(too_many(
             format!(
-                "more than {} requests per second from this address that need a store read \
-                 before the caller is known; slow down",
-                lookups.per_second
+                "more than {} requests from this address that read the store without a \
+                 known caller (unknown tokens, /readyz); slow down",
+                lookups.rate
             ),
             wait,
-        )
-    })
+        )),
+        _ => Ok(()),
+    }
+}
+
+fn charge_lookup(guard: &Guard, address: &str) {
+    if let Some(lookups) = &guard.lookups {
+        lookups.miss(address);
+    }
 }
 
 pub async fn guard(State(guard): State<Arc<Guard>>, mut request: Request, next: Next) -> Response {
@@ -222,9 +241,10 @@ pub async fn guard(State(guard): State<Arc<Guard>>, mut request: Request, next: 
     }
     let address = client_ip(&request);
     if is_probe(&request) {
-        if let Err(refused) = spend_lookup(&guard, &address) {
+        if let Err(refused) = check_lookups(&guard, &address) {
             return refused;
         }
+        charge_lookup(&guard, &address);
         return next.run(request).await;
     }
     // The bucket is the caller's: an API key or JWT subject, whatever token it uses;
@@ -235,10 +255,14 @@ pub async fn guard(State(guard): State<Arc<Guard>>, mut request: Request, next: 
             let outcome = match guard.auth.authenticate_offline(token) {
                 Lookup::Done(outcome) => outcome,
                 Lookup::NeedsStore(key_hash) => {
-                    if let Err(refused) = spend_lookup(&guard, &address) {
+                    if let Err(refused) = check_lookups(&guard, &address) {
                         return refused;
                     }
-                    guard.auth.look_up(key_hash).await
+                    let found = guard.auth.look_up(key_hash).await;
+                    if found.is_err() {
+                        charge_lookup(&guard, &address);
+                    }
+                    found
                 }
             }
             .map_err(|e| e.0);
@@ -276,8 +300,8 @@ pub async fn guard(State(guard): State<Arc<Guard>>, mut request: Request, next: 
         && let Some(wait) = guesses.blocked_for(&key)
     {
         let message = format!(
-            "more than {} lookups of unknown codes per minute; wait before trying other codes",
-            guesses.per_minute
+            "more than {} lookups of unknown codes; wait before trying other codes",
+            guesses.rate
         );
         return too_many(message, wait);
     }
