@@ -103,6 +103,10 @@ COUPON_BOOK_TEST_STORE=dynamodb cargo test --test it "${cargo_args[@]}" -- "${te
   http_books:: http_coupons:: http_bad_input:: http_concurrency:: http_ops:: crash:: \
   webhooks:: http_codes:: http_security::
 
+# The served OpenAPI document itself: valid OpenAPI (openapi-spec-validator) and free
+# of Redocly lint errors (redocly.yaml); both tools installed once under target/tools/.
+scripts/spec-lint.sh target/debug/coupon-book
+
 # The served OpenAPI document against the live server: schemathesis (PyPI, installed
 # once under target/) sends generated requests to every operation with an admin key;
 # any 5xx or any answer the document does not describe fails the run.

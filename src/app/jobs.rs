@@ -13,6 +13,7 @@ use serde_json::Value;
 use crate::domain::coupon::Coupon;
 use crate::domain::job::{
     CodeIntake, Job, JobKind, JobStatus, MAX_UPLOAD_LINE, UploadLine, read_upload_line,
+    spreadsheet_safe_cell,
 };
 use crate::domain::pattern::{CodePattern, GenerateSpec};
 use crate::domain::{Error, PageRequest, Result, decode_cursor};
@@ -344,7 +345,7 @@ pub const EXPORT_HEADER: &[u8] = b"code,status,assigned_to,redemption_count,crea
 /// Coupons read per page while exporting: memory stays constant whatever the book holds.
 pub const EXPORT_PAGE: u32 = 1000;
 
-/// One page of an export, as CSV rows.
+/// One page of an export, as CSV rows; no cell can start a spreadsheet formula.
 pub fn export_rows(coupons: &[Coupon]) -> Vec<u8> {
     let mut writer = csv::Writer::from_writer(Vec::with_capacity(coupons.len() * 64));
     for coupon in coupons {
@@ -352,13 +353,21 @@ pub fn export_rows(coupons: &[Coupon]) -> Vec<u8> {
             .ok()
             .and_then(|v| v.as_str().map(str::to_string))
             .unwrap_or_default();
-        let _ = writer.write_record([
+        let count = coupon.redemption_count.to_string();
+        let created_at = coupon.created_at.to_rfc3339();
+        let cells = [
             coupon.code.as_str(),
             status.as_str(),
             coupon.assigned_to.as_deref().unwrap_or(""),
-            &coupon.redemption_count.to_string(),
-            &coupon.created_at.to_rfc3339(),
-        ]);
+            &count,
+            &created_at,
+        ];
+        let _ = writer.write_record(
+            cells
+                .map(spreadsheet_safe_cell)
+                .iter()
+                .map(|c| c.as_bytes()),
+        );
     }
     writer.into_inner().unwrap_or_default()
 }

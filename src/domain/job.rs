@@ -1,5 +1,6 @@
 //! Code intake (JSON lists and uploads) and the jobs that report on it.
 
+use std::borrow::Cow;
 use std::collections::HashSet;
 
 use serde::{Deserialize, Serialize};
@@ -135,8 +136,33 @@ pub enum UploadLine<'a> {
 /// Longest line kept from an upload; anything longer is reported as too long.
 pub const MAX_UPLOAD_LINE: usize = 256;
 
+/// First characters that make a spreadsheet read a cell as a formula (tab and carriage
+/// return can hide one behind blank space).
+const FORMULA_STARTS: [char; 6] = ['=', '+', '-', '@', '\t', '\r'];
+
+/// A cell as exports write it: one that a spreadsheet would run as a formula gets a
+/// leading `'`, which makes it plain text there. Exported values can come from users
+/// (`assigned_to`), so a cell must never be able to start a formula.
+pub fn spreadsheet_safe_cell(cell: &str) -> Cow<'_, str> {
+    if cell.starts_with(FORMULA_STARTS) {
+        Cow::Owned(format!("'{cell}"))
+    } else {
+        Cow::Borrowed(cell)
+    }
+}
+
+/// The reverse of `spreadsheet_safe_cell` for uploads: a cell that starts with `'`
+/// followed by a formula's first character is read without that `'`.
+pub fn read_spreadsheet_cell(cell: &str) -> &str {
+    match cell.strip_prefix('\'') {
+        Some(rest) if rest.starts_with(FORMULA_STARTS) => rest,
+        _ => cell,
+    }
+}
+
 /// Reads one upload line (without its `\n`): trims a `\r`, a UTF-8 BOM, spaces and
-/// surrounding double quotes. `truncated` says the line was longer than kept.
+/// surrounding double quotes, and drops the `'` an export puts before a cell that
+/// would read as a formula. `truncated` says the line was longer than kept.
 pub fn read_upload_line(raw: &[u8], truncated: bool, first_content: bool) -> UploadLine<'_> {
     let raw = raw.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(raw);
     let Ok(text) = std::str::from_utf8(raw) else {
@@ -154,6 +180,7 @@ pub fn read_upload_line(raw: &[u8], truncated: bool, first_content: bool) -> Upl
         .strip_prefix('"')
         .and_then(|t| t.strip_suffix('"'))
         .unwrap_or(text);
+    let text = read_spreadsheet_cell(text);
     if text.is_empty() {
         UploadLine::Blank
     } else if first_content && text.eq_ignore_ascii_case("code") {
@@ -286,6 +313,44 @@ mod tests {
 #[cfg(test)]
 mod upload_tests {
     use super::*;
+
+    #[test]
+    fn cells_that_would_run_as_formulas_are_exported_as_text() {
+        for cell in [
+            "=HYPERLINK(\"http://x\")",
+            "+1",
+            "-2",
+            "@SUM(A1)",
+            "\t=1",
+            "\r=1",
+        ] {
+            let safe = spreadsheet_safe_cell(cell);
+            assert_eq!(safe, format!("'{cell}"));
+            assert_eq!(read_spreadsheet_cell(&safe), cell);
+        }
+        for cell in ["", "SUMMER-001", "user 1=2", "'quoted", "a-b", "'A"] {
+            assert!(matches!(spreadsheet_safe_cell(cell), Cow::Borrowed(c) if c == cell));
+            assert_eq!(read_spreadsheet_cell(cell), cell);
+        }
+    }
+
+    #[test]
+    fn an_escaped_code_uploads_without_its_quote() {
+        assert_eq!(
+            read_upload_line(b"'-ABC-1\r", false, false),
+            UploadLine::Code("-ABC-1")
+        );
+        assert_eq!(
+            read_upload_line(b"\"'-ABC-2\"", false, false),
+            UploadLine::Code("-ABC-2")
+        );
+        // Only before a formula's first character: other quotes stay (and make the
+        // code invalid).
+        assert_eq!(
+            read_upload_line(b"'ABC-3", false, false),
+            UploadLine::Code("'ABC-3")
+        );
+    }
 
     #[test]
     fn upload_lines_are_read_leniently_but_exactly() {

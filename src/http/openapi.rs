@@ -11,6 +11,7 @@ use super::extract::{
     AdminOnly, Assign, BooksRead, BooksWrite, CouponRead, EventsRead, Redeem, Requirement,
 };
 use crate::domain::apikey::Scope;
+use crate::domain::stats::Bucket;
 
 /// The scopes each operation accepts (any one of them; `admin` always passes), as the
 /// handler's `Auth<R>` demands them. They are published in the document as alternative
@@ -111,7 +112,10 @@ fn declare_scopes(operation: &mut Operation) {
 #[derive(utoipa::OpenApi)]
 #[openapi(
     info(title = "coupon-book", description = "Coupon books, codes, assignment, locks and exactly-once redemption."),
-    components(schemas(ErrorBody, ErrorDetail)),
+    // Bucket is a query parameter's type: parameters do not register their schemas.
+    components(schemas(ErrorBody, ErrorDetail, Bucket)),
+    // Relative: the API is served wherever the document is.
+    servers((url = "/", description = "This server")),
     security(("bearer" = []))
 )]
 pub struct ApiDoc;
@@ -216,4 +220,93 @@ fn add_common_errors(operation: &mut Operation, takes_body: bool) {
 
 pub fn base() -> OpenApi {
     ApiDoc::openapi()
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::Value;
+
+    /// The document as `/openapi.json` serves it.
+    fn served() -> Value {
+        let (_, mut openapi) = crate::http::api_routes().split_for_parts();
+        super::add_common_answers(&mut openapi);
+        serde_json::to_value(&openapi).expect("the document serializes")
+    }
+
+    fn collect_refs<'a>(value: &'a Value, at: String, refs: &mut Vec<(String, &'a str)>) {
+        match value {
+            Value::Object(map) => {
+                for (key, item) in map {
+                    match (key.as_str(), item) {
+                        ("$ref", Value::String(target)) => refs.push((at.clone(), target)),
+                        _ => collect_refs(item, format!("{at}/{key}"), refs),
+                    }
+                }
+            }
+            Value::Array(items) => {
+                for (index, item) in items.iter().enumerate() {
+                    collect_refs(item, format!("{at}/{index}"), refs);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    const METHODS: [&str; 8] = [
+        "get", "put", "post", "delete", "options", "head", "patch", "trace",
+    ];
+
+    #[test]
+    fn every_ref_resolves_to_a_component() {
+        let doc = served();
+        let mut refs = Vec::new();
+        collect_refs(&doc, String::new(), &mut refs);
+        assert!(
+            refs.iter()
+                .any(|(_, r)| *r == "#/components/schemas/Bucket"),
+            "the stats bucket parameter is described by reference"
+        );
+        let broken: Vec<String> = refs
+            .iter()
+            .filter(|(_, target)| {
+                !target.starts_with("#/components/")
+                    || doc.pointer(&target[1..]).is_none_or(Value::is_null)
+            })
+            .map(|(at, target)| format!("{at}: {target}"))
+            .collect();
+        assert!(broken.is_empty(), "unresolved $refs: {broken:#?}");
+    }
+
+    #[test]
+    fn every_operation_has_a_summary() {
+        let doc = served();
+        let paths = doc["paths"].as_object().expect("paths");
+        let mut operations = 0;
+        let mut missing = Vec::new();
+        for (path, item) in paths {
+            for method in METHODS {
+                let Some(operation) = item.get(method) else {
+                    continue;
+                };
+                operations += 1;
+                let summary = operation["summary"].as_str().unwrap_or("").trim();
+                if summary.is_empty() || summary.contains('\n') {
+                    missing.push(format!("{method} {path}"));
+                }
+            }
+        }
+        assert!(operations >= super::OPERATION_SCOPES.len(), "{operations}");
+        assert!(missing.is_empty(), "no one-line summary: {missing:#?}");
+    }
+
+    #[test]
+    fn the_document_names_its_server() {
+        let doc = served();
+        let servers = doc["servers"].as_array().expect("servers");
+        assert!(!servers.is_empty());
+        assert!(
+            servers.iter().all(|s| s["url"].as_str() == Some("/")),
+            "{servers:?}"
+        );
+    }
 }

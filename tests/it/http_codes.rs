@@ -387,3 +387,65 @@ async fn a_generation_killed_midway_resumes_after_restart() {
         .collect();
     assert_eq!(distinct.len(), count as usize);
 }
+
+/// `assigned_to` is whatever user id a caller sent: opened in a spreadsheet, the export
+/// must show such cells as text, never run them. Escaped cells upload back as they were.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_export_never_hands_a_spreadsheet_a_formula() {
+    let server = Server::start().await;
+    let (book, codes) = server.book_with_codes(json!({}), "SHEET", 5).await;
+    // A code may itself start with `-`.
+    let dash_code = common::unique_codes("-DASH", 1).remove(0);
+    server
+        .add_codes(&book, std::slice::from_ref(&dash_code))
+        .await;
+    let users = ["=HYPERLINK(\"http://x\")", "+1", "-2", "@SUM(A1)", "alice"];
+    for (code, user) in codes.iter().zip(users) {
+        let (status, body) = server.assign(code, user).await;
+        assert_eq!(status, 200, "assign {code} to {user}: {body}");
+        assert_eq!(body["assigned_to"], user);
+    }
+
+    let (header, rows) = export(&server, &book).await;
+    assert_eq!(
+        header,
+        "code,status,assigned_to,redemption_count,created_at"
+    );
+    let text = rows.join("\n");
+    let mut reader = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .from_reader(text.as_bytes());
+    let records: Vec<csv::StringRecord> = reader
+        .records()
+        .collect::<Result<_, _>>()
+        .expect("the export is CSV");
+    assert_eq!(records.len(), 6);
+    let cell = |code: &str, column: usize| -> String {
+        records
+            .iter()
+            .find(|r| &r[0] == code)
+            .map(|r| r[column].to_string())
+            .unwrap_or_else(|| panic!("{code} not exported: {rows:?}"))
+    };
+    for (code, user) in codes.iter().zip(users).take(4) {
+        assert_eq!(cell(code, 2), format!("'{user}"), "{rows:?}");
+    }
+    assert_eq!(cell(&codes[4], 2), "alice");
+    assert_eq!(cell(&format!("'{dash_code}"), 1), "available");
+    for record in &records {
+        for value in record {
+            assert!(
+                !value.starts_with(['=', '+', '-', '@', '\t', '\r']),
+                "a formula cell: {record:?}"
+            );
+        }
+    }
+
+    // The code column uploads back as the same codes (all in use already).
+    let column: Vec<String> = records.iter().map(|r| r[0].to_string()).collect();
+    let file = format!("code\n{}\n", column.join("\n"));
+    let other = server.active_book(json!({})).await;
+    let reply = upload(&server, &other, file).await;
+    assert_eq!(reply.status, 201, "{}", reply.text);
+    assert_eq!(counts(&reply.json), [6, 0, 0, 6, 0], "{}", reply.json);
+}

@@ -11,6 +11,9 @@ use crate::http::AppState;
 use crate::http::error::{ApiError, ApiResult, ErrorBody};
 use crate::http::extract::{Auth, BooksRead, BooksWrite, Id, JsonBody, Params};
 
+/// Create a book
+///
+/// A new book starts as `draft` unless `status` says otherwise.
 #[utoipa::path(post, path = "/v1/books", tag = "books",
     request_body = CreateBook,
     params(("Idempotency-Key" = Option<String>, Header, description = "Replay protection")),
@@ -25,6 +28,7 @@ pub async fn create_book(
     Ok((StatusCode::CREATED, Json(book)))
 }
 
+/// List books
 #[utoipa::path(get, path = "/v1/books", tag = "books",
     params(("limit" = Option<u32>, Query, minimum = 1, maximum = 1000), ("cursor" = Option<String>, Query)),
     responses((status = 200, description = "Books in creation order", body = Page<Book>)))]
@@ -36,6 +40,9 @@ pub async fn list_books(
     Ok(Json(state.store.list_books(params.page()?).await?))
 }
 
+/// Get a book
+///
+/// Its settings and live counts.
 #[utoipa::path(get, path = "/v1/books/{book_id}", tag = "books",
     params(("book_id" = String, Path)),
     responses((status = 200, description = "The book", body = Book),
@@ -48,6 +55,10 @@ pub async fn get_book(
     Ok(Json(state.store.get_book(&book_id).await?))
 }
 
+/// Update a book
+///
+/// Absent fields stay as they are; `status` moves along draft, active, paused,
+/// archived (archived is final).
 #[utoipa::path(patch, path = "/v1/books/{book_id}", tag = "books",
     params(("book_id" = String, Path)),
     request_body = UpdateBook,
@@ -64,6 +75,9 @@ pub async fn update_book(
     Ok(Json(state.store.update_book(&book_id, body.value).await?))
 }
 
+/// Delete a book
+///
+/// Only while nothing in it was ever assigned or redeemed; archive it otherwise.
 #[utoipa::path(delete, path = "/v1/books/{book_id}", tag = "books",
     params(("book_id" = String, Path)),
     responses((status = 204, description = "Deleted"),
@@ -78,6 +92,9 @@ pub async fn delete_book(
     Ok(StatusCode::NO_CONTENT)
 }
 
+/// Book statistics
+///
+/// Counts by status, redemptions per hour or day, and the top users.
 #[utoipa::path(get, path = "/v1/books/{book_id}/stats", tag = "books",
     params(("book_id" = String, Path), ("bucket" = Option<Bucket>, Query, description = "hour (default) or day")),
     responses((status = 200, description = "Counts, redemptions over time, top users", body = BookStats),

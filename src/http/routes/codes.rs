@@ -29,6 +29,9 @@ pub struct AddCodes {
     pub codes: Vec<String>,
 }
 
+/// Add codes
+///
+/// The small, synchronous form of upload: at most 10,000 codes in a JSON body.
 #[utoipa::path(post, path = "/v1/books/{book_id}/codes", tag = "codes",
     params(("book_id" = String, Path), ("Idempotency-Key" = Option<String>, Header)),
     request_body = AddCodes,
@@ -64,6 +67,7 @@ pub async fn add_code_list(
         .await?)
 }
 
+/// List a book's codes
 #[utoipa::path(get, path = "/v1/books/{book_id}/codes", tag = "codes",
     params(("book_id" = String, Path), ("status" = Option<CouponStatus>, Query),
         ("limit" = Option<u32>, Query, minimum = 1, maximum = 1000), ("cursor" = Option<String>, Query)),
@@ -96,6 +100,9 @@ pub fn status_filter(params: &Params) -> ApiResult<Option<CouponStatus>> {
     }
 }
 
+/// Get a code job
+///
+/// Progress and per-line counts of a generation or an upload.
 #[utoipa::path(get, path = "/v1/jobs/{job_id}", tag = "codes",
     params(("job_id" = String, Path)),
     responses((status = 200, description = "The job", body = Job),
@@ -108,6 +115,10 @@ pub async fn get_job(
     Ok(Json(state.store.get_job(&job_id).await?))
 }
 
+/// Generate codes
+///
+/// Random codes from a pattern; every generated code is new across the service.
+/// Small counts finish in the request (201), larger ones run on (202).
 #[utoipa::path(post, path = "/v1/books/{book_id}/codes/generate", tag = "codes",
     params(("book_id" = String, Path), ("Idempotency-Key" = Option<String>, Header)),
     request_body = GenerateSpec,
@@ -147,6 +158,11 @@ fn answer(submitted: Submitted) -> (StatusCode, Json<Job>) {
 /// Largest upload accepted.
 const MAX_UPLOAD_BYTES: u64 = 4 * 1024 * 1024 * 1024;
 
+/// Upload codes
+///
+/// A CSV or text file, one code per line, streamed to disk and stored in batches.
+/// A line that starts with `'` and then one of the characters the export escapes
+/// (`=`, `+`, `-`, `@`) is read without the `'`, so an exported code uploads as it was.
 #[utoipa::path(post, path = "/v1/books/{book_id}/codes/upload", tag = "codes",
     params(("book_id" = String, Path), ("Idempotency-Key" = Option<String>, Header)),
     request_body(content = String, description = "One code per line; optional header line `code`", content_type = "text/csv"),
@@ -233,6 +249,11 @@ async fn spool(body: Body, path: &std::path::Path) -> ApiResult<(u64, Vec<u8>)> 
     Ok((size, hasher.finalize().to_vec()))
 }
 
+/// Export a book's codes
+///
+/// Every code of the book as a CSV stream, in constant memory. A cell starting with
+/// `=`, `+`, `-`, `@`, a tab or a carriage return is written with a leading `'`, so
+/// spreadsheets do not run it as a formula.
 #[utoipa::path(get, path = "/v1/books/{book_id}/codes/export", tag = "codes",
     params(("book_id" = String, Path)),
     responses((status = 200, description = "CSV: code,status,assigned_to,redemption_count,created_at", body = String, content_type = "text/csv"),

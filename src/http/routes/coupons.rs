@@ -62,6 +62,7 @@ fn observe<T>(result: &Result<T, Error>, operation: &'static str) {
     }
 }
 
+/// Get a coupon
 #[utoipa::path(get, path = "/v1/coupons/{code}", tag = "coupons",
     params(("code" = String, Path, description = "Any case")),
     responses((status = 200, description = "The coupon", body = Coupon),
@@ -76,6 +77,9 @@ pub async fn get_coupon(
     Ok(Json(state.store.get_coupon(code.code()?).await?))
 }
 
+/// Assign a coupon to a user
+///
+/// Assigning to the same user again is idempotent.
 #[utoipa::path(post, path = "/v1/coupons/{code}/assign", tag = "coupons",
     params(("code" = String, Path), ("Idempotency-Key" = Option<String>, Header)),
     request_body = UserBody,
@@ -97,6 +101,10 @@ pub async fn assign(
     Ok(Json(result?))
 }
 
+/// Assign the next available code
+///
+/// Atomically hands the user the book's next available code; concurrent calls never
+/// hand out the same code.
 #[utoipa::path(post, path = "/v1/books/{book_id}/assign", tag = "coupons",
     params(("book_id" = String, Path), ("Idempotency-Key" = Option<String>, Header)),
     request_body = UserBody,
@@ -118,6 +126,7 @@ pub async fn assign_next(
     Ok(Json(result?))
 }
 
+/// Unassign a coupon
 #[utoipa::path(delete, path = "/v1/coupons/{code}/assignment", tag = "coupons",
     params(("code" = String, Path)),
     responses((status = 200, description = "Unassigned", body = Coupon),
@@ -131,6 +140,9 @@ pub async fn unassign(
     Ok(Json(state.store.unassign(code.code()?).await?))
 }
 
+/// Check whether a user could redeem
+///
+/// Changes nothing; ignores an Idempotency-Key.
 #[utoipa::path(post, path = "/v1/coupons/{code}/validate", tag = "coupons",
     description = "Whether the user could redeem the code now. Changes nothing, so it always answers the current state: an `Idempotency-Key` header is ignored, and a repeated request is answered anew.",
     params(("code" = String, Path)),
@@ -155,6 +167,9 @@ pub async fn validate(
     Ok(Json(validation))
 }
 
+/// Lock a coupon
+///
+/// Reserves one redemption for the user until the lock expires.
 #[utoipa::path(post, path = "/v1/coupons/{code}/lock", tag = "coupons",
     params(("code" = String, Path), ("Idempotency-Key" = Option<String>, Header)),
     request_body = LockBody,
@@ -199,6 +214,7 @@ pub async fn lock(
     Ok(Json(result?))
 }
 
+/// Release a lock
 #[utoipa::path(post, path = "/v1/coupons/{code}/unlock", tag = "coupons",
     params(("code" = String, Path), ("Idempotency-Key" = Option<String>, Header)),
     request_body = UnlockBody,
@@ -233,6 +249,9 @@ pub async fn unlock(
     }))
 }
 
+/// Redeem a coupon
+///
+/// Exactly once per redemption; durable when answered.
 #[utoipa::path(post, path = "/v1/coupons/{code}/redeem", tag = "coupons",
     params(("code" = String, Path), ("Idempotency-Key" = Option<String>, Header)),
     request_body = RedeemBody,
@@ -275,6 +294,9 @@ pub async fn redeem(
     Ok((StatusCode::CREATED, Json(result?)))
 }
 
+/// Void a coupon
+///
+/// No further lock or redemption of it is possible.
 #[utoipa::path(post, path = "/v1/coupons/{code}/void", tag = "coupons",
     params(("code" = String, Path), ("Idempotency-Key" = Option<String>, Header)),
     responses((status = 200, description = "Voided: no further lock or redemption", body = Coupon),

@@ -9,6 +9,9 @@ use crate::http::AppState;
 use crate::http::error::ApiResult;
 use crate::http::extract::{Auth, EventsRead, Params};
 
+/// List events
+///
+/// Changes to books, coupons and redemptions, oldest first.
 #[utoipa::path(get, path = "/v1/events", tag = "events",
     params(("after" = Option<String>, Query, description = "Return events after this event id"),
         ("limit" = Option<u32>, Query, minimum = 1, maximum = 1000),

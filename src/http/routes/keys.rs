@@ -11,6 +11,9 @@ use crate::http::AppState;
 use crate::http::error::{ApiResult, ErrorBody};
 use crate::http::extract::{AdminOnly, Auth, Id, JsonBody, Params};
 
+/// Create an API key
+///
+/// The secret is shown in this answer only.
 #[utoipa::path(post, path = "/v1/api-keys", tag = "api-keys",
     params(("Idempotency-Key" = Option<String>, Header)),
     request_body = CreateApiKey,
@@ -48,6 +51,7 @@ pub async fn create_api_key(
     ))
 }
 
+/// List API keys
 #[utoipa::path(get, path = "/v1/api-keys", tag = "api-keys",
     params(("limit" = Option<u32>, Query, minimum = 1, maximum = 1000), ("cursor" = Option<String>, Query)),
     responses((status = 200, description = "Keys (without secrets)", body = Page<ApiKey>)))]
@@ -59,6 +63,7 @@ pub async fn list_api_keys(
     Ok(Json(state.store.list_api_keys(params.page()?).await?))
 }
 
+/// Revoke an API key
 #[utoipa::path(delete, path = "/v1/api-keys/{key_id}", tag = "api-keys",
     params(("key_id" = String, Path)),
     responses((status = 204, description = "Revoked"),

@@ -10,12 +10,18 @@ use crate::http::AppState;
 use crate::http::caller::bearer_token;
 use crate::http::error::{ApiError, ApiResult, ErrorBody};
 
+/// Liveness probe
+///
+/// Answers while the process is up.
 #[utoipa::path(get, path = "/healthz", tag = "operations", security(()),
     responses((status = 200, description = "The process is up", body = String)))]
 pub async fn healthz() -> &'static str {
     "ok"
 }
 
+/// Readiness probe
+///
+/// Answers once the store does.
 #[utoipa::path(get, path = "/readyz", tag = "operations", security(()),
     responses((status = 200, description = "The store answers", body = String),
         (status = 429, description = "rate_limited: too many requests from this address", body = ErrorBody),
@@ -25,6 +31,7 @@ pub async fn readyz(State(state): State<AppState>) -> ApiResult<&'static str> {
     Ok("ready")
 }
 
+/// Prometheus metrics
 #[utoipa::path(get, path = "/metrics", tag = "operations", security(()),
     description = "Public unless `COUPON_BOOK_METRICS_TOKEN` is set; then it wants that token as a bearer token.",
     responses((status = 200, description = "Prometheus text format", body = String, content_type = "text/plain"),

@@ -12,6 +12,9 @@ use crate::http::error::{ApiResult, ErrorBody};
 use crate::http::extract::{Auth, BooksRead, CouponRead, Id, JsonBody, NoFields, Params, Redeem};
 use crate::store::RedemptionFilter;
 
+/// Reverse a redemption
+///
+/// Gives the use back, e.g. when the order was cancelled.
 #[utoipa::path(post, path = "/v1/redemptions/{redemption_id}/reverse", tag = "redemptions",
     params(("redemption_id" = String, Path), ("Idempotency-Key" = Option<String>, Header)),
     responses((status = 200, description = "Reversed: the use is given back", body = Redemption),
@@ -27,6 +30,7 @@ pub async fn reverse(
     Ok(Json(state.store.reverse(&redemption_id, body.idem).await?))
 }
 
+/// Get a redemption
 #[utoipa::path(get, path = "/v1/redemptions/{redemption_id}", tag = "redemptions",
     params(("redemption_id" = String, Path)),
     responses((status = 200, description = "The redemption", body = Redemption),
@@ -39,6 +43,7 @@ pub async fn get_redemption(
     Ok(Json(state.store.get_redemption(&redemption_id).await?))
 }
 
+/// List redemptions
 #[utoipa::path(get, path = "/v1/redemptions", tag = "redemptions",
     params(("book_id" = Option<String>, Query), ("user_id" = Option<String>, Query), ("code" = Option<String>, Query),
         ("limit" = Option<u32>, Query, minimum = 1, maximum = 1000), ("cursor" = Option<String>, Query)),
@@ -58,6 +63,7 @@ pub async fn list_redemptions(
     ))
 }
 
+/// List a user's coupons
 #[utoipa::path(get, path = "/v1/users/{user_id}/coupons", tag = "users",
     params(("user_id" = String, Path), ("book_id" = Option<String>, Query), ("status" = Option<CouponStatus>, Query),
         ("limit" = Option<u32>, Query, minimum = 1, maximum = 1000), ("cursor" = Option<String>, Query)),
@@ -82,6 +88,7 @@ pub async fn user_coupons(
     ))
 }
 
+/// List a user's redemptions
 #[utoipa::path(get, path = "/v1/users/{user_id}/redemptions", tag = "users",
     params(("user_id" = String, Path),
         ("limit" = Option<u32>, Query, minimum = 1, maximum = 1000), ("cursor" = Option<String>, Query)),

@@ -26,6 +26,9 @@ pub struct AssignNextBody {
     pub book_id: String,
 }
 
+/// Create a book (seed route)
+///
+/// Alias of `POST /v1/books`.
 #[utoipa::path(post, path = "/coupons", tag = "seed routes", operation_id = "seed_create_book", request_body = CreateBook,
     responses((status = 201, description = "Alias of POST /v1/books", body = Book)))]
 pub async fn create_book(
@@ -36,6 +39,9 @@ pub async fn create_book(
     books::create_book(state, auth, body).await
 }
 
+/// Add codes (seed route)
+///
+/// Alias of `POST /v1/books/{book_id}/codes`.
 #[utoipa::path(post, path = "/coupons/{book_id}/codes", tag = "seed routes", operation_id = "seed_add_codes",
     params(("book_id" = String, Path)), request_body = AddCodes,
     responses((status = 201, description = "Alias of POST /v1/books/{book_id}/codes", body = Job),
@@ -50,6 +56,9 @@ pub async fn add_codes(
     codes::add_codes(state, auth, book_id, body).await
 }
 
+/// Assign the next available code (seed route)
+///
+/// Alias of `POST /v1/books/{book_id}/assign`, with the book id in the body.
 #[utoipa::path(post, path = "/coupons/assign", tag = "seed routes", operation_id = "seed_assign_next", request_body = AssignNextBody,
     responses((status = 200, description = "Alias of POST /v1/books/{book_id}/assign", body = Coupon),
         (status = 404, description = "book_not_found", body = ErrorBody),
@@ -69,6 +78,9 @@ pub async fn assign_next(
     coupons::assign_next(state, auth, Id(value.book_id), body).await
 }
 
+/// Assign a coupon to a user (seed route)
+///
+/// Alias of `POST /v1/coupons/{code}/assign`.
 #[utoipa::path(post, path = "/coupons/assign/{code}", tag = "seed routes", operation_id = "seed_assign",
     params(("code" = String, Path)), request_body = UserBody,
     responses((status = 200, description = "Alias of POST /v1/coupons/{code}/assign", body = Coupon),
@@ -83,6 +95,9 @@ pub async fn assign(
     coupons::assign(state, auth, code, body).await
 }
 
+/// Lock a coupon (seed route)
+///
+/// Alias of `POST /v1/coupons/{code}/lock`.
 #[utoipa::path(post, path = "/coupons/lock/{code}", tag = "seed routes", operation_id = "seed_lock",
     params(("code" = String, Path)), request_body = LockBody,
     responses((status = 200, description = "Alias of POST /v1/coupons/{code}/lock", body = Lock),
@@ -98,6 +113,9 @@ pub async fn lock(
     coupons::lock(state, auth, code, body).await
 }
 
+/// Release a lock (seed route)
+///
+/// Alias of `POST /v1/coupons/{code}/unlock`.
 #[utoipa::path(post, path = "/coupons/unlock/{code}", tag = "seed routes", operation_id = "seed_unlock",
     params(("code" = String, Path)), request_body = UnlockBody,
     responses((status = 200, description = "Alias of POST /v1/coupons/{code}/unlock", body = Coupon),
@@ -112,6 +130,9 @@ pub async fn unlock(
     coupons::unlock(state, auth, code, body).await
 }
 
+/// Redeem a coupon (seed route)
+///
+/// Alias of `POST /v1/coupons/{code}/redeem`.
 #[utoipa::path(post, path = "/coupons/redeem/{code}", tag = "seed routes", operation_id = "seed_redeem",
     params(("code" = String, Path)), request_body = RedeemBody,
     responses((status = 201, description = "Alias of POST /v1/coupons/{code}/redeem", body = Redemption),
@@ -127,6 +148,9 @@ pub async fn redeem(
     coupons::redeem(state, auth, code, body).await
 }
 
+/// List a user's coupons (seed route)
+///
+/// Alias of `GET /v1/users/{user_id}/coupons`.
 #[utoipa::path(get, path = "/users/{user_id}/coupons", tag = "seed routes", operation_id = "seed_user_coupons",
     params(("user_id" = String, Path), ("limit" = Option<u32>, Query, minimum = 1, maximum = 1000), ("cursor" = Option<String>, Query)),
     responses((status = 200, description = "Alias of GET /v1/users/{user_id}/coupons", body = Page<Coupon>)))]

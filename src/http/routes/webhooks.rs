@@ -17,6 +17,9 @@ use crate::http::AppState;
 use crate::http::error::{ApiError, ApiResult, ErrorBody};
 use crate::http::extract::{AdminOnly, Auth, Id, JsonBody, NoFields, Params};
 
+/// Subscribe a webhook endpoint
+///
+/// The signing secret is shown in this answer only.
 #[utoipa::path(post, path = "/v1/webhooks", tag = "webhooks",
     params(("Idempotency-Key" = Option<String>, Header, description = "Replay protection")),
     request_body = CreateWebhook,
@@ -50,6 +53,7 @@ pub async fn create_webhook(
     ))
 }
 
+/// List webhook endpoints
 #[utoipa::path(get, path = "/v1/webhooks", tag = "webhooks",
     params(("limit" = Option<u32>, Query, minimum = 1, maximum = 1000), ("cursor" = Option<String>, Query)),
     responses((status = 200, description = "Endpoints in creation order (without secrets)", body = Page<Webhook>)))]
@@ -61,6 +65,7 @@ pub async fn list_webhooks(
     Ok(Json(state.store.list_webhooks(params.page()?).await?))
 }
 
+/// Get a webhook endpoint
 #[utoipa::path(get, path = "/v1/webhooks/{webhook_id}", tag = "webhooks",
     params(("webhook_id" = String, Path)),
     responses((status = 200, description = "The endpoint (without its secret)", body = Webhook),
@@ -73,6 +78,7 @@ pub async fn get_webhook(
     Ok(Json(state.store.get_webhook(&id).await?.webhook))
 }
 
+/// Unsubscribe a webhook endpoint
 #[utoipa::path(delete, path = "/v1/webhooks/{webhook_id}", tag = "webhooks",
     params(("webhook_id" = String, Path)),
     responses((status = 204, description = "Unsubscribed; pending deliveries are dropped"),
@@ -86,6 +92,7 @@ pub async fn delete_webhook(
     Ok(StatusCode::NO_CONTENT)
 }
 
+/// List a webhook's delivery attempts
 #[utoipa::path(get, path = "/v1/webhooks/{webhook_id}/deliveries", tag = "webhooks",
     params(("webhook_id" = String, Path),
         ("event_id" = Option<String>, Query, description = "Only the attempts of this event"),
@@ -108,6 +115,9 @@ pub async fn list_deliveries(
     ))
 }
 
+/// Send a test event
+///
+/// One `webhook.test` delivery, without retries, recorded in the delivery log.
 #[utoipa::path(post, path = "/v1/webhooks/{webhook_id}/test", tag = "webhooks",
     params(("webhook_id" = String, Path),
         ("Idempotency-Key" = Option<String>, Header, description = "Replay protection")),
@@ -165,6 +175,9 @@ pub async fn test_webhook(
     Ok(Json(attempt))
 }
 
+/// Rotate a webhook's secret
+///
+/// Deliveries carry signatures with both secrets for 24 hours.
 #[utoipa::path(post, path = "/v1/webhooks/{webhook_id}/rotate-secret", tag = "webhooks",
     params(("webhook_id" = String, Path),
         ("Idempotency-Key" = Option<String>, Header, description = "Replay protection")),
