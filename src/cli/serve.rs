@@ -59,11 +59,13 @@ pub async fn sync_bootstrap_key(store: &DynStore, secret: Option<&str>) -> Resul
     loop {
         let keys = store.list_api_keys(page).await?;
         for key in keys.data.iter().filter(|key| is_bootstrap(key)) {
-            let in_place = current.as_ref().is_some_and(|c| c.id == key.id)
-                && key.id == BOOTSTRAP_KEY_ID;
+            let in_place =
+                current.as_ref().is_some_and(|c| c.id == key.id) && key.id == BOOTSTRAP_KEY_ID;
             if !in_place {
                 match store.delete_api_key(&key.id).await {
-                    Ok(()) => tracing::info!(key_id = %key.id, "revoked the earlier bootstrap admin key"),
+                    Ok(()) => {
+                        tracing::info!(key_id = %key.id, "revoked the earlier bootstrap admin key")
+                    }
                     Err(err) if err.code == ErrorCode::ApiKeyNotFound => {}
                     Err(err) => return Err(err),
                 }
@@ -90,7 +92,10 @@ pub async fn build_app(
     background_jobs: bool,
     delivery: Arc<Delivery>,
 ) -> CliResult<Router> {
-    let bootstrap = args.bootstrap_admin_key.as_deref().filter(|k| !k.is_empty());
+    let bootstrap = args
+        .bootstrap_admin_key
+        .as_deref()
+        .filter(|k| !k.is_empty());
     sync_bootstrap_key(store, bootstrap).await?;
     let spool_dir = args
         .spool_dir

@@ -160,7 +160,10 @@ impl std::fmt::Debug for ApiArgs {
                 &self.jwt_hs256_secret.as_ref().map(|_| "[redacted]"),
             )
             .field("jwt_public_key_file", &self.jwt_public_key_file)
-            .field("metrics_token", &self.metrics_token.as_ref().map(|_| "[redacted]"))
+            .field(
+                "metrics_token",
+                &self.metrics_token.as_ref().map(|_| "[redacted]"),
+            )
             .field("rate_limit_per_second", &self.rate_limit_per_second)
             .field("webhooks", &self.webhooks)
             .finish_non_exhaustive()

@@ -133,7 +133,11 @@ impl EndUserRule {
         Ok(EndUserRule::Scopes(scopes))
     }
 
-    pub fn applies(&self, scopes: &[Scope], claims: &serde_json::Map<String, serde_json::Value>) -> bool {
+    pub fn applies(
+        &self,
+        scopes: &[Scope],
+        claims: &serde_json::Map<String, serde_json::Value>,
+    ) -> bool {
         match self {
             EndUserRule::Scopes(end_user) => scopes.iter().any(|s| end_user.contains(s)),
             EndUserRule::Claim { name, value } => match (claims.get(name), value) {

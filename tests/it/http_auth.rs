@@ -279,7 +279,11 @@ async fn every_operation_checks_its_scopes_with_jwts() {
     ])
     .await;
     let (checked, problems) =
-        walk_matrix(&server, |scopes| async move { service_jwt(&scopes.join(" ")) }).await;
+        walk_matrix(
+            &server,
+            |scopes| async move { service_jwt(&scopes.join(" ")) },
+        )
+        .await;
     assert!(checked >= 38, "only {checked} operations in the document");
     common::assert_no_problems(&problems);
 }

@@ -37,7 +37,10 @@ pub async fn readyz(State(state): State<AppState>) -> ApiResult<&'static str> {
     responses((status = 200, description = "Prometheus text format", body = String, content_type = "text/plain"),
         (status = 401, description = "unauthenticated: COUPON_BOOK_METRICS_TOKEN is set and the request does not carry it", body = ErrorBody),
         (status = 429, description = "rate_limited: too many requests from this address", body = ErrorBody)))]
-pub async fn metrics(State(state): State<AppState>, headers: HeaderMap) -> ApiResult<impl IntoResponse> {
+pub async fn metrics(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+) -> ApiResult<impl IntoResponse> {
     if let Some(expected) = &state.metrics_token {
         let given = bearer_token(&headers).unwrap_or("");
         // Compared by digest, so the time taken says nothing of how much matched.

@@ -99,7 +99,10 @@ pub async fn locks_reserve_and_expire(store: &DynStore) {
         store.get_coupon(code).await.expect("coupon").status,
         CouponStatus::Locked
     );
-    let stolen = store.lock(code, "bob", None.into(), None).await.expect_err("bob");
+    let stolen = store
+        .lock(code, "bob", None.into(), None)
+        .await
+        .expect_err("bob");
     assert_eq!(stolen.code, ErrorCode::CouponLocked);
     let direct = store
         .redeem(redeem(code, "bob", None), None)

@@ -13,7 +13,10 @@ pub async fn events_follow_changes_in_order(store: &DynStore) {
     let list = codes("EVT", 1);
     let book_id = book_with_codes(store, json!({}), &list).await;
     store.assign(&list[0], "u", None).await.expect("assign");
-    let lock = store.lock(&list[0], "u", None.into(), None).await.expect("lock");
+    let lock = store
+        .lock(&list[0], "u", None.into(), None)
+        .await
+        .expect("lock");
     let redemption = store
         .redeem(redeem(&list[0], "u", Some(&lock.lock_id)), None)
         .await

@@ -7,9 +7,8 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use rand::Rng;
 
 use crate::domain::coupon::{
-    LockTtl,
-    self, AssignPlan, BaseStatus, Coupon, CouponRecord, CouponStatus, Lock, LockPlan, Redemption,
-    UnassignPlan, UseContext, UserUsage,
+    self, AssignPlan, BaseStatus, Coupon, CouponRecord, CouponStatus, Lock, LockPlan, LockTtl,
+    Redemption, UnassignPlan, UseContext, UserUsage,
 };
 use crate::domain::event;
 use crate::domain::{Error, ErrorCode, Page, PageRequest, Result, Timestamp, page_of};

@@ -186,7 +186,10 @@ async fn redeem_reads_as_little_as_it_can_and_falls_back_when_it_must() {
     assert_eq!(requests_of(redeem("FEW-6", "fay")).await, (3, 2));
 
     // With a lock, made by any process: the lock id names the book.
-    let lock = store.lock("FEW-3", "cy", None.into(), None).await.expect("lock");
+    let lock = store
+        .lock("FEW-3", "cy", None.into(), None)
+        .await
+        .expect("lock");
     store.code_books.lock().expect("memory").clear();
     let with_lock = RedeemRequest {
         lock_id: Some(lock.lock_id.clone()),
@@ -206,7 +209,10 @@ async fn redeem_reads_as_little_as_it_can_and_falls_back_when_it_must() {
 
     // Someone else's live lock on a known code: not the unread shape; the full
     // decision refuses.
-    let other = store.lock("FEW-5", "dee", None.into(), None).await.expect("lock");
+    let other = store
+        .lock("FEW-5", "dee", None.into(), None)
+        .await
+        .expect("lock");
     let refused = store
         .redeem(redeem("FEW-5", "eve"), None)
         .await
@@ -430,4 +436,45 @@ fn lock_ids_name_their_code() {
         lock_code(&format!("lock_{}_bad code", ulid::Ulid::new())),
         None
     );
+}
+
+/// Redemptions stored before the "every redemption" index existed are listed once
+/// `reindex` has put them in it, and a second run finds nothing more to do.
+#[tokio::test]
+async fn reindex_puts_older_redemptions_into_the_unfiltered_list() {
+    use crate::domain::PageRequest;
+    use crate::store::RedemptionFilter;
+
+    let store = fresh_store().await;
+    book_with_codes(&store, &["OLD-1", "OLD-2"]).await;
+    let old = store
+        .redeem(redeem("OLD-1", "u"), None)
+        .await
+        .expect("redeem");
+    let new = store
+        .redeem(redeem("OLD-2", "u"), None)
+        .await
+        .expect("redeem");
+    // As an earlier version wrote it: no GSI4 keys.
+    let mut expr = super::expr::Expr::new();
+    expr.remove(&["G4PK"]).remove(&["G4SK"]);
+    store
+        .update_returning(super::state::redemption_key(&old.id), expr)
+        .await
+        .expect("strip the index keys");
+    async fn listed(store: &DynamoStore) -> Vec<String> {
+        let page = store
+            .list_redemptions(RedemptionFilter::default(), PageRequest::first(10))
+            .await
+            .expect("list");
+        page.data.into_iter().map(|r| r.id).collect()
+    }
+    assert_eq!(listed(&store).await, vec![new.id.clone()]);
+    assert_eq!(store.reindex_redemptions().await.expect("reindex"), 1);
+    let mut all = listed(&store).await;
+    all.sort();
+    let mut expected = vec![old.id, new.id];
+    expected.sort();
+    assert_eq!(all, expected);
+    assert_eq!(store.reindex_redemptions().await.expect("again"), 0);
 }

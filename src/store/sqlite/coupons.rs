@@ -6,9 +6,8 @@ use async_trait::async_trait;
 use rusqlite::{Connection, OptionalExtension, params};
 
 use crate::domain::coupon::{
-    LockTtl,
-    self, AssignPlan, Coupon, CouponRecord, CouponStatus, Lock, LockPlan, RedeemPlan, Redemption,
-    RedemptionStatus, UnassignPlan, UseContext, UserUsage,
+    self, AssignPlan, Coupon, CouponRecord, CouponStatus, Lock, LockPlan, LockTtl, RedeemPlan,
+    Redemption, RedemptionStatus, UnassignPlan, UseContext, UserUsage,
 };
 use crate::domain::event;
 use crate::domain::ids::new_id;
