@@ -253,7 +253,7 @@ impl Drop for SpoolFile {
 /// `1 GiB`, `64 KiB`, `1000 bytes`: a limit as people read it.
 fn show_bytes(bytes: u64) -> String {
     for (unit, size) in [("GiB", 1u64 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)] {
-        if bytes >= size && bytes % size == 0 {
+        if bytes >= size && bytes.is_multiple_of(size) {
             return format!("{} {unit}", bytes / size);
         }
     }

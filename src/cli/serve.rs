@@ -177,7 +177,7 @@ async fn housekeeping(store: DynStore, metrics: PrometheusHandle) {
         if let Err(err) = store.expire_locks().await {
             tracing::warn!(error = %err, "expiring locks failed");
         }
-        if ticks % IDEMPOTENCY_SWEEP_EVERY == 0 {
+        if ticks.is_multiple_of(IDEMPOTENCY_SWEEP_EVERY) {
             forget_expired_idempotency(&store).await;
         }
         ticks += 1;

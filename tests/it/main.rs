@@ -15,6 +15,7 @@ mod http_concurrency;
 mod http_coupons;
 mod http_ops;
 mod http_replay;
+mod http_uploads;
 mod lambda;
 mod model;
 mod pattern_props;
