@@ -3,9 +3,9 @@
 //! request (same `Idempotency-Key`) answers the first request's job instead.
 
 use std::future::Future;
-use std::path::Path;
 
 use super::jobs::{self, INLINE_GENERATE, INLINE_UPLOAD_BYTES};
+use super::spool::SpoolFile;
 use crate::domain::job::{Job, JobStatus};
 use crate::domain::pattern::GenerateSpec;
 use crate::domain::{Error, ErrorCode, Result, Timestamp};
@@ -50,41 +50,32 @@ pub async fn check_book_takes_codes(store: &DynStore, book_id: &str) -> Result<(
     Ok(())
 }
 
-/// Starts the upload of a spooled file of `size` bytes; the file is the service's
-/// own copy, removed whenever the job will not read it.
+/// Starts the upload of a spooled file of `size` bytes. The file leaves the spool
+/// whenever no job will read it: refused here, a replay of an earlier request, or once
+/// its job ends.
 pub async fn upload(
     store: &DynStore,
     book_id: &str,
-    spooled: &Path,
+    spooled: SpoolFile,
     size: u64,
     idem: Option<Idempotency>,
     background_jobs: bool,
 ) -> Result<Submitted> {
-    let discard = || async {
-        let _ = tokio::fs::remove_file(spooled).await;
-    };
     if !background_jobs && size > INLINE_UPLOAD_BYTES {
-        discard().await;
         return Err(jobs::too_large_here(&format!(
             "upload at most {} KiB per request here",
             INLINE_UPLOAD_BYTES / 1024
         )));
     }
     let request_began = Timestamp::now();
-    let (job, cursor) = match jobs::start_upload(store, book_id, spooled, true, idem).await {
-        Ok(started) => started,
-        Err(err) => {
-            discard().await;
-            return Err(err);
-        }
-    };
-    if is_replay(&job, request_began) {
-        discard().await;
-    }
+    let (job, cursor) = jobs::start_upload(store, book_id, spooled.path(), true, idem).await?;
     let inline = size <= INLINE_UPLOAD_BYTES;
+    // A replay never runs `run`, which drops the file with it.
     submit(store, job, request_began, inline, {
         let store = store.clone();
-        move |job| async move { jobs::run_upload(&store, job, cursor, &|_| {}).await }
+        move |job| async move {
+            jobs::run_upload(&store, job, cursor, Some(spooled), &|_| {}).await
+        }
     })
     .await
 }

@@ -3,6 +3,7 @@
 //! resumes exactly where its last batch ended. Used by the HTTP API and the CLI.
 
 use std::collections::HashSet;
+use std::ffi::OsString;
 use std::fs::File;
 use std::io::{BufRead, BufReader, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
@@ -18,6 +19,8 @@ use crate::domain::job::{
 use crate::domain::pattern::{CodePattern, GenerateSpec};
 use crate::domain::{Error, PageRequest, Result, decode_cursor};
 use crate::store::{DynStore, Idempotency};
+
+use super::spool::{Spool, SpoolFile};
 
 /// Codes per committed batch: large enough to spread a commit over many rows, small
 /// enough that one batch takes tens of milliseconds and progress moves visibly.
@@ -41,8 +44,8 @@ pub enum Resume {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct UploadCursor {
     pub file: PathBuf,
-    /// The file is the service's own copy of an HTTP upload, removed once the job ends
-    /// (a CLI upload reads the operator's file in place and leaves it).
+    /// The file is the service's own copy of an HTTP upload, in the spool until the job
+    /// ends (a CLI upload reads the operator's file in place and leaves it).
     #[serde(default)]
     pub spooled: bool,
     pub offset: u64,
@@ -115,8 +118,23 @@ pub async fn start_generate(
 }
 
 /// Generates and stores the job's remaining codes. Codes that collide with stored ones
-/// are simply generated again; the job counts only codes it stored.
+/// are simply generated again; the job counts only codes it stored. A job that cannot
+/// go on ends `failed` with the counts it reached.
 pub async fn run_generate(
+    store: &DynStore,
+    job: Job,
+    spec: GenerateSpec,
+    progress: &(dyn Fn(&Job) + Send + Sync),
+) -> Result<Job> {
+    let job_id = job.id.clone();
+    let result = generate_batches(store, job, spec, progress).await;
+    if let Err(err) = &result {
+        end_failed(store, &job_id, err).await;
+    }
+    result
+}
+
+async fn generate_batches(
     store: &DynStore,
     mut job: Job,
     spec: GenerateSpec,
@@ -204,9 +222,46 @@ pub async fn start_upload(
     Ok((job, cursor))
 }
 
-/// Stores an upload's lines from `cursor` on, batch by batch; removes a spooled file
-/// at the end.
+/// Ends a job that cannot go on as `failed`, with the counts it reached. Returns
+/// whether the store recorded it; if not, the job still shows running and the next
+/// start resumes it.
+async fn end_failed(store: &DynStore, job_id: &str, err: &Error) -> bool {
+    tracing::warn!(job = %job_id, error = %err, "job stopped; ending it as failed");
+    match store.finish_job(job_id, JobStatus::Failed).await {
+        Ok(_) => true,
+        Err(finish) => {
+            tracing::error!(job = %job_id, error = %finish, "cannot record the job as failed; a restart resumes it");
+            false
+        }
+    }
+}
+
+/// Stores an upload's lines from `cursor` on, batch by batch. A job that cannot go on
+/// ends `failed` with the counts it reached. `spooled` is the file's place in the
+/// spool: it is removed as the job ends, however it ends (kept only when the end
+/// could not be recorded, for the next start to resume).
 pub async fn run_upload(
+    store: &DynStore,
+    job: Job,
+    cursor: UploadCursor,
+    spooled: Option<SpoolFile>,
+    progress: &(dyn Fn(&Job) + Send + Sync),
+) -> Result<Job> {
+    let job_id = job.id.clone();
+    let result = upload_batches(store, job, cursor, progress).await;
+    let ended = match &result {
+        Ok(_) => true,
+        Err(err) => end_failed(store, &job_id, err).await,
+    };
+    if let Some(file) = spooled
+        && !ended
+    {
+        file.keep();
+    }
+    result
+}
+
+async fn upload_batches(
     store: &DynStore,
     mut job: Job,
     mut cursor: UploadCursor,
@@ -228,11 +283,7 @@ pub async fn run_upload(
             break;
         }
     }
-    let job = store.finish_job(&job.id, JobStatus::Succeeded).await?;
-    if cursor.spooled {
-        let _ = std::fs::remove_file(&cursor.file);
-    }
-    Ok(job)
+    store.finish_job(&job.id, JobStatus::Succeeded).await
 }
 
 /// Reads up to `max_lines` code lines from the cursor; returns them, the cursor after
@@ -314,9 +365,27 @@ fn read_line_bounded<R: BufRead>(
 }
 
 /// Resumes the jobs a stop left running: generations continue; uploads continue from
-/// their spooled file, or end `failed` (with exact counts) when the file is gone.
-pub async fn resume_unfinished(store: DynStore) -> Result<()> {
-    for (job, spec) in store.unfinished_jobs().await? {
+/// their spooled file, or end `failed` (with exact counts) when the file is gone. Spool
+/// files no job needs (uploads cut short by the stop, jobs that ended) are removed
+/// first; a job whose file another process holds is left to that process.
+pub async fn resume_unfinished(store: DynStore, spool: &Spool) -> Result<()> {
+    let unfinished = store.unfinished_jobs().await?;
+    let needed: HashSet<OsString> = unfinished
+        .iter()
+        .filter_map(
+            |(_, spec)| match serde_json::from_value::<Resume>(spec.clone()) {
+                Ok(Resume::Upload(cursor)) if cursor.spooled => {
+                    cursor.file.file_name().map(OsString::from)
+                }
+                _ => None,
+            },
+        )
+        .collect();
+    let (files, bytes) = spool.sweep(&needed);
+    if files > 0 {
+        tracing::info!(files, bytes, "removed spool files no job needs");
+    }
+    for (job, spec) in unfinished {
         let store = store.clone();
         match serde_json::from_value::<Resume>(spec) {
             Ok(Resume::Generate(spec)) => {
@@ -326,10 +395,26 @@ pub async fn resume_unfinished(store: DynStore) -> Result<()> {
                 );
             }
             Ok(Resume::Upload(cursor)) if cursor.file.exists() => {
+                let spooled = if cursor.spooled {
+                    match spool.adopt(&cursor.file) {
+                        Ok(Some(file)) => Some(file),
+                        Ok(None) => {
+                            tracing::info!(job = %job.id, "upload runs in another process");
+                            continue;
+                        }
+                        Err(err) => {
+                            tracing::warn!(job = %job.id, error = %err, "cannot read the upload; ending the job as failed");
+                            store.finish_job(&job.id, JobStatus::Failed).await?;
+                            continue;
+                        }
+                    }
+                } else {
+                    None
+                };
                 tracing::info!(job = %job.id, "resuming upload");
-                tokio::spawn(
-                    async move { log_outcome(run_upload(&store, job, cursor, &|_| {}).await) },
-                );
+                tokio::spawn(async move {
+                    log_outcome(run_upload(&store, job, cursor, spooled, &|_| {}).await)
+                });
             }
             _ => {
                 tracing::warn!(job = %job.id, "upload data is gone; ending the job as failed");

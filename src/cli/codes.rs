@@ -107,7 +107,7 @@ pub async fn run(command: CodesCommand) -> CliResult {
             let store = store.open().await?;
             let (job, cursor) = jobs::start_upload(&store, &book, &file, false, None).await?;
             let bar = progress_bar(&job, "lines");
-            let job = jobs::run_upload(&store, job, cursor, &|job: &Job| {
+            let job = jobs::run_upload(&store, job, cursor, None, &|job: &Job| {
                 bar.set_position(job.processed)
             })
             .await?;

@@ -9,6 +9,7 @@ use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use tokio::net::TcpListener;
 
 use super::{CliError, CliResult};
+use crate::app::spool::{Spool, SpoolLimits};
 use crate::config::{ApiArgs, ServeArgs};
 use crate::delivery::Delivery;
 use crate::domain::apikey::{BOOTSTRAP_KEY_ID, bootstrap_key, hash_key, is_bootstrap};
@@ -82,6 +83,22 @@ pub async fn sync_bootstrap_key(store: &DynStore, secret: Option<&str>) -> Resul
     Ok(())
 }
 
+/// The upload spool these settings name (made private, or refused when unsafe), with
+/// the upload limits. `in_lambda`: the function's `/tmp` is the only writable place.
+pub fn open_spool(args: &ApiArgs, in_lambda: bool) -> CliResult<Arc<Spool>> {
+    let uploads = &args.uploads;
+    let dir = uploads
+        .spool_dir_for(&args.store.store, in_lambda)
+        .map_err(CliError)?;
+    let limits = SpoolLimits {
+        max_upload_bytes: uploads.max_upload_bytes,
+        max_concurrent_uploads: uploads.max_concurrent_uploads,
+        max_spool_bytes: uploads.max_spool_bytes,
+        upload_timeout: uploads.upload_timeout_seconds,
+    };
+    Spool::open(&dir, limits).map_err(CliError)
+}
+
 /// The whole HTTP application for these settings: the API router with auth, rate
 /// limits and hardening, on an open store. `serve` and the Lambda entry both use it;
 /// `background_jobs` says whether large jobs may run on after their answer.
@@ -91,18 +108,13 @@ pub async fn build_app(
     metrics: PrometheusHandle,
     background_jobs: bool,
     delivery: Arc<Delivery>,
+    spool: Arc<Spool>,
 ) -> CliResult<Router> {
     let bootstrap = args
         .bootstrap_admin_key
         .as_deref()
         .filter(|k| !k.is_empty());
     sync_bootstrap_key(store, bootstrap).await?;
-    let spool_dir = args
-        .spool_dir
-        .clone()
-        .unwrap_or_else(|| std::env::temp_dir().join("coupon-book-uploads"));
-    std::fs::create_dir_all(&spool_dir)
-        .map_err(|e| CliError(format!("cannot create {}: {e}", spool_dir.display())))?;
     let jwt = JwtSettings {
         hs256_secret: args.jwt_hs256_secret.clone().filter(|s| !s.is_empty()),
         public_key_pem: None,
@@ -115,7 +127,7 @@ pub async fn build_app(
     .with_public_key_file(args.jwt_public_key_file.as_deref())
     .and_then(|settings| JwtVerifier::new(&settings))
     .map_err(CliError)?;
-    let mut state = AppState::new(store.clone(), metrics, spool_dir, delivery);
+    let mut state = AppState::new(store.clone(), metrics, spool, delivery);
     state.background_jobs = background_jobs;
     state.end_user_max_lock_ttl_seconds = args.end_user_max_lock_ttl_seconds;
     state.metrics_token = args
@@ -154,11 +166,20 @@ pub async fn build_app(
 }
 
 pub async fn serve(args: ServeArgs) -> CliResult {
+    let spool = open_spool(&args.api, false)?;
     let store = args.api.store.open().await?;
     let metrics = metrics_handle();
     let delivery = Delivery::new(args.api.webhooks.delivery_config()).map_err(CliError)?;
-    let router = build_app(&args.api, &store, metrics.clone(), true, delivery.clone()).await?;
-    crate::app::jobs::resume_unfinished(store.clone()).await?;
+    let router = build_app(
+        &args.api,
+        &store,
+        metrics.clone(),
+        true,
+        delivery.clone(),
+        spool.clone(),
+    )
+    .await?;
+    crate::app::jobs::resume_unfinished(store.clone(), &spool).await?;
     let delivery = crate::delivery::start(store.clone(), delivery);
     let listener = TcpListener::bind(args.listen)
         .await
@@ -177,16 +198,53 @@ pub async fn serve(args: ServeArgs) -> CliResult {
     Ok(())
 }
 
-/// Periodic work that correctness never depends on: announcing expired locks and
-/// draining metric histograms.
+/// Idempotency records deleted per write while sweeping: one short transaction each.
+const IDEMPOTENCY_SWEEP_BATCH: u32 = 1000;
+/// Seconds between sweeps of expired idempotency records.
+const IDEMPOTENCY_SWEEP_EVERY: u64 = 60;
+
+/// Periodic work that correctness never depends on: announcing expired locks,
+/// deleting expired idempotency records and draining metric histograms.
 async fn housekeeping(store: DynStore, metrics: PrometheusHandle) {
     let mut tick = tokio::time::interval(Duration::from_secs(1));
+    let mut ticks = 0u64;
     loop {
         tick.tick().await;
         if let Err(err) = store.expire_locks().await {
             tracing::warn!(error = %err, "expiring locks failed");
         }
+        if ticks.is_multiple_of(IDEMPOTENCY_SWEEP_EVERY) {
+            forget_expired_idempotency(&store).await;
+        }
+        ticks += 1;
         metrics.run_upkeep();
+    }
+}
+
+/// Deletes expired idempotency records batch by batch until none is left.
+async fn forget_expired_idempotency(store: &DynStore) {
+    let mut total = 0;
+    loop {
+        match store
+            .forget_expired_idempotency(IDEMPOTENCY_SWEEP_BATCH)
+            .await
+        {
+            Ok(deleted) => {
+                total += deleted;
+                if deleted < u64::from(IDEMPOTENCY_SWEEP_BATCH) {
+                    break;
+                }
+            }
+            Err(err) => {
+                tracing::warn!(error = %err, "deleting expired idempotency records failed");
+                break;
+            }
+        }
+        // Other writes go between batches.
+        tokio::task::yield_now().await;
+    }
+    if total > 0 {
+        tracing::info!(deleted = total, "expired idempotency records deleted");
     }
 }
 

@@ -3,6 +3,7 @@
 //! a message naming the setting. `coupon-book <command> --help` lists them.
 
 mod store;
+mod uploads;
 mod values;
 mod webhooks;
 
@@ -12,6 +13,7 @@ use clap::Args;
 use clap::error::{ContextKind, ContextValue, ErrorKind};
 
 pub use store::{DynamoArgs, StoreArgs, StreamArgs};
+pub use uploads::UploadArgs;
 pub use values::MillisList;
 pub use webhooks::WebhookArgs;
 
@@ -39,10 +41,8 @@ pub struct ApiArgs {
     #[arg(long, env = "COUPON_BOOK_BOOTSTRAP_ADMIN_KEY", hide_env_values = true)]
     pub bootstrap_admin_key: Option<String>,
 
-    /// Where uploaded files wait for their job (kept until the job ends, so a restart
-    /// can resume it).
-    #[arg(long, env = "COUPON_BOOK_SPOOL_DIR")]
-    pub spool_dir: Option<std::path::PathBuf>,
+    #[command(flatten)]
+    pub uploads: UploadArgs,
 
     /// Requests per second per API key or JWT subject; 0 turns rate limiting off.
     #[arg(
@@ -134,7 +134,7 @@ pub struct ApiArgs {
     #[arg(long, env = "COUPON_BOOK_METRICS_TOKEN", hide_env_values = true)]
     pub metrics_token: Option<String>,
 
-    /// Requests taking longer get 503 (uploads excepted).
+    /// Requests taking longer get 503 (uploads have their own limit, below).
     #[arg(
         long,
         env = "COUPON_BOOK_REQUEST_TIMEOUT_SECONDS",
@@ -164,6 +164,7 @@ impl std::fmt::Debug for ApiArgs {
                 "metrics_token",
                 &self.metrics_token.as_ref().map(|_| "[redacted]"),
             )
+            .field("uploads", &self.uploads)
             .field("rate_limit_per_second", &self.rate_limit_per_second)
             .field("webhooks", &self.webhooks)
             .finish_non_exhaustive()

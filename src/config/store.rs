@@ -1,8 +1,10 @@
 //! Which store to open, and the settings of the DynamoDB store.
 
+use std::time::Duration;
+
 use clap::{ArgAction, Args};
 
-use super::values::{switch_off_when_empty, switch_on_when_empty};
+use super::values::{positive_hours, switch_off_when_empty, switch_on_when_empty};
 use crate::domain::Result;
 use crate::store::{self, DynStore};
 
@@ -15,6 +17,17 @@ pub struct StoreArgs {
         default_value = "sqlite:coupon-book.db"
     )]
     pub store: String,
+
+    /// How long an `Idempotency-Key` is remembered: a replay within it gets the first
+    /// answer; after it the key is free again and its record is deleted.
+    #[arg(
+        long,
+        env = "COUPON_BOOK_IDEMPOTENCY_TTL_HOURS",
+        value_name = "HOURS",
+        default_value = "24",
+        value_parser = positive_hours
+    )]
+    pub idempotency_ttl_hours: Duration,
 
     #[command(flatten)]
     pub dynamodb: DynamoArgs,
@@ -61,6 +74,7 @@ impl StoreArgs {
         let options = store::OpenOptions {
             create_table: self.dynamodb.dynamodb_create_table,
             stream: self.dynamodb.stream.dynamodb_stream,
+            idempotency_ttl: self.idempotency_ttl_hours,
         };
         store::open(&self.store, options).await
     }

@@ -62,6 +62,62 @@ pub fn concurrency(text: &str) -> Result<usize, String> {
         .ok_or_else(|| format!("must be 1..1024, not {text:?}"))
 }
 
+/// A size in bytes: a whole number, optionally with `KiB`, `MiB` or `GiB` (also
+/// `K`, `M`, `G`; all binary); at least 1.
+pub fn byte_size(text: &str) -> Result<u64, String> {
+    let trimmed = text.trim();
+    let split = trimmed
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(trimmed.len());
+    let (number, unit) = trimmed.split_at(split);
+    let scale: u64 = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "k" | "kib" => 1 << 10,
+        "m" | "mib" => 1 << 20,
+        "g" | "gib" => 1 << 30,
+        _ => 0,
+    };
+    number
+        .parse::<u64>()
+        .ok()
+        .filter(|n| *n > 0 && scale > 0)
+        .and_then(|n| n.checked_mul(scale))
+        .ok_or_else(|| {
+            format!(
+                "must be a number of bytes (optionally KiB, MiB or GiB), at least 1, not {text:?}"
+            )
+        })
+}
+
+/// A count of at least 1.
+pub fn positive_count(text: &str) -> Result<usize, String> {
+    text.trim()
+        .parse::<usize>()
+        .ok()
+        .filter(|n| *n > 0)
+        .ok_or_else(|| format!("must be a whole number, at least 1, not {text:?}"))
+}
+
+/// Whole seconds, at least 1.
+pub fn positive_seconds(text: &str) -> Result<Duration, String> {
+    text.trim()
+        .parse::<u64>()
+        .ok()
+        .filter(|n| *n > 0)
+        .map(Duration::from_secs)
+        .ok_or_else(|| format!("must be a number of seconds, at least 1, not {text:?}"))
+}
+
+/// Whole hours, 1 to 8760 (a year).
+pub fn positive_hours(text: &str) -> Result<Duration, String> {
+    text.trim()
+        .parse::<u64>()
+        .ok()
+        .filter(|n| (1..=8760).contains(n))
+        .map(|n| Duration::from_secs(n * 3600))
+        .ok_or_else(|| format!("must be a number of hours, 1..8760, not {text:?}"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -96,5 +152,28 @@ mod tests {
         assert_eq!(concurrency("16"), Ok(16));
         assert!(concurrency("0").is_err());
         assert!(concurrency("1025").is_err());
+    }
+
+    #[test]
+    fn sizes_take_binary_units() {
+        assert_eq!(byte_size("1024"), Ok(1024));
+        assert_eq!(byte_size("64KiB"), Ok(64 << 10));
+        assert_eq!(byte_size(" 512 MiB "), Ok(512 << 20));
+        assert_eq!(byte_size("10GiB"), Ok(10 << 30));
+        assert_eq!(byte_size("1g"), Ok(1 << 30));
+        for bad in [
+            "",
+            "0",
+            "-1",
+            "1TB",
+            "MiB",
+            "1.5GiB",
+            "99999999999999999999GiB",
+        ] {
+            assert!(byte_size(bad).is_err(), "{bad}");
+        }
+        assert!(positive_count("0").is_err());
+        assert!(positive_seconds("0").is_err());
+        assert_eq!(positive_seconds("600"), Ok(Duration::from_secs(600)));
     }
 }

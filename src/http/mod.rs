@@ -9,7 +9,6 @@ pub mod middleware;
 pub mod openapi;
 pub mod routes;
 
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -22,6 +21,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use utoipa_swagger_ui::SwaggerUi;
 
+use crate::app::spool::Spool;
 use crate::delivery::Delivery;
 use crate::domain::{Error, ErrorCode};
 use crate::store::DynStore;
@@ -37,8 +37,8 @@ pub struct AppState {
     pub store: DynStore,
     pub auth: Arc<Authenticator>,
     pub metrics: PrometheusHandle,
-    /// Where uploads are spooled before their job runs.
-    pub spool_dir: PathBuf,
+    /// Where uploads are spooled before their job runs, with the upload limits.
+    pub spool: Arc<Spool>,
     /// Whether large jobs may run on after their request was answered. Not in AWS
     /// Lambda, which freezes the process between requests: there jobs must fit in
     /// their request, and larger ones are refused (413).
@@ -55,7 +55,7 @@ impl AppState {
     pub fn new(
         store: DynStore,
         metrics: PrometheusHandle,
-        spool_dir: PathBuf,
+        spool: Arc<Spool>,
         delivery: Arc<Delivery>,
     ) -> Self {
         AppState {
@@ -63,7 +63,7 @@ impl AppState {
             auth: Arc::new(Authenticator::new(store.clone())),
             store,
             metrics,
-            spool_dir,
+            spool,
             background_jobs: true,
             end_user_max_lock_ttl_seconds: DEFAULT_END_USER_MAX_LOCK_TTL_SECONDS,
             metrics_token: None,

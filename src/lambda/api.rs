@@ -17,9 +17,20 @@ use crate::config::ApiArgs;
 use crate::delivery::Delivery;
 
 pub async fn run(args: ApiArgs) -> CliResult {
+    let spool = serve::open_spool(&args, true)?;
+    // Jobs here run inside their request: a file left over is from a stopped one.
+    spool.sweep(&Default::default());
     let store = args.store.open().await?;
     let delivery = Delivery::new(args.webhooks.delivery_config()).map_err(CliError)?;
-    let router = serve::build_app(&args, &store, serve::metrics_handle(), false, delivery).await?;
+    let router = serve::build_app(
+        &args,
+        &store,
+        serve::metrics_handle(),
+        false,
+        delivery,
+        spool,
+    )
+    .await?;
     let app = tower::ServiceBuilder::new()
         .map_request(from_api_gateway)
         .service(router);

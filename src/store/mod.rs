@@ -5,6 +5,7 @@
 //! and the idempotency record all commit together or not at all.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
@@ -202,6 +203,11 @@ pub trait Store:
 {
     /// Whether the store answers.
     async fn ping(&self) -> Result<()>;
+    /// Deletes up to `limit` idempotency records older than the store's TTL; returns
+    /// how many. Replays never depend on it (an expired record is ignored when read);
+    /// it only keeps the store from growing. A store whose records expire by
+    /// themselves (DynamoDB TTL) deletes nothing here.
+    async fn forget_expired_idempotency(&self, limit: u32) -> Result<u64>;
 }
 
 /// The store traits, for callers of their methods on a `DynStore`.
@@ -214,23 +220,40 @@ pub mod prelude {
 
 pub type DynStore = Arc<dyn Store>;
 
-/// Opens the store a `--store` setting names.
-/// How `open` sets up a store that does not exist yet.
-#[derive(Debug, Clone, Copy, Default)]
+/// How `open` sets up a store.
+#[derive(Debug, Clone, Copy)]
 pub struct OpenOptions {
     /// Create the DynamoDB table (indexes, TTL, point-in-time recovery) when missing.
     pub create_table: bool,
     /// Give a created DynamoDB table a stream.
     pub stream: bool,
+    /// How long an idempotency record answers replays; older ones count as absent.
+    pub idempotency_ttl: Duration,
 }
 
+/// Idempotency records are kept this long unless the settings say otherwise.
+pub const DEFAULT_IDEMPOTENCY_TTL: Duration = Duration::from_secs(24 * 3600);
+
+impl Default for OpenOptions {
+    fn default() -> Self {
+        OpenOptions {
+            create_table: false,
+            stream: false,
+            idempotency_ttl: DEFAULT_IDEMPOTENCY_TTL,
+        }
+    }
+}
+
+/// Opens the store a `--store` setting names.
 pub async fn open(spec: &str, options: OpenOptions) -> Result<DynStore> {
     if let Some(path) = spec.strip_prefix("sqlite:") {
-        let store = sqlite::SqliteStore::open(path)?;
+        let store = sqlite::SqliteStore::open(path)?.with_idempotency_ttl(options.idempotency_ttl);
         return Ok(Arc::new(store));
     }
     if let Some(table) = spec.strip_prefix("dynamodb:") {
-        let store = dynamodb::DynamoStore::from_env(table).await?;
+        let store = dynamodb::DynamoStore::from_env(table)
+            .await?
+            .with_idempotency_ttl(options.idempotency_ttl);
         if options.create_table {
             store.create_table(options.stream).await?;
         }

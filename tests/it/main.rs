@@ -16,6 +16,7 @@ mod http_coupons;
 mod http_ops;
 mod http_replay;
 mod http_security;
+mod http_uploads;
 mod lambda;
 mod model;
 mod pattern_props;

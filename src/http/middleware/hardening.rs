@@ -70,7 +70,8 @@ pub async fn security_headers(request: Request, next: Next) -> Response {
 
 /// Answers 503 when a request takes longer than the limit. The work may still finish
 /// (a write that was already handed to the store commits): retry with the same
-/// `Idempotency-Key`. Uploads stream large files and are not cut short.
+/// `Idempotency-Key`. Uploads stream large files: they have their own time limit
+/// (`COUPON_BOOK_UPLOAD_TIMEOUT_SECONDS`, enforced while the body is read).
 pub async fn request_timeout(
     State(limit): State<Duration>,
     request: Request,

@@ -1,18 +1,21 @@
 //! `/v1/books/{book_id}/codes` and `/v1/jobs`: adding and listing codes.
 
+use std::time::Duration;
+
 use axum::Json;
 use axum::body::{Body, Bytes};
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use futures_util::StreamExt;
 use serde::Deserialize;
+use tokio::time::Instant;
 use utoipa::ToSchema;
 
 use crate::app::job_requests::{self, Submitted};
 use crate::app::jobs;
+use crate::app::spool::{Spool, SpoolFile};
 use crate::domain::coupon::{Coupon, CouponStatus};
-use crate::domain::ids::new_id;
 use crate::domain::job::{CodeIntake, Job, JobKind, MAX_CODES_PER_REQUEST};
 use crate::domain::pattern::GenerateSpec;
 use crate::domain::{Error, ErrorCode, Page};
@@ -155,8 +158,47 @@ fn answer(submitted: Submitted) -> (StatusCode, Json<Job>) {
     (status, Json(submitted.job))
 }
 
-/// Largest upload accepted.
-const MAX_UPLOAD_BYTES: u64 = 4 * 1024 * 1024 * 1024;
+/// Seconds a refused upload is told to wait: for a free upload slot, and for jobs to
+/// drain the spool.
+const SLOT_RETRY_AFTER: u64 = 10;
+const SPOOL_RETRY_AFTER: u64 = 60;
+/// An upload that sends nothing for this long is cut short.
+const UPLOAD_IDLE: Duration = Duration::from_secs(60);
+
+/// An upload's refusal, with `Retry-After` when waiting helps.
+pub struct UploadError {
+    error: ApiError,
+    retry_after: Option<u64>,
+}
+
+impl From<Error> for UploadError {
+    fn from(error: Error) -> Self {
+        ApiError(error).into()
+    }
+}
+
+impl From<ApiError> for UploadError {
+    fn from(error: ApiError) -> Self {
+        let retry_after = match error.0.code {
+            ErrorCode::RateLimited => Some(SLOT_RETRY_AFTER),
+            ErrorCode::StoreBusy => Some(SPOOL_RETRY_AFTER),
+            _ => None,
+        };
+        UploadError { error, retry_after }
+    }
+}
+
+impl IntoResponse for UploadError {
+    fn into_response(self) -> Response {
+        let mut response = self.error.into_response();
+        if let Some(seconds) = self.retry_after {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+        }
+        response
+    }
+}
 
 /// Upload codes
 ///
@@ -168,17 +210,20 @@ const MAX_UPLOAD_BYTES: u64 = 4 * 1024 * 1024 * 1024;
     request_body(content = String, description = "One code per line; optional header line `code`", content_type = "text/csv"),
     responses((status = 201, description = "Finished job with per-line counts", body = Job),
         (status = 202, description = "Running job; poll GET /v1/jobs/{job_id}", body = Job),
+        (status = 400, description = "invalid_request: the body was cut off, or did not arrive within the upload timeout (nothing is stored)", body = ErrorBody),
         (status = 404, description = "book_not_found", body = ErrorBody),
         (status = 409, description = "book_not_active: the book is archived", body = ErrorBody),
-        (status = 413, description = "payload_too_large: bigger than a request may take where jobs cannot run in the background (AWS Lambda)", body = ErrorBody),
-        (status = 415, description = "unsupported_media_type: send text/csv or text/plain", body = ErrorBody)))]
+        (status = 413, description = "payload_too_large: bigger than the largest upload (COUPON_BOOK_MAX_UPLOAD_BYTES, default 1 GiB), or than a request may take where jobs cannot run in the background (AWS Lambda); nothing is stored", body = ErrorBody),
+        (status = 415, description = "unsupported_media_type: send text/csv or text/plain", body = ErrorBody),
+        (status = 429, description = "rate_limited: as many uploads as allowed are being received (COUPON_BOOK_MAX_CONCURRENT_UPLOADS); see Retry-After", body = ErrorBody),
+        (status = 503, description = "store_busy: the upload spool is full with uploads and jobs in progress (COUPON_BOOK_MAX_SPOOL_BYTES); nothing is stored; see Retry-After", body = ErrorBody)))]
 pub async fn upload(
     State(state): State<AppState>,
     Auth { caller, .. }: Auth<BooksWrite>,
     Id(book_id): Id,
     headers: HeaderMap,
     body: Body,
-) -> ApiResult<(StatusCode, Json<Job>)> {
+) -> Result<(StatusCode, Json<Job>), UploadError> {
     let content_type = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
@@ -190,21 +235,25 @@ pub async fn upload(
         .trim()
         .to_ascii_lowercase();
     if media != "text/csv" && media != "text/plain" {
-        return Err(ApiError(Error::new(
+        return Err(Error::new(
             ErrorCode::UnsupportedMediaType,
             "send the codes as text/csv or text/plain, one per line",
-        )));
+        )
+        .into());
     }
     let key = idempotency_key(&headers)?;
     job_requests::check_book_takes_codes(&state.store, &book_id).await?;
-    let path = state.spool_dir.join(format!("{}.upload", new_id("upload")));
-    let (size, digest) = match spool(body, &path).await {
-        Ok(spooled) => spooled,
-        Err(err) => {
-            let _ = tokio::fs::remove_file(&path).await;
-            return Err(err);
-        }
-    };
+    // Refused before a byte of the body is read (a client that sent
+    // `Expect: 100-continue` never sends it).
+    let _slot = state.spool.upload_slot()?;
+    if let Some(declared) = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok())
+    {
+        state.spool.check_declared(declared)?;
+    }
+    let (spooled, size, digest) = spool(body, &state.spool).await?;
     let idem = key.map(|key| Idempotency {
         caller: caller.id.clone(),
         key,
@@ -213,7 +262,7 @@ pub async fn upload(
     let submitted = job_requests::upload(
         &state.store,
         &book_id,
-        &path,
+        spooled,
         size,
         idem,
         state.background_jobs,
@@ -222,31 +271,52 @@ pub async fn upload(
     Ok(answer(submitted))
 }
 
-/// Writes the request body to `path` as it arrives; returns its size and SHA-256.
-async fn spool(body: Body, path: &std::path::Path) -> ApiResult<(u64, Vec<u8>)> {
+/// Writes the request body to a new spool file as it arrives, within the upload
+/// limits; returns the file, its size and SHA-256. On any refusal it stops reading,
+/// and the partial file leaves the spool (dropped).
+async fn spool(body: Body, spool: &Spool) -> ApiResult<(SpoolFile, u64, Vec<u8>)> {
     use sha2::{Digest, Sha256};
     use tokio::io::AsyncWriteExt;
 
     let io = |e: std::io::Error| ApiError(Error::internal(format!("spool upload: {e}")));
-    let mut file = tokio::fs::File::create(path).await.map_err(io)?;
+    let limits = *spool.limits();
+    let (mut spooled, file) = spool.create()?;
+    let mut file = tokio::fs::File::from_std(file);
     let mut hasher = Sha256::new();
     let mut size = 0u64;
+    let deadline = Instant::now() + limits.upload_timeout;
     let mut stream = body.into_data_stream();
-    while let Some(chunk) = stream.next().await {
-        let chunk =
-            chunk.map_err(|_| ApiError(Error::invalid("body", "the upload was interrupted")))?;
+    loop {
+        let wait = deadline
+            .saturating_duration_since(Instant::now())
+            .min(UPLOAD_IDLE);
+        let chunk = match tokio::time::timeout(wait, stream.next()).await {
+            Ok(None) => break,
+            Ok(Some(chunk)) => {
+                chunk.map_err(|_| ApiError(Error::invalid("body", "the upload was interrupted")))?
+            }
+            Err(_) => {
+                return Err(ApiError(Error::invalid(
+                    "body",
+                    format!(
+                        "the upload did not arrive in time (all of it within {} s, and no \
+                         pause over {} s); nothing was stored",
+                        limits.upload_timeout.as_secs(),
+                        UPLOAD_IDLE.as_secs()
+                    ),
+                )));
+            }
+        };
         size += chunk.len() as u64;
-        if size > MAX_UPLOAD_BYTES {
-            return Err(ApiError(Error::new(
-                ErrorCode::PayloadTooLarge,
-                "uploads are limited to 4 GiB",
-            )));
+        if size > limits.max_upload_bytes {
+            return Err(ApiError(spool.too_large()));
         }
+        spooled.grow(chunk.len() as u64)?;
         hasher.update(&chunk);
         file.write_all(&chunk).await.map_err(io)?;
     }
     file.sync_all().await.map_err(io)?;
-    Ok((size, hasher.finalize().to_vec()))
+    Ok((spooled, size, hasher.finalize().to_vec()))
 }
 
 /// Export a book's codes

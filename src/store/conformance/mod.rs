@@ -1,12 +1,14 @@
 //! The behaviour every `Store` backend must show, as plain async functions over a
 //! `DynStore`. Each backend's test module runs all of them through
-//! `conformance_tests!(fresh)`, where `fresh()` is an async fn returning
-//! `(guard, DynStore)` on an empty store.
+//! `conformance_tests!(fresh, clocked)`, where `fresh()` is an async fn returning
+//! `(guard, DynStore)` on an empty store, and `clocked(clock, idempotency_ttl)` the
+//! same on a store deciding on `clock`'s time (tests of expiry).
 
 mod books;
 mod codes;
 mod coupons;
 mod events;
+mod idempotency;
 mod keys;
 mod redemptions;
 mod webhooks;
@@ -29,6 +31,7 @@ pub use coupons::{
     single_use_code_redeems_once_under_race, unassign_and_void,
 };
 pub use events::events_follow_changes_in_order;
+pub use idempotency::{IDEMPOTENCY_TTL, idempotency_records_expire_after_their_ttl};
 pub use keys::api_keys_round_trip;
 pub use redemptions::{
     every_redemption_pages_in_order, idempotency_replays_and_refuses_reuse,
@@ -38,7 +41,9 @@ pub use webhooks::{webhook_deliveries_are_stored_with_the_cursor, webhooks_round
 
 #[macro_export]
 macro_rules! conformance_tests {
-    ($fresh:expr) => {
+    ($fresh:expr, $clocked:expr) => {
+        $crate::conformance_tests!(@clocked $clocked;
+            idempotency_records_expire_after_their_ttl);
         $crate::conformance_tests!(@each $fresh;
             book_lifecycle, codes_are_counted_exactly, single_use_code_redeems_once_under_race,
             assign_next_never_hands_out_a_code_twice, locks_reserve_and_expire,
@@ -57,6 +62,17 @@ macro_rules! conformance_tests {
             async fn $name() {
                 let (_guard, store) = $fresh().await;
                 $crate::store::conformance::$name(&store).await;
+            }
+        )*
+    };
+    (@clocked $clocked:expr; $($name:ident),*) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn $name() {
+                let clock = $crate::domain::Clock::manual($crate::domain::Timestamp::now());
+                let (_guard, store) =
+                    $clocked(clock.clone(), $crate::store::conformance::IDEMPOTENCY_TTL).await;
+                $crate::store::conformance::$name(&store, &clock).await;
             }
         )*
     };

@@ -297,9 +297,15 @@ impl CodeStore for DynamoStore {
             job.finish(status, now);
             let mut items = vec![self.job_update(&job, None, version)?];
             if job.inserted > 0 {
-                let (book, tally) = self.load_book(&job.book_id).await?;
-                let view = self.book_view(&book, &tally, now).await?;
-                items.push(self.event_put(event::BOOK_CODES_ADDED, &view, now)?);
+                match self.load_book(&job.book_id).await {
+                    Ok((book, tally)) => {
+                        let view = self.book_view(&book, &tally, now).await?;
+                        items.push(self.event_put(event::BOOK_CODES_ADDED, &view, now)?);
+                    }
+                    // Deleted while the job ran (announced as `book.deleted`).
+                    Err(err) if err.code == ErrorCode::BookNotFound => {}
+                    Err(err) => return Err(err),
+                }
             }
             Ok((job, items))
         })

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use aws_sdk_dynamodb::types::TransactWriteItem;
+use aws_sdk_dynamodb::types::{Put, TransactWriteItem};
 use rand::Rng;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -12,17 +12,19 @@ use crate::domain::{Error, ErrorCode, Result, Timestamp};
 use crate::store::Idempotency;
 
 use super::DynamoStore;
-use super::attr::{Item, from_json, get_s, key, n, s, to_json};
+use super::attr::{Item, built, from_json, get_s, key, n, opt_n, s, to_json};
 use super::client::{Tx, busy};
-use super::expr::put_new;
 
 /// Fresh decisions after a failed condition (the state moved under us).
 pub(super) const MAX_DECISIONS: u32 = 40;
 
-/// Idempotency records are kept this long, then DynamoDB TTL deletes them.
-pub(super) const IDEMPOTENCY_TTL_SECONDS: i64 = 7 * 86_400;
-
 impl DynamoStore {
+    /// The oldest `created_at` (ms) of an idempotency record that still answers
+    /// replays: DynamoDB's TTL deletes lazily, so expiry is judged on read.
+    fn idem_cutoff(&self, now: Timestamp) -> i64 {
+        now.millis().saturating_sub(self.idempotency_ttl_ms)
+    }
+
     pub(super) fn idem_key(idem: &Idempotency) -> Item {
         key(format!("IDEM#{}", idem.caller), idem.key.clone())
     }
@@ -37,14 +39,25 @@ impl DynamoStore {
         item.insert("fp".into(), s(&idem.fingerprint));
         item.insert("resp".into(), s(to_json(response)?));
         item.insert("created_at".into(), n(now.millis()));
+        // DynamoDB's TTL deletes the record some time after this (Unix seconds).
         item.insert(
             "ttl".into(),
-            n(now.millis() / 1000 + IDEMPOTENCY_TTL_SECONDS),
+            n(now.millis().saturating_add(self.idempotency_ttl_ms) / 1000 + 1),
         );
-        put_new(&self.table, item)
+        // Put if absent, or over an expired record (not yet deleted by TTL).
+        let put = built(
+            Put::builder()
+                .table_name(&self.table)
+                .set_item(Some(item))
+                .condition_expression("attribute_not_exists(PK) OR #created <= :cutoff")
+                .expression_attribute_names("#created", "created_at")
+                .expression_attribute_values(":cutoff", n(self.idem_cutoff(now)))
+                .build(),
+        )?;
+        Ok(TransactWriteItem::builder().put(put).build())
     }
 
-    /// The answer stored under an idempotency key, if any.
+    /// The answer stored under an idempotency key, if any (and not expired).
     pub(super) async fn replay<T: DeserializeOwned>(
         &self,
         idem: Option<&Idempotency>,
@@ -55,6 +68,9 @@ impl DynamoStore {
         let Some(item) = self.get(Self::idem_key(idem)).await? else {
             return Ok(None);
         };
+        if opt_n(&item, "created_at").unwrap_or(0) <= self.idem_cutoff(self.clock.now()) {
+            return Ok(None);
+        }
         if get_s(&item, "fp")? != idem.fingerprint {
             return Ok(Some(Err(Error::new(
                 ErrorCode::IdempotencyKeyReused,

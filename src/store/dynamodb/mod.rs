@@ -71,6 +71,9 @@ pub struct DynamoStore {
     code_books: Mutex<HashMap<String, String>>,
     /// The time of every decision.
     clock: Clock,
+    /// Idempotency records older than this answer no replay; DynamoDB's TTL deletes
+    /// them (its `ttl` attribute is set from this too).
+    idempotency_ttl_ms: i64,
 }
 
 /// Books whose settings are kept in memory; past it the memory starts over.
@@ -132,7 +135,14 @@ impl DynamoStore {
             books: Mutex::new(HashMap::new()),
             code_books: Mutex::new(HashMap::new()),
             clock: Clock::system(),
+            idempotency_ttl_ms: crate::store::DEFAULT_IDEMPOTENCY_TTL.as_millis() as i64,
         })
+    }
+
+    /// The same store remembering `Idempotency-Key`s for `ttl`.
+    pub fn with_idempotency_ttl(mut self, ttl: Duration) -> Self {
+        self.idempotency_ttl_ms = i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX);
+        self
     }
 
     /// The same store deciding on `clock`'s time (tests replay expiry with it).
@@ -165,6 +175,11 @@ impl DynamoStore {
 impl Store for DynamoStore {
     async fn ping(&self) -> Result<()> {
         self.get(key("PING", "PING")).await.map(|_| ())
+    }
+
+    /// DynamoDB's TTL deletes expired records (the table is made with TTL on `ttl`).
+    async fn forget_expired_idempotency(&self, _limit: u32) -> Result<u64> {
+        Ok(0)
     }
 }
 

@@ -87,7 +87,18 @@ async fn fresh() -> (TableGuard, crate::store::DynStore) {
     (TableGuard, Arc::new(fresh_store().await))
 }
 
-crate::conformance_tests!(fresh);
+async fn clocked(
+    clock: crate::domain::Clock,
+    idempotency_ttl: std::time::Duration,
+) -> (TableGuard, crate::store::DynStore) {
+    let store = fresh_store()
+        .await
+        .with_clock(clock)
+        .with_idempotency_ttl(idempotency_ttl);
+    (TableGuard, Arc::new(store))
+}
+
+crate::conformance_tests!(fresh, clocked);
 
 async fn book_with_codes(store: &DynamoStore, codes: &[&str]) -> String {
     let settings = serde_json::from_value::<crate::domain::book::CreateBook>(

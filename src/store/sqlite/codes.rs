@@ -240,7 +240,12 @@ pub(super) fn save_job(
 
 pub(super) fn announce_codes_added(conn: &Connection, job: &Job, now: Timestamp) -> Result<()> {
     if job.inserted > 0 {
-        let view = load_book_view(conn, &job.book_id, now)?;
+        let view = match load_book_view(conn, &job.book_id, now) {
+            Ok(view) => view,
+            // Deleted while the job ran (announced as `book.deleted`): nothing to add to.
+            Err(err) if err.code == ErrorCode::BookNotFound => return Ok(()),
+            Err(err) => return Err(err),
+        };
         append_event(conn, event::BOOK_CODES_ADDED, &view, now)?;
     }
     Ok(())

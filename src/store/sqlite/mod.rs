@@ -38,6 +38,8 @@ pub struct SqliteStore {
     assign_seq: Arc<AtomicI64>,
     /// The time of every decision.
     clock: Clock,
+    /// Idempotency records older than this answer no replay and are swept away.
+    idempotency_ttl_ms: i64,
     /// Background threads stop once the store is dropped.
     _alive: Arc<()>,
 }
@@ -84,8 +86,15 @@ impl SqliteStore {
             }),
             assign_seq: Arc::new(AtomicI64::new(max_assign_seq)),
             clock,
+            idempotency_ttl_ms: crate::store::DEFAULT_IDEMPOTENCY_TTL.as_millis() as i64,
             _alive: alive,
         })
+    }
+
+    /// The same store remembering `Idempotency-Key`s for `ttl`.
+    pub fn with_idempotency_ttl(mut self, ttl: std::time::Duration) -> Self {
+        self.idempotency_ttl_ms = i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX);
+        self
     }
 }
 
@@ -94,6 +103,23 @@ impl Store for SqliteStore {
     async fn ping(&self) -> Result<()> {
         self.read(|conn, _| conn.query_row("SELECT 1", [], |_| Ok(())).db())
             .await
+    }
+
+    async fn forget_expired_idempotency(&self, limit: u32) -> Result<u64> {
+        let ttl = self.idempotency_ttl_ms;
+        // One short write per batch: the writer's other work waits for one batch at most.
+        self.write(None, move |conn, now| {
+            let deleted = conn
+                .prepare_cached(
+                    "DELETE FROM idempotency WHERE (caller, key) IN (SELECT caller, key
+                     FROM idempotency WHERE created_at <= ?1 ORDER BY created_at LIMIT ?2)",
+                )
+                .db()?
+                .execute(rusqlite::params![now.0.saturating_sub(ttl), limit])
+                .db()?;
+            Ok(deleted as u64)
+        })
+        .await
     }
 }
 
@@ -107,5 +133,68 @@ mod tests {
         (dir, std::sync::Arc::new(store))
     }
 
-    crate::conformance_tests!(fresh);
+    async fn clocked(
+        clock: Clock,
+        idempotency_ttl: std::time::Duration,
+    ) -> (tempfile::TempDir, crate::store::DynStore) {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let store = SqliteStore::open_with_clock(dir.path().join("test.db"), clock)
+            .expect("open store")
+            .with_idempotency_ttl(idempotency_ttl);
+        (dir, std::sync::Arc::new(store))
+    }
+
+    crate::conformance_tests!(fresh, clocked);
+
+    #[tokio::test]
+    async fn the_sweep_deletes_expired_idempotency_records_in_batches() {
+        let clock = Clock::manual(crate::domain::Timestamp::now());
+        let (dir, store) = clocked(clock.clone(), std::time::Duration::from_secs(60)).await;
+        let settings = || {
+            serde_json::from_value::<crate::domain::book::CreateBook>(
+                serde_json::json!({"name": "sweep"}),
+            )
+            .expect("body")
+            .into_settings()
+            .expect("settings")
+        };
+        let idem = |key: String| {
+            Some(crate::store::Idempotency {
+                caller: "key_sweep".into(),
+                key,
+                fingerprint: "f".into(),
+            })
+        };
+        for i in 0..5 {
+            store
+                .create_book(settings(), idem(format!("old-{i}")))
+                .await
+                .expect("create");
+        }
+        clock.advance(30_000);
+        store
+            .create_book(settings(), idem("young".into()))
+            .await
+            .expect("create");
+        assert_eq!(
+            store.forget_expired_idempotency(10).await.expect("sweep"),
+            0
+        );
+        clock.advance(31_000);
+        assert_eq!(store.forget_expired_idempotency(2).await.expect("sweep"), 2);
+        assert_eq!(
+            store.forget_expired_idempotency(10).await.expect("sweep"),
+            3
+        );
+        assert_eq!(
+            store.forget_expired_idempotency(10).await.expect("sweep"),
+            0
+        );
+        let conn = Connection::open(dir.path().join("test.db")).expect("open");
+        let left: Vec<String> = conn
+            .prepare("SELECT key FROM idempotency")
+            .and_then(|mut s| s.query_map([], |r| r.get(0))?.collect())
+            .expect("rows");
+        assert_eq!(left, ["young"]);
+    }
 }

@@ -109,6 +109,10 @@ CREATE TABLE code_shapes (
     generated INTEGER NOT NULL
 ) WITHOUT ROWID;
 "#,
+    // The sweep of expired idempotency records reads them oldest first.
+    r#"
+CREATE INDEX idempotency_created ON idempotency(created_at);
+"#,
 ];
 
 pub(super) fn migrate(conn: &Connection) -> Result<()> {

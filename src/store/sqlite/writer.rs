@@ -93,9 +93,10 @@ impl SqliteStore {
     {
         let (reply, answer) = tokio::sync::oneshot::channel::<Result<T>>();
         let clock = self.clock.clone();
+        let idempotency_ttl_ms = self.idempotency_ttl_ms;
         let op: WriteOp = Box::new(move |conn| {
             let result = match conn {
-                Some(conn) => run_write(conn, idem, clock.now(), f),
+                Some(conn) => run_write(conn, idem, idempotency_ttl_ms, clock.now(), f),
                 None => Err(Error::unavailable(
                     "the store could not start a transaction",
                 )),
@@ -180,9 +181,13 @@ pub(super) fn writer_loop(conn: Connection, receiver: mpsc::Receiver<WriteOp>) {
     }
 }
 
+/// Runs `f` in its own savepoint, answering from the idempotency record instead when
+/// one younger than `idempotency_ttl_ms` holds the key (an older one counts as absent
+/// and is replaced).
 pub(super) fn run_write<T, F>(
     conn: &Connection,
     idem: Option<Idempotency>,
+    idempotency_ttl_ms: i64,
     now: Timestamp,
     f: F,
 ) -> Result<T>
@@ -193,12 +198,18 @@ where
     if let Some(idem) = &idem {
         let stored: Option<(String, String)> = conn
             .prepare_cached(
-                "SELECT fingerprint, response FROM idempotency WHERE caller = ?1 AND key = ?2",
+                "SELECT fingerprint, response FROM idempotency
+                 WHERE caller = ?1 AND key = ?2 AND created_at > ?3",
             )
             .db()?
-            .query_row(params![idem.caller, idem.key], |r| {
-                Ok((r.get(0)?, r.get(1)?))
-            })
+            .query_row(
+                params![
+                    idem.caller,
+                    idem.key,
+                    now.0.saturating_sub(idempotency_ttl_ms)
+                ],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
             .optional()
             .db()?;
         if let Some((fingerprint, response)) = stored {
@@ -229,7 +240,7 @@ where
         };
         if replayable {
             conn.prepare_cached(
-                "INSERT INTO idempotency (caller, key, fingerprint, response, created_at)
+                "INSERT OR REPLACE INTO idempotency (caller, key, fingerprint, response, created_at)
                  VALUES (?1, ?2, ?3, ?4, ?5)",
             )
             .db()?

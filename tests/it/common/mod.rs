@@ -52,6 +52,10 @@ impl Server {
             .arg("127.0.0.1:0")
             .arg("--store");
         configure_store(&mut cmd, db_path);
+        if on_dynamodb() {
+            // Next to the test's files, not under the user's data directory.
+            cmd.env("COUPON_BOOK_SPOOL_DIR", db_path.with_extension("spool"));
+        }
         cmd.env("COUPON_BOOK_BOOTSTRAP_ADMIN_KEY", ADMIN_KEY)
             .env("COUPON_BOOK_RATE_LIMIT_PER_SECOND", "0")
             .env("COUPON_BOOK_UNKNOWN_CODE_LIMIT_PER_MINUTE", "0")
@@ -615,9 +619,9 @@ impl Server {
 
 /// (status, headers, body) once `buf` holds a whole HTTP/1.1 response (Content-Length
 /// or chunked; 1xx interim answers are skipped).
-type RawResponse = (u16, Vec<(String, String)>, Vec<u8>);
+pub type RawResponse = (u16, Vec<(String, String)>, Vec<u8>);
 
-fn parse_http_response(buf: &[u8]) -> Option<RawResponse> {
+pub fn parse_http_response(buf: &[u8]) -> Option<RawResponse> {
     let mut start = 0;
     loop {
         let rest = &buf[start..];
