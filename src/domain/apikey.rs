@@ -143,7 +143,9 @@ impl EndUserRule {
             EndUserRule::Claim { name, value } => match (claims.get(name), value) {
                 (Some(serde_json::Value::Bool(true)), None) => true,
                 (Some(serde_json::Value::String(found)), Some(wanted)) => found == wanted,
-                (Some(found), Some(wanted)) => found.to_string() == *wanted,
+                (Some(found), Some(wanted)) => {
+                    serde_json::from_str::<serde_json::Value>(wanted).is_ok_and(|w| w == *found)
+                }
                 _ => false,
             },
         }

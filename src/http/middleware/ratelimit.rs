@@ -214,10 +214,11 @@ pub fn address_key(ip: IpAddr) -> String {
     }
 }
 
-/// 429 while the address has used up its allowance of lookups that found nothing.
-fn check_lookups(guard: &Guard, address: &str) -> Result<(), Response> {
+/// The 429 to answer while the address has used up its allowance of lookups that
+/// found nothing.
+fn lookups_refused(guard: &Guard, address: &str) -> Option<Response> {
     match guard.lookups.as_ref().map(|l| (l, l.blocked_for(address))) {
-        Some((lookups, Some(wait))) => Err(too_many(
+        Some((lookups, Some(wait))) => Some(too_many(
             format!(
                 "more than {} requests from this address that read the store without a \
                  known caller (unknown tokens, /readyz); slow down",
@@ -225,7 +226,7 @@ fn check_lookups(guard: &Guard, address: &str) -> Result<(), Response> {
             ),
             wait,
         )),
-        _ => Ok(()),
+        _ => None,
     }
 }
 
@@ -241,7 +242,7 @@ pub async fn guard(State(guard): State<Arc<Guard>>, mut request: Request, next: 
     }
     let address = client_ip(&request);
     if is_probe(&request) {
-        if let Err(refused) = check_lookups(&guard, &address) {
+        if let Some(refused) = lookups_refused(&guard, &address) {
             return refused;
         }
         charge_lookup(&guard, &address);
@@ -255,7 +256,7 @@ pub async fn guard(State(guard): State<Arc<Guard>>, mut request: Request, next: 
             let outcome = match guard.auth.authenticate_offline(token) {
                 Lookup::Done(outcome) => outcome,
                 Lookup::NeedsStore(key_hash) => {
-                    if let Err(refused) = check_lookups(&guard, &address) {
+                    if let Some(refused) = lookups_refused(&guard, &address) {
                         return refused;
                     }
                     let found = guard.auth.look_up(key_hash).await;
