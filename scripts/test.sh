@@ -107,6 +107,12 @@ COUPON_BOOK_TEST_STORE=dynamodb cargo test --test it "${cargo_args[@]}" -- "${te
 # of Redocly lint errors (redocly.yaml); both tools installed once under target/tools/.
 scripts/spec-lint.sh target/debug/coupon-book
 
+# The client libraries (clients/): the committed TypeScript and Python clients must be
+# exactly what the served document generates (a drift check), and each drives the main
+# flow against a live server; generators and test runners installed once under target/tools/.
+scripts/clients.sh check target/debug/coupon-book
+scripts/clients.sh test target/debug/coupon-book
+
 # The served OpenAPI document against the live server: schemathesis (PyPI, installed
 # once under target/) sends generated requests to every operation with an admin key;
 # any 5xx or any answer the document does not describe fails the run.

@@ -3,6 +3,7 @@
 
 use utoipa::OpenApi as _;
 use utoipa::openapi::path::Operation;
+use utoipa::openapi::schema::{ArrayItems, Schema};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityRequirement, SecurityScheme};
 use utoipa::openapi::{ContentBuilder, OpenApi, Ref, RefOr, ResponseBuilder};
 
@@ -151,6 +152,7 @@ pub fn add_common_answers(openapi: &mut OpenApi) {
                 .build(),
         ),
     );
+    refer_page_items(components);
     for item in openapi.paths.paths.values_mut() {
         for operation in [&mut item.get, &mut item.delete].into_iter().flatten() {
             declare_scopes(operation);
@@ -164,6 +166,43 @@ pub fn add_common_answers(openapi: &mut OpenApi) {
         for operation in [&mut item.put, &mut item.patch].into_iter().flatten() {
             declare_scopes(operation);
             add_common_errors(operation, true);
+        }
+    }
+}
+
+/// utoipa writes the item schema of a generic `Page<T>` out in full in every
+/// `Page_<T>`; a `$ref` to `<T>` instead lets client generators give list items the
+/// same type as the single objects (a Book, not a `PageBookDataItem`). Replaced only
+/// where the inline schema is exactly the component's, so the document means the same.
+fn refer_page_items(components: &mut utoipa::openapi::Components) {
+    let schemas = &mut components.schemas;
+    let pages: Vec<(String, String)> = schemas
+        .keys()
+        .filter_map(|name| {
+            let item = name.strip_prefix("Page_")?;
+            schemas
+                .contains_key(item)
+                .then(|| (name.clone(), item.to_string()))
+        })
+        .collect();
+    for (page, item) in pages {
+        let Some(component) = schemas
+            .get(&item)
+            .and_then(|s| serde_json::to_value(s).ok())
+        else {
+            continue;
+        };
+        let Some(RefOr::T(Schema::Object(object))) = schemas.get_mut(&page) else {
+            continue;
+        };
+        let Some(RefOr::T(Schema::Array(array))) = object.properties.get_mut("data") else {
+            continue;
+        };
+        let ArrayItems::RefOrSchema(items) = &mut array.items else {
+            continue;
+        };
+        if serde_json::to_value(&**items).ok().as_ref() == Some(&component) {
+            **items = Ref::from_schema_name(item).into();
         }
     }
 }
@@ -297,6 +336,22 @@ mod tests {
         }
         assert!(operations >= super::OPERATION_SCOPES.len(), "{operations}");
         assert!(missing.is_empty(), "no one-line summary: {missing:#?}");
+    }
+
+    #[test]
+    fn list_items_refer_to_their_component() {
+        let doc = served();
+        let schemas = doc["components"]["schemas"].as_object().expect("schemas");
+        let pages: Vec<&String> = schemas.keys().filter(|n| n.starts_with("Page_")).collect();
+        assert!(pages.len() >= 7, "{pages:?}");
+        for page in pages {
+            let item = &page["Page_".len()..];
+            assert_eq!(
+                schemas[page]["properties"]["data"]["items"]["$ref"],
+                format!("#/components/schemas/{item}"),
+                "{page}"
+            );
+        }
     }
 
     #[test]

@@ -1,0 +1,41 @@
+from enum import StrEnum
+
+
+class ErrorCode(StrEnum):
+    API_KEY_NOT_FOUND = "api_key_not_found"
+    BOOK_BUDGET_EXHAUSTED = "book_budget_exhausted"
+    BOOK_EXHAUSTED = "book_exhausted"
+    BOOK_IN_USE = "book_in_use"
+    BOOK_NOT_ACTIVE = "book_not_active"
+    BOOK_NOT_FOUND = "book_not_found"
+    BOOK_NOT_VALID_NOW = "book_not_valid_now"
+    COUPON_ALREADY_ASSIGNED = "coupon_already_assigned"
+    COUPON_ALREADY_REDEEMED = "coupon_already_redeemed"
+    COUPON_LOCKED = "coupon_locked"
+    COUPON_NOT_ASSIGNED_TO_USER = "coupon_not_assigned_to_user"
+    COUPON_NOT_FOUND = "coupon_not_found"
+    COUPON_VOIDED = "coupon_voided"
+    FORBIDDEN = "forbidden"
+    IDEMPOTENCY_KEY_REUSED = "idempotency_key_reused"
+    INTERNAL = "internal"
+    INVALID_REQUEST = "invalid_request"
+    INVALID_STATUS_TRANSITION = "invalid_status_transition"
+    JOB_NOT_FOUND = "job_not_found"
+    LOCK_NOT_FOUND = "lock_not_found"
+    METHOD_NOT_ALLOWED = "method_not_allowed"
+    NOT_FOUND = "not_found"
+    PATTERN_SPACE_TOO_SMALL = "pattern_space_too_small"
+    PAYLOAD_TOO_LARGE = "payload_too_large"
+    RATE_LIMITED = "rate_limited"
+    REDEMPTION_ALREADY_REVERSED = "redemption_already_reversed"
+    REDEMPTION_NOT_FOUND = "redemption_not_found"
+    STORE_BUSY = "store_busy"
+    STORE_UNAVAILABLE = "store_unavailable"
+    UNAUTHENTICATED = "unauthenticated"
+    UNSUPPORTED_MEDIA_TYPE = "unsupported_media_type"
+    USER_COUPON_LIMIT_REACHED = "user_coupon_limit_reached"
+    USER_REDEMPTION_LIMIT_REACHED = "user_redemption_limit_reached"
+    WEBHOOK_NOT_FOUND = "webhook_not_found"
+
+    def __str__(self) -> str:
+        return str(self.value)
