@@ -3561,7 +3561,7 @@ export interface operations {
                     "application/json": components["schemas"]["Job"];
                 };
             };
-            /** @description invalid_request: malformed JSON, wrong type or out-of-range value (see `field`) */
+            /** @description invalid_request: the body was cut off, or did not arrive within the upload timeout (nothing is stored) */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -3606,7 +3606,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description payload_too_large: bigger than a request may take where jobs cannot run in the background (AWS Lambda) */
+            /** @description payload_too_large: bigger than the largest upload (COUPON_BOOK_MAX_UPLOAD_BYTES, default 1 GiB), or than a request may take where jobs cannot run in the background (AWS Lambda); nothing is stored */
             413: {
                 headers: {
                     [name: string]: unknown;
@@ -3633,7 +3633,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description rate_limited: see Retry-After */
+            /** @description rate_limited: as many uploads as allowed are being received (COUPON_BOOK_MAX_CONCURRENT_UPLOADS); see Retry-After */
             429: {
                 headers: {
                     [name: string]: unknown;
@@ -3651,7 +3651,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description store_busy or store_unavailable: try again */
+            /** @description store_busy: the upload spool is full with uploads and jobs in progress (COUPON_BOOK_MAX_SPOOL_BYTES); nothing is stored; see Retry-After */
             503: {
                 headers: {
                     [name: string]: unknown;
