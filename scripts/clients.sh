@@ -31,17 +31,10 @@ case "$ACTION" in
     ;;
 esac
 BIN="${2:-target/debug/coupon-book}"
-BIN="$(cd "$(dirname "$BIN")" && pwd)/$(basename "$BIN")"
-if [ ! -x "$BIN" ]; then
-  echo "no server binary at $BIN: run cargo build --bins first" >&2
-  exit 1
-fi
-for tool in python3 node npm; do
-  if ! command -v "$tool" >/dev/null; then
-    echo "$tool is needed: install it from your package manager" >&2
-    exit 1
-  fi
-done
+# shellcheck source=scripts/lib/server.sh
+source scripts/lib/server.sh
+BIN="$(absolute_server_binary "$BIN")" || exit 1
+require_tools python3 node npm || exit 1
 if ! python3 -c 'import sys; sys.exit(sys.version_info < (3, 11))'; then
   echo "python3 is $(python3 --version 2>&1): openapi-python-client needs 3.11 or later" >&2
   exit 1
@@ -54,8 +47,6 @@ TS_TOOLS="$REPO/target/tools/clients-typescript"
 PY_TOOLS="$REPO/target/tools/clients-python"
 
 WORK="$(mktemp -d -t coupon-book-clients.XXXXXX)"
-# shellcheck source=scripts/lib/server.sh
-source scripts/lib/server.sh
 cleanup() {
   stop_server
   rm -rf "$WORK"

@@ -18,17 +18,10 @@ VENV="$PWD/target/tools/openapi-spec-validator-$VALIDATOR_VERSION"
 REDOCLY_PREFIX="$PWD/target/tools/redocly"
 REDOCLY="$REDOCLY_PREFIX/node_modules/.bin/redocly"
 
-BIN="$(cd "$(dirname "$BIN")" && pwd)/$(basename "$BIN")"
-if [ ! -x "$BIN" ]; then
-  echo "no server binary at $BIN: run cargo build --bins first" >&2
-  exit 1
-fi
-for tool in python3 node npm; do
-  if ! command -v "$tool" >/dev/null; then
-    echo "$tool is needed: install it from your package manager" >&2
-    exit 1
-  fi
-done
+# shellcheck source=scripts/lib/server.sh
+source scripts/lib/server.sh
+BIN="$(absolute_server_binary "$BIN")" || exit 1
+require_tools python3 node npm || exit 1
 
 if ! "$VENV/bin/openapi-spec-validator" --help >/dev/null 2>&1; then
   echo "installing openapi-spec-validator $VALIDATOR_VERSION (once) into $VENV" >&2
@@ -45,8 +38,6 @@ if [ "$("$REDOCLY" --version 2>/dev/null || true)" != "$REDOCLY_VERSION" ]; then
 fi
 
 WORK="$(mktemp -d -t coupon-book-spec-lint.XXXXXX)"
-# shellcheck source=scripts/lib/server.sh
-source scripts/lib/server.sh
 cleanup() {
   stop_server
   rm -rf "$WORK"

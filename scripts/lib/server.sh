@@ -41,3 +41,26 @@ start_server() {
   echo "the server did not report its address" >&2
   return 1
 }
+
+# absolute_server_binary BIN: prints BIN as an absolute path, or says how to build it
+# and returns 1.
+absolute_server_binary() {
+  local bin
+  bin="$(cd "$(dirname "$1")" && pwd)/$(basename "$1")"
+  if [ ! -x "$bin" ]; then
+    echo "no server binary at $bin: run cargo build --bins first" >&2
+    return 1
+  fi
+  echo "$bin"
+}
+
+# require_tools TOOL...: returns 1, saying which, unless every tool is on the PATH.
+require_tools() {
+  local tool
+  for tool in "$@"; do
+    if ! command -v "$tool" >/dev/null; then
+      echo "$tool is needed: install it from your package manager" >&2
+      return 1
+    fi
+  done
+}
