@@ -45,13 +45,13 @@ start_server() {
 # absolute_server_binary BIN: prints BIN as an absolute path, or says how to build it
 # and returns 1.
 absolute_server_binary() {
-  local bin
-  bin="$(cd "$(dirname "$1")" && pwd)/$(basename "$1")"
-  if [ ! -x "$bin" ]; then
-    echo "no server binary at $bin: run cargo build --bins first" >&2
+  local dir
+  if ! dir="$(cd "$(dirname "$1")" 2>/dev/null && pwd)" || [ ! -f "$dir/$(basename "$1")" ] ||
+    [ ! -x "$dir/$(basename "$1")" ]; then
+    echo "no server binary at $1: run cargo build --bins first" >&2
     return 1
   fi
-  echo "$bin"
+  echo "$dir/$(basename "$1")"
 }
 
 # require_tools TOOL...: returns 1, saying which, unless every tool is on the PATH.
