@@ -37,12 +37,17 @@ async fn upload(server: &Server, book_id: &str, body: impl Into<reqwest::Body>) 
 
 /// The whole export of a book, as (header, rows).
 async fn export(server: &Server, book_id: &str) -> (String, Vec<String>) {
+    // A large export from the DynamoDB emulator on a busy machine can take minutes.
     let reply = server
-        .send(server.request(
-            common::ADMIN_KEY,
-            "GET",
-            &format!("/v1/books/{book_id}/codes/export"),
-        ))
+        .send(
+            server
+                .request(
+                    common::ADMIN_KEY,
+                    "GET",
+                    &format!("/v1/books/{book_id}/codes/export"),
+                )
+                .timeout(Duration::from_secs(300)),
+        )
         .await;
     assert_eq!(reply.status, 200);
     assert!(
