@@ -107,6 +107,8 @@ pub fn api_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(webhooks::get_webhook, webhooks::delete_webhook))
         .routes(routes!(webhooks::list_deliveries))
         .routes(routes!(webhooks::test_webhook))
+        .routes(routes!(webhooks::redeliver))
+        .routes(routes!(webhooks::enable_webhook))
         .routes(routes!(webhooks::rotate_secret))
         .routes(routes!(seed::create_book))
         .routes(routes!(seed::add_codes))

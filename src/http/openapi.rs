@@ -64,6 +64,8 @@ const OPERATION_SCOPES: &[(&str, &[Scope])] = &[
     ("delete_webhook", AdminOnly::SCOPES),
     ("list_deliveries", AdminOnly::SCOPES),
     ("test_webhook", AdminOnly::SCOPES),
+    ("redeliver", AdminOnly::SCOPES),
+    ("enable_webhook", AdminOnly::SCOPES),
     ("rotate_secret", AdminOnly::SCOPES),
 ];
 

@@ -37,7 +37,10 @@ pub use redemptions::{
     every_redemption_pages_in_order, idempotency_replays_and_refuses_reuse,
     reverse_gives_the_use_back,
 };
-pub use webhooks::{webhook_deliveries_are_stored_with_the_cursor, webhooks_round_trip};
+pub use webhooks::{
+    a_disabled_webhook_is_enabled_and_deliveries_are_redelivered,
+    webhook_deliveries_are_stored_with_the_cursor, webhooks_round_trip,
+};
 
 #[macro_export]
 macro_rules! conformance_tests {
@@ -51,7 +54,9 @@ macro_rules! conformance_tests {
             reverse_gives_the_use_back, idempotency_replays_and_refuses_reuse,
             events_follow_changes_in_order, unassign_and_void, api_keys_round_trip,
             error_precedence_follows_the_contract, webhooks_round_trip,
-            webhook_deliveries_are_stored_with_the_cursor, book_exhausted_is_announced_once,
+            webhook_deliveries_are_stored_with_the_cursor,
+            a_disabled_webhook_is_enabled_and_deliveries_are_redelivered,
+            book_exhausted_is_announced_once,
             bulk_upload_counts_exactly_across_batches, generation_counts_its_shape,
             plans_apply_alike_at_their_edges, every_redemption_pages_in_order,
             lock_ttl_stays_under_its_cap);
