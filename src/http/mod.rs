@@ -98,6 +98,7 @@ pub fn api_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(redemptions::reverse))
         .routes(routes!(redemptions::get_redemption))
         .routes(routes!(redemptions::list_redemptions))
+        .routes(routes!(redemptions::export_redemptions))
         .routes(routes!(redemptions::user_coupons))
         .routes(routes!(redemptions::user_redemptions))
         .routes(routes!(events::list_events))

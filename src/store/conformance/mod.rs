@@ -35,7 +35,7 @@ pub use idempotency::{IDEMPOTENCY_TTL, idempotency_records_expire_after_their_tt
 pub use keys::api_keys_round_trip;
 pub use redemptions::{
     every_redemption_pages_in_order, idempotency_replays_and_refuses_reuse,
-    reverse_gives_the_use_back,
+    redemptions_are_listed_by_time_window, reverse_gives_the_use_back,
 };
 pub use webhooks::{
     a_disabled_webhook_is_enabled_and_deliveries_are_redelivered,
@@ -46,7 +46,7 @@ pub use webhooks::{
 macro_rules! conformance_tests {
     ($fresh:expr, $clocked:expr) => {
         $crate::conformance_tests!(@clocked $clocked;
-            idempotency_records_expire_after_their_ttl);
+            idempotency_records_expire_after_their_ttl, redemptions_are_listed_by_time_window);
         $crate::conformance_tests!(@each $fresh;
             book_lifecycle, codes_are_counted_exactly, single_use_code_redeems_once_under_race,
             assign_next_never_hands_out_a_code_twice, locks_reserve_and_expire,
