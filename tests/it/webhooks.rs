@@ -14,6 +14,8 @@ use axum::body::Bytes;
 use coupon_book::domain::webhook::verify;
 use serde_json::json;
 
+mod recovery;
+
 const FAST_RETRIES: &[(&str, &str)] = &[
     ("COUPON_BOOK_WEBHOOK_ALLOW_PRIVATE", "1"),
     (
