@@ -797,15 +797,16 @@ function uploadForm(book, onJob) {
   return form;
 }
 
-async function exportCodes(book, button) {
+/** Downloads a CSV of the API (the key goes in a header, never in the URL). */
+async function downloadCsv(path, filename, button) {
   button.disabled = true;
   const old = button.textContent;
   button.textContent = 'Exporting…';
   try {
-    const response = await api(`/v1/books/${enc(book.id)}/codes/export`, { raw: true });
+    const response = await api(path, { raw: true });
     const blob = await response.blob();
     const url = URL.createObjectURL(blob);
-    const a = h('a', { href: url, download: `${book.name.replace(/[^A-Za-z0-9_-]+/g, '-') || 'codes'}-codes.csv` });
+    const a = h('a', { href: url, download: filename });
     document.body.append(a);
     a.click();
     a.remove();
@@ -817,6 +818,16 @@ async function exportCodes(book, button) {
     button.disabled = false;
     button.textContent = old;
   }
+}
+
+const fileStem = (book) => book.name.replace(/[^A-Za-z0-9_-]+/g, '-') || 'book';
+
+function exportCodes(book, button) {
+  return downloadCsv(`/v1/books/${enc(book.id)}/codes/export`, `${fileStem(book)}-codes.csv`, button);
+}
+
+function exportRedemptions(book, button) {
+  return downloadCsv(`/v1/redemptions/export?book_id=${enc(book.id)}`, `${fileStem(book)}-redemptions.csv`, button);
 }
 
 function codesList(book) {
@@ -870,7 +881,10 @@ function bookView(bookId) {
     loadStats();
   });
   const chartSlot = h('div.chart-slot');
-  chartBox.append(h('div.section-head', h('h2#chart-title', 'Redemptions over time'), bucketField), chartSlot);
+  const redemptionsButton = h('button.secondary', { type: 'button' }, 'Download redemptions (CSV)');
+  redemptionsButton.addEventListener('click', () => book && exportRedemptions(book, redemptionsButton));
+  chartBox.append(h('div.section-head', h('h2#chart-title', 'Redemptions over time'), bucketField), chartSlot,
+    h('div.actions', redemptionsButton));
 
   async function loadBook() {
     try {
@@ -1184,6 +1198,35 @@ function webhooksView() {
       load();
     });
 
+  async function showDeliveries(hook, slot) {
+    try {
+      const page = await api(`/v1/webhooks/${enc(hook.id)}/deliveries?limit=50`);
+      fill(slot, tableWrap(`Delivery attempts of ${hook.url}`, ['When', 'Event', 'Attempt', 'Result', 'Latency', 'Actions'],
+        page.data.map((a) => h('tr', { 'data-attempt': a.id },
+          h('td', fmtTimeEl(a.attempted_at)),
+          h('td', h('span.mono', a.event_type)),
+          h('td', a.attempt),
+          h('td', badge(a.status), ' ', a.response_status ?? '', a.error ? ` ${a.error}` : '', a.next_attempt_at ? ` · next ${fmtTime(a.next_attempt_at)}` : ''),
+          h('td', `${a.latency_ms} ms`),
+          h('td', h('button.small.secondary', {
+            type: 'button',
+            'aria-label': `Redeliver ${a.event_type} ${a.event_id} (attempt ${a.attempt})`,
+            title: 'Send this event again now (same Webhook-Id), as a new attempt',
+            onclick: async (e) => {
+              e.currentTarget.disabled = true;
+              try {
+                const again = await api(`/v1/webhooks/${enc(hook.id)}/deliveries/${enc(a.id)}/redeliver`, { method: 'POST', headers: { 'Idempotency-Key': crypto.randomUUID() } });
+                toast(`Redelivered: ${again.status} ${again.response_status ?? again.error ?? ''}`);
+              } catch (err) { toast(`Redeliver failed: ${err.message}`); }
+              showDeliveries(hook, slot);
+            },
+          }, 'Redeliver')))),
+        'No delivery attempts yet.'));
+    } catch (err) {
+      fill(slot, errorBox(err));
+    }
+  }
+
   async function deliveries(hook, slot, button) {
     if (slot.childElementCount) {
       fill(slot);
@@ -1191,19 +1234,7 @@ function webhooksView() {
       return;
     }
     button.setAttribute('aria-expanded', 'true');
-    try {
-      const page = await api(`/v1/webhooks/${enc(hook.id)}/deliveries?limit=50`);
-      fill(slot, tableWrap(`Delivery attempts of ${hook.url}`, ['When', 'Event', 'Attempt', 'Result', 'Latency'],
-        page.data.map((a) => h('tr',
-          h('td', fmtTimeEl(a.attempted_at)),
-          h('td', h('span.mono', a.event_type)),
-          h('td', a.attempt),
-          h('td', badge(a.status), ' ', a.response_status ?? '', a.error ? ` ${a.error}` : '', a.next_attempt_at ? ` · next ${fmtTime(a.next_attempt_at)}` : ''),
-          h('td', `${a.latency_ms} ms`))),
-        'No delivery attempts yet.'));
-    } catch (err) {
-      fill(slot, errorBox(err));
-    }
+    await showDeliveries(hook, slot);
   }
 
   async function load() {
@@ -1217,7 +1248,15 @@ function webhooksView() {
           h('h3', h('span.mono', hook.url), ' ', badge(hook.status)),
           h('p', hook.description ?? '', ' ', h('small', `events: ${hook.event_types.join(', ')} · since ${fmtTime(hook.created_at)}`),
             hook.failing_since ? h('span.warn', ` · failing since ${fmtTime(hook.failing_since)}`) : null),
+          hook.status === 'disabled' ? h('p.warn', 'Disabled after failing too long: nothing is sent. Its queue and place in the event feed are kept; enabling it resumes from there.') : null,
           h('div.actions', show,
+            hook.status === 'disabled' ? h('button.small', { type: 'button', 'aria-label': `Enable webhook ${hook.url}`, onclick: async () => {
+              try {
+                await api(`/v1/webhooks/${enc(hook.id)}/enable`, { method: 'POST', headers: { 'Idempotency-Key': crypto.randomUUID() } });
+                toast(`Enabled ${hook.url}: delivery resumes where it stopped`);
+              } catch (err) { toast(`Enable failed: ${err.message}`); }
+              load();
+            } }, 'Enable') : null,
             h('button.small.secondary', { type: 'button', onclick: async () => {
               try {
                 const attempt = await api(`/v1/webhooks/${enc(hook.id)}/test`, { method: 'POST', headers: { 'Idempotency-Key': crypto.randomUUID() } });

@@ -101,7 +101,7 @@ for arg in "$@"; do
 done
 COUPON_BOOK_TEST_STORE=dynamodb cargo test --test it "${cargo_args[@]}" -- "${test_args[@]}" \
   http_books:: http_coupons:: http_bad_input:: http_concurrency:: http_ops:: crash:: \
-  webhooks:: http_codes:: http_security::
+  webhooks:: http_codes:: http_security:: http_redemptions::
 
 # The served OpenAPI document itself: valid OpenAPI (openapi-spec-validator) and free
 # of Redocly lint errors (redocly.yaml); both tools installed once under target/tools/.

@@ -10,6 +10,7 @@
 //! together, so a stop at any point (even `kill -9`) redelivers, and never skips.
 
 mod endpoint;
+pub mod manual;
 pub mod sender;
 pub mod stream;
 
@@ -21,7 +22,9 @@ use rand::Rng;
 
 use crate::domain::event::Event;
 use crate::domain::ids::new_id;
-use crate::domain::webhook::{AttemptStatus, DeliveryAttempt, Endpoint, UrlPolicy, WebhookStatus};
+use crate::domain::webhook::{
+    self, AttemptStatus, DeliveryAttempt, Endpoint, UrlPolicy, WebhookStatus,
+};
 use crate::domain::{ErrorCode, PageRequest, Timestamp};
 use crate::store::DynStore;
 use sender::{Outcome, Sender};
@@ -119,7 +122,7 @@ pub fn attempt_record(
     next_attempt_at: Option<Timestamp>,
 ) -> DeliveryAttempt {
     DeliveryAttempt {
-        id: new_id("att"),
+        id: webhook::attempt_id(outcome.attempted_at),
         webhook_id: webhook_id.to_string(),
         event_id: event.id.clone(),
         event_type: event.event_type.clone(),

@@ -19,6 +19,7 @@ pub enum ErrorCode {
     JobNotFound,
     ApiKeyNotFound,
     WebhookNotFound,
+    DeliveryNotFound,
     BookNotActive,
     BookNotValidNow,
     CouponVoided,

@@ -5,6 +5,7 @@ pub mod book;
 pub mod coupon;
 pub mod error;
 pub mod event;
+pub mod export;
 pub mod ids;
 pub mod job;
 pub mod pattern;

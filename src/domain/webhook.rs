@@ -2,8 +2,6 @@
 //! signature scheme (compatible with the Standard Webhooks spec), delivery attempts and
 //! the policy on which URLs may be called.
 
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
-
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use hmac::{Hmac, KeyInit, Mac};
@@ -15,6 +13,9 @@ use utoipa::ToSchema;
 use super::error::{Error, Result};
 use super::event::{self, Event};
 use super::time::Timestamp;
+
+mod url_policy;
+pub use url_policy::{Target, UrlPolicy, check_url, is_public, parse_ip_host};
 
 /// The event a `POST /v1/webhooks/{id}/test` sends.
 pub const WEBHOOK_TEST: &str = "webhook.test";
@@ -40,7 +41,6 @@ pub const EVENT_TYPES: &[&str] = &[
 pub const SECRET_PREFIX: &str = "whsec_";
 /// Random bytes in a new secret (the spec allows 24..64).
 const SECRET_BYTES: usize = 32;
-const MAX_URL_CHARS: usize = 2048;
 const MAX_DESCRIPTION_CHARS: usize = 2000;
 /// How much of a receiver's answer an attempt keeps.
 pub const RESPONSE_SNIPPET_BYTES: usize = 1024;
@@ -294,6 +294,105 @@ pub fn not_found(id: &str) -> Error {
     )
 }
 
+pub fn delivery_not_found(webhook_id: &str, delivery_id: &str) -> Error {
+    Error::new(
+        super::ErrorCode::DeliveryNotFound,
+        format!("webhook {webhook_id:?} has no delivery attempt with id {delivery_id:?}"),
+    )
+}
+
+/// A new attempt id that carries the millisecond of `at` (a ULID made at that time):
+/// a store can find the attempt from its id alone, by time.
+pub fn attempt_id(at: Timestamp) -> String {
+    let ms = u64::try_from(at.millis()).unwrap_or(0);
+    format!("att_{}", ulid::Ulid::from_parts(ms, rand::random::<u128>()))
+}
+
+/// The millisecond an attempt id carries; None for what is not an attempt id.
+pub fn attempt_id_time(id: &str) -> Option<Timestamp> {
+    let ulid = ulid::Ulid::from_string(id.strip_prefix("att_")?).ok()?;
+    i64::try_from(ulid.timestamp_ms()).ok().map(Timestamp)
+}
+
+/// What re-enabling an endpoint changes: a disabled one is enabled with its failure
+/// clock reset (its cursor and queue stay, so delivery resumes where it stopped);
+/// `None` for an endpoint that is enabled already (nothing to do).
+pub fn plan_enable(webhook: &Webhook) -> Option<Webhook> {
+    match webhook.status {
+        WebhookStatus::Enabled => None,
+        WebhookStatus::Disabled => Some(Webhook {
+            status: WebhookStatus::Enabled,
+            failing_since: None,
+            ..webhook.clone()
+        }),
+    }
+}
+
+/// A redelivery of a logged attempt's event, decided before anything is sent (and
+/// kept as the answer to a replay of the same Idempotency-Key).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Redelivery {
+    /// The id the new attempt is logged with.
+    pub attempt_id: String,
+    /// Its number among the attempts of the event at this endpoint.
+    pub attempt: u32,
+    /// The attempt whose event is sent again.
+    pub of: DeliveryAttempt,
+}
+
+/// Plans sending `of`'s event again: a new attempt, numbered after every attempt of
+/// that event so far (`numbers`). It is one extra attempt, outside the retry schedule:
+/// an event still queued for a retry keeps its place and its schedule.
+pub fn plan_redelivery(
+    of: DeliveryAttempt,
+    numbers: impl IntoIterator<Item = u32>,
+    attempt_id: String,
+) -> Redelivery {
+    let last = numbers.into_iter().chain([of.attempt]).max().unwrap_or(0);
+    Redelivery {
+        attempt_id,
+        attempt: last.saturating_add(1),
+        of,
+    }
+}
+
+/// The event a test send delivers.
+pub fn test_event(webhook_id: &str, event_id: String, created_at: Timestamp) -> Event {
+    Event {
+        id: event_id,
+        event_type: WEBHOOK_TEST.to_string(),
+        created_at,
+        data: serde_json::json!({
+            "webhook_id": webhook_id,
+            "message": "a test delivery from coupon-book",
+        }),
+    }
+}
+
+/// The event a redelivery sends: the feed's event with the attempt's event id (the
+/// same body, so the same `Webhook-Id`). Test events are not in the feed: one is made
+/// again with the same id and data, dated at the attempt it repeats.
+pub fn redelivery_event(
+    webhook_id: &str,
+    plan: &Redelivery,
+    from_feed: Option<Event>,
+) -> Result<Event> {
+    let of = &plan.of;
+    if of.event_type == WEBHOOK_TEST {
+        return Ok(test_event(webhook_id, of.event_id.clone(), of.attempted_at));
+    }
+    match from_feed {
+        Some(event) if event.id == of.event_id => Ok(event),
+        _ => Err(Error::new(
+            super::ErrorCode::DeliveryNotFound,
+            format!(
+                "the event {:?} of delivery attempt {:?} is no longer stored",
+                of.event_id, of.id
+            ),
+        )),
+    }
+}
+
 /// The delivery lease of an endpoint as stored: who delivers its events, until when.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Lease<'a> {
@@ -433,189 +532,12 @@ pub fn verify(
     Err(VerifyError::NoMatch)
 }
 
-// ---------------------------------------------------------------------------------
-// Which URLs may be called (SSRF)
-
-/// Whether URLs on loopback, private and link-local networks are allowed (a setting,
-/// for tests and trusted networks).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct UrlPolicy {
-    pub allow_private: bool,
-}
-
-impl UrlPolicy {
-    pub fn allows(self, ip: IpAddr) -> bool {
-        self.allow_private || is_public(ip)
-    }
-}
-
-/// The parts of a webhook URL that decide where it connects.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Target {
-    pub https: bool,
-    /// Without brackets for IPv6.
-    pub host: String,
-    pub port: u16,
-}
-
-/// Parses and checks a webhook URL: `http`/`https` only, a host, no user info, and not
-/// an address on a loopback, private, link-local or otherwise internal network (unless
-/// the policy allows them). Host names are checked again when they are resolved.
-pub fn check_url(text: &str, policy: UrlPolicy) -> Result<Target> {
-    let refuse = |why: &str| Error::invalid("url", why.to_string());
-    if text.chars().count() > MAX_URL_CHARS {
-        return Err(refuse("url must be at most 2048 characters"));
-    }
-    let uri: http::Uri = text
-        .parse()
-        .map_err(|_| refuse("url is not a valid absolute URL"))?;
-    let https = match uri.scheme_str() {
-        Some(s) if s.eq_ignore_ascii_case("https") => true,
-        Some(s) if s.eq_ignore_ascii_case("http") => false,
-        _ => return Err(refuse("url must start with http:// or https://")),
-    };
-    let authority = uri.authority().ok_or_else(|| refuse("url has no host"))?;
-    if authority.as_str().contains('@') {
-        return Err(refuse("url must not contain user information"));
-    }
-    let host = authority
-        .host()
-        .trim_start_matches('[')
-        .trim_end_matches(']');
-    if host.is_empty() {
-        return Err(refuse("url has no host"));
-    }
-    let port = authority.port_u16().unwrap_or(if https { 443 } else { 80 });
-    if !policy.allow_private {
-        let lower = host.to_ascii_lowercase();
-        let lower = lower.trim_end_matches('.');
-        if let Some(ip) = parse_ip_host(lower) {
-            if !is_public(ip) {
-                return Err(refuse(
-                    "url points to a loopback, private or link-local address; webhooks only call public addresses",
-                ));
-            }
-        } else if lower == "localhost" || lower.ends_with(".localhost") || !lower.contains('.') {
-            return Err(refuse(
-                "url must name a public host (a fully qualified name or a public address)",
-            ));
-        }
-    }
-    Ok(Target {
-        https,
-        host: host.to_string(),
-        port,
-    })
-}
-
-/// An IP literal as a URL host; also the shorthand forms (`127.1`, `2130706433`,
-/// `0x7f.1`) that resolvers accept for IPv4.
-pub fn parse_ip_host(host: &str) -> Option<IpAddr> {
-    if let Ok(ip) = host.parse::<IpAddr>() {
-        return Some(ip);
-    }
-    let parts: Vec<&str> = host.split('.').collect();
-    if parts.is_empty() || parts.len() > 4 {
-        return None;
-    }
-    let mut numbers = Vec::with_capacity(parts.len());
-    for part in &parts {
-        let value = if let Some(hex) = part.strip_prefix("0x").or_else(|| part.strip_prefix("0X")) {
-            u32::from_str_radix(hex, 16).ok()?
-        } else if part.len() > 1 && part.starts_with('0') {
-            u32::from_str_radix(&part[1..], 8).ok()?
-        } else {
-            part.parse::<u32>().ok()?
-        };
-        numbers.push(value);
-    }
-    let (last, head) = numbers.split_last()?;
-    if head.iter().any(|n| *n > 255) {
-        return None;
-    }
-    let mut value: u32 = 0;
-    for (i, n) in head.iter().enumerate() {
-        value |= n << (24 - 8 * i);
-    }
-    let room = 32 - 8 * head.len() as u32;
-    if room < 32 && *last >= (1u32 << room) {
-        return None;
-    }
-    Some(IpAddr::V4(Ipv4Addr::from(value | last)))
-}
-
-/// Whether an address is on the public internet: not loopback, private, link-local,
-/// unique-local, unspecified, shared (CGNAT), multicast, broadcast, documentation or
-/// reserved. IPv4 inside IPv6 (mapped, compatible, NAT64) is judged as IPv4.
-pub fn is_public(ip: IpAddr) -> bool {
-    match ip {
-        IpAddr::V4(v4) => is_public_v4(v4),
-        IpAddr::V6(v6) => is_public_v6(v6),
-    }
-}
-
-fn is_public_v4(ip: Ipv4Addr) -> bool {
-    let [a, b, c, _] = ip.octets();
-    let internal = a == 0                        // "this network", unspecified
-        || a == 10                               // private
-        || a == 127                              // loopback
-        || (a == 100 && (64..128).contains(&b))  // shared address space (CGNAT)
-        || (a == 169 && b == 254)                // link-local (cloud metadata)
-        || (a == 172 && (16..32).contains(&b))   // private
-        || (a == 192 && b == 0 && c == 0)        // IETF protocol assignments
-        || (a == 192 && b == 0 && c == 2)        // documentation
-        || (a == 192 && b == 88 && c == 99)      // 6to4 relay anycast
-        || (a == 192 && b == 168)                // private
-        || (a == 198 && (b == 18 || b == 19))    // benchmarking
-        || (a == 198 && b == 51 && c == 100)     // documentation
-        || (a == 203 && b == 0 && c == 113)      // documentation
-        || a >= 224; // multicast, reserved, broadcast
-    !internal
-}
-
-fn is_public_v6(ip: Ipv6Addr) -> bool {
-    if let Some(v4) = ip.to_ipv4_mapped() {
-        return is_public_v4(v4);
-    }
-    let segments = ip.segments();
-    // IPv4-compatible (::a.b.c.d, deprecated) and NAT64 (64:ff9b::/96) embed IPv4.
-    let embedded = Ipv4Addr::new(
-        (segments[6] >> 8) as u8,
-        segments[6] as u8,
-        (segments[7] >> 8) as u8,
-        segments[7] as u8,
-    );
-    if segments[..6] == [0; 6] {
-        return !ip.is_unspecified() && !ip.is_loopback() && is_public_v4(embedded);
-    }
-    if segments[..6] == [0x64, 0xff9b, 0, 0, 0, 0] {
-        return is_public_v4(embedded);
-    }
-    let first = segments[0];
-    let internal = (first & 0xfe00) == 0xfc00   // unique local fc00::/7
-        || (first & 0xffc0) == 0xfe80           // link-local fe80::/10
-        || (first & 0xffc0) == 0xfec0           // site-local (deprecated) fec0::/10
-        || (first & 0xff00) == 0xff00           // multicast
-        || (first == 0x2001 && segments[1] == 0x0db8) // documentation
-        || (first == 0x0100 && segments[1..4] == [0, 0, 0]) // discard-only 100::/64
-        || first == 0x2002 && !is_public_v4(Ipv4Addr::new(
-            (segments[1] >> 8) as u8,
-            segments[1] as u8,
-            (segments[2] >> 8) as u8,
-            segments[2] as u8,
-        )); // 6to4 of an internal IPv4
-    !internal
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     const NOT_ALLOWED: UrlPolicy = UrlPolicy {
         allow_private: false,
-    };
-    const ALLOWED: UrlPolicy = UrlPolicy {
-        allow_private: true,
     };
 
     #[test]
@@ -676,66 +598,6 @@ mod tests {
     }
 
     #[test]
-    fn url_policy_refuses_internal_targets() {
-        for url in [
-            "http://127.0.0.1/hook",
-            "http://127.0.0.1:8080/hook",
-            "http://10.0.0.5/hook",
-            "http://10.255.255.255/",
-            "http://172.16.3.4/",
-            "http://192.168.1.1/",
-            "http://169.254.169.254/latest/meta-data/",
-            "http://100.64.0.1/",
-            "http://0.0.0.0/",
-            "http://[::1]/",
-            "http://[::]/",
-            "http://[fd00::1]/",
-            "http://[fe80::1]/",
-            "http://[::ffff:127.0.0.1]/",
-            "http://[::ffff:10.0.0.1]/",
-            "http://[64:ff9b::a9fe:a9fe]/",
-            "http://2130706433/",
-            "http://0x7f.1/",
-            "http://127.1/",
-            "http://0177.0.0.1/",
-            "http://localhost/",
-            "http://LOCALHOST./",
-            "http://api.localhost/",
-            "http://intranet/",
-        ] {
-            let err = check_url(url, NOT_ALLOWED).expect_err(url);
-            assert_eq!(err.field.as_deref(), Some("url"), "{url}");
-            assert!(check_url(url, ALLOWED).is_ok(), "{url} when allowed");
-        }
-        for url in [
-            "file:///etc/passwd",
-            "ftp://example.com/",
-            "gopher://example.com/",
-            "example.com/hook",
-            "http://user:pw@example.com/",
-            "",
-            "http:///nohost",
-        ] {
-            let err = check_url(url, ALLOWED).expect_err(url);
-            assert_eq!(err.field.as_deref(), Some("url"), "{url}");
-        }
-        for url in [
-            "https://example.com/hooks/coupons",
-            "http://hooks.example.com:8443/x?y=1",
-            "https://93.184.216.34/",
-            "https://[2606:2800:220:1::1]/",
-        ] {
-            let target = check_url(url, NOT_ALLOWED).expect(url);
-            assert!(!target.host.is_empty());
-        }
-        let target = check_url("https://[2606:2800:220:1::1]:444/", NOT_ALLOWED).expect("v6");
-        assert_eq!(
-            (target.https, target.host.as_str(), target.port),
-            (true, "2606:2800:220:1::1", 444)
-        );
-    }
-
-    #[test]
     fn order_key_is_the_coupon_then_the_object() {
         let event = |data: Value| Event {
             id: "evt_9".into(),
@@ -778,5 +640,99 @@ mod tests {
             .into_webhook("wh_1".into(), Timestamp(5));
         assert_eq!(hook.event_types, ["coupon.redeemed"]);
         assert!(hook.wants("coupon.redeemed") && !hook.wants("coupon.locked"));
+    }
+
+    #[test]
+    fn only_a_disabled_endpoint_is_enabled_and_its_failure_clock_resets() {
+        let mut hook = CreateWebhook {
+            url: "https://example.com/h".into(),
+            event_types: vec!["*".into()],
+            description: None,
+        }
+        .into_webhook("wh_1".into(), Timestamp(5));
+        hook.failing_since = Some(Timestamp(7));
+        assert_eq!(plan_enable(&hook), None, "enabled already: nothing to do");
+        hook.status = WebhookStatus::Disabled;
+        let enabled = plan_enable(&hook).expect("a disabled endpoint is enabled");
+        assert_eq!(enabled.status, WebhookStatus::Enabled);
+        assert_eq!(enabled.failing_since, None);
+        assert_eq!(
+            (&enabled.id, &enabled.url, &enabled.created_at),
+            (&hook.id, &hook.url, &hook.created_at)
+        );
+    }
+
+    #[test]
+    fn attempt_ids_carry_their_time() {
+        let at = Timestamp(1_795_581_589_123);
+        let id = attempt_id(at);
+        assert!(id.starts_with("att_"), "{id}");
+        assert_eq!(attempt_id_time(&id), Some(at));
+        assert_ne!(attempt_id(at), id, "random below the time");
+        for other in [
+            "",
+            "att_",
+            "att_nope",
+            "evt_01J0000000000000000000000",
+            "wh_x",
+        ] {
+            assert_eq!(attempt_id_time(other), None, "{other}");
+        }
+    }
+
+    #[test]
+    fn a_redelivery_is_numbered_after_the_event_attempts_and_sends_the_same_event() {
+        let logged = DeliveryAttempt {
+            id: "att_1".into(),
+            webhook_id: "wh_1".into(),
+            event_id: "evt_5".into(),
+            event_type: "coupon.redeemed".into(),
+            attempt: 2,
+            status: AttemptStatus::Retrying,
+            response_status: Some(503),
+            response_body: None,
+            error: None,
+            latency_ms: 1,
+            attempted_at: Timestamp(1000),
+            next_attempt_at: Some(Timestamp(2000)),
+        };
+        let plan = plan_redelivery(logged.clone(), [1, 2, 4, 3], "att_9".into());
+        assert_eq!((plan.attempt, plan.attempt_id.as_str()), (5, "att_9"));
+        assert_eq!(plan_redelivery(logged.clone(), [], "a".into()).attempt, 3);
+
+        let event = Event {
+            id: "evt_5".into(),
+            event_type: "coupon.redeemed".into(),
+            created_at: Timestamp(900),
+            data: serde_json::json!({"code": "ABC"}),
+        };
+        assert_eq!(
+            redelivery_event("wh_1", &plan, Some(event.clone())),
+            Ok(event.clone())
+        );
+        let other = Event {
+            id: "evt_6".into(),
+            ..event
+        };
+        for feed in [None, Some(other)] {
+            assert_eq!(
+                redelivery_event("wh_1", &plan, feed)
+                    .expect_err("no such event")
+                    .code,
+                super::super::ErrorCode::DeliveryNotFound
+            );
+        }
+        // A test send's event is made again, with its id.
+        let test = plan_redelivery(
+            DeliveryAttempt {
+                event_type: WEBHOOK_TEST.into(),
+                ..logged
+            },
+            [1],
+            "att_10".into(),
+        );
+        let again = redelivery_event("wh_1", &test, None).expect("test event");
+        assert_eq!(again, test_event("wh_1", "evt_5".into(), Timestamp(1000)));
+        assert_eq!(again.data["webhook_id"], "wh_1");
     }
 }

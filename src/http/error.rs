@@ -31,7 +31,7 @@ pub fn status_of(code: ErrorCode) -> StatusCode {
         Forbidden | CouponNotAssignedToUser => StatusCode::FORBIDDEN,
         InvalidRequest => StatusCode::BAD_REQUEST,
         NotFound | BookNotFound | CouponNotFound | RedemptionNotFound | JobNotFound
-        | ApiKeyNotFound | WebhookNotFound => StatusCode::NOT_FOUND,
+        | ApiKeyNotFound | WebhookNotFound | DeliveryNotFound => StatusCode::NOT_FOUND,
         LockNotFound
         | BookNotActive
         | BookNotValidNow

@@ -44,6 +44,7 @@ const OPERATION_SCOPES: &[(&str, &[Scope])] = &[
     ("reverse", Redeem::SCOPES),
     ("get_redemption", BooksRead::SCOPES),
     ("list_redemptions", BooksRead::SCOPES),
+    ("export_redemptions", BooksRead::SCOPES),
     ("user_coupons", CouponRead::SCOPES),
     ("user_redemptions", CouponRead::SCOPES),
     ("list_events", EventsRead::SCOPES),
@@ -64,6 +65,8 @@ const OPERATION_SCOPES: &[(&str, &[Scope])] = &[
     ("delete_webhook", AdminOnly::SCOPES),
     ("list_deliveries", AdminOnly::SCOPES),
     ("test_webhook", AdminOnly::SCOPES),
+    ("redeliver", AdminOnly::SCOPES),
+    ("enable_webhook", AdminOnly::SCOPES),
     ("rotate_secret", AdminOnly::SCOPES),
 ];
 

@@ -16,6 +16,7 @@ use crate::domain::apikey::ApiKey;
 use crate::domain::book::{Book, BookSettings, UpdateBook};
 use crate::domain::coupon::{Coupon, CouponStatus, Lock, LockTtl, Redemption};
 use crate::domain::event::Event;
+use crate::domain::export::RedemptionWindow;
 use crate::domain::job::{CodeIntake, Job, JobKind, JobStatus};
 use crate::domain::stats::{BookStats, Bucket};
 use crate::domain::{ErrorCode, Page, PageRequest, Result};
@@ -147,6 +148,8 @@ pub struct RedemptionFilter {
     pub book_id: Option<String>,
     pub user_id: Option<String>,
     pub code: Option<String>,
+    /// Only redemptions made in this window (`redeemed_at`).
+    pub redeemed: RedemptionWindow,
 }
 
 /// Redemptions: their reversal and their listing.

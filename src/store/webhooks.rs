@@ -8,7 +8,9 @@ use async_trait::async_trait;
 
 use super::Idempotency;
 use crate::domain::event::Event;
-use crate::domain::webhook::{DeliveryAttempt, DeliveryBatch, Endpoint, PendingDelivery, Webhook};
+use crate::domain::webhook::{
+    DeliveryAttempt, DeliveryBatch, Endpoint, PendingDelivery, Redelivery, Webhook,
+};
 use crate::domain::{Page, PageRequest, Result, Timestamp};
 
 #[async_trait]
@@ -34,6 +36,11 @@ pub trait WebhookStore: Send + Sync {
         previous_until: Timestamp,
         idem: Option<Idempotency>,
     ) -> Result<Webhook>;
+    /// Turns a disabled endpoint back on (`webhook::plan_enable`): enabled, with no
+    /// `failing_since`, and its lease freed so that any process picks it up; its cursor
+    /// and queue are kept, so delivery resumes where it stopped. An enabled endpoint is
+    /// answered unchanged.
+    async fn enable_webhook(&self, id: &str, idem: Option<Idempotency>) -> Result<Webhook>;
     /// Registers a test send of `event` to the endpoint and returns it; a replay with
     /// the same Idempotency-Key returns the first call's event instead.
     async fn begin_webhook_test(
@@ -70,6 +77,22 @@ pub trait WebhookStore: Send + Sync {
         event_id: Option<&str>,
         page: PageRequest,
     ) -> Result<Page<DeliveryAttempt>>;
+
+    /// One attempt of the endpoint's log; unknown -> `delivery_not_found`.
+    async fn get_delivery(&self, id: &str, delivery_id: &str) -> Result<DeliveryAttempt>;
+    /// Plans sending a logged attempt's event again (`webhook::plan_redelivery`), as
+    /// attempt `attempt_id`; a replay with the same Idempotency-Key returns the first
+    /// call's plan instead. Unknown endpoint -> `webhook_not_found`, unknown attempt ->
+    /// `delivery_not_found`.
+    async fn begin_redelivery(
+        &self,
+        id: &str,
+        delivery_id: &str,
+        attempt_id: String,
+        idem: Option<Idempotency>,
+    ) -> Result<Redelivery>;
+    /// The event of the feed with this id, as `list_events` shows it (for a redelivery).
+    async fn feed_event(&self, event_id: &str) -> Result<Option<Event>>;
 
     /// How long after its creation time an event can still become visible in
     /// `list_events` (transactions commit after their events' ids were chosen). A

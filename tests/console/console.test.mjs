@@ -295,6 +295,22 @@ test('export downloads the CSV with the key in a header, not the URL', async () 
   assert.equal(lines.length, 1 + 31_003);
 });
 
+test('the book page downloads its redemptions as CSV', async () => {
+  const [download] = await Promise.all([
+    page.waitForEvent('download'),
+    page.getByRole('button', { name: 'Download redemptions (CSV)' }).click(),
+  ]);
+  assert.match(download.suggestedFilename(), /redemptions\.csv$/);
+  const lines = (await readFile(await download.path(), 'utf8')).trim().split('\n');
+  assert.equal(lines[0], 'id,code,book_id,user_id,status,redeemed_at,reversed_at,order_id,order_amount,currency,discount_amount');
+  const rows = lines.slice(1).map((line) => line.split(','));
+  assert.equal(rows.length, 6);
+  assert.ok(rows.every((row) => row[2] === bookId && row.length === 11), lines.join('\n'));
+  const reversed = rows.filter((row) => row[4] === 'reversed');
+  assert.equal(reversed.length, 1);
+  assert.equal(reversed[0][3], 'alice');
+});
+
 test('a book can be paused, edited and archived from the list', async () => {
   await page.getByRole('link', { name: 'Books', exact: true }).first().click();
   await page.getByRole('button', { name: 'Pause Summer 2026' }).click();
@@ -338,6 +354,38 @@ test('events, webhooks and API keys screens', async () => {
   await page.getByRole('heading', { name: /hooks\.example\.com/ }).waitFor();
   await page.getByRole('button', { name: 'Delivery attempts' }).click();
   await page.getByText('No delivery attempts yet.').waitFor();
+  // A test send (not sent: delivery is off on this server) is logged; Redeliver sends
+  // its event again as a new attempt.
+  await page.getByRole('button', { name: 'Send test' }).click();
+  await page.locator('#toast', { hasText: /Test sent: failed/ }).waitFor();
+  await page.getByRole('button', { name: 'Delivery attempts' }).click();
+  await page.getByRole('button', { name: 'Delivery attempts' }).click();
+  const attempts = page.locator('tr[data-attempt]');
+  await attempts.first().waitFor();
+  assert.equal(await attempts.count(), 1);
+  await attempts.first().getByRole('button', { name: /^Redeliver webhook\.test evt_.* \(attempt 1\)$/ }).click();
+  await page.locator('#toast', { hasText: /Redelivered: failed/ }).waitFor();
+  await page.locator('tr[data-attempt]').nth(1).waitFor();
+  assert.equal(await page.locator('tr[data-attempt]').count(), 2);
+  assert.match(await page.locator('tr[data-attempt]').nth(1).textContent(), /webhook\.test\s*2/);
+
+  // An endpoint disabled after failing (made to look so: delivery is off here) offers
+  // Enable, which asks the server and shows the endpoint enabled.
+  await page.route('**/v1/webhooks?limit=100', async (route) => {
+    const response = await route.fetch();
+    const body = await response.json();
+    body.data = body.data.map((w) => ({ ...w, status: 'disabled', failing_since: '2026-11-20T10:00:00.000Z' }));
+    await route.fulfill({ response, json: body });
+  }, { times: 1 });
+  await page.getByRole('link', { name: 'Events' }).click();
+  await page.getByRole('link', { name: 'Webhooks' }).click();
+  await page.getByText(/Disabled after failing too long/).waitFor();
+  const enabling = page.waitForRequest((r) => r.method() === 'POST' && r.url().endsWith('/enable'));
+  await page.getByRole('button', { name: 'Enable webhook https://hooks.example.com/coupons' }).click();
+  await enabling;
+  await page.locator('#toast', { hasText: /Enabled https:\/\/hooks\.example\.com\/coupons/ }).waitFor();
+  await page.getByRole('heading', { name: /hooks\.example\.com/ }).getByText('enabled', { exact: true }).waitFor();
+  assert.equal(await page.getByRole('button', { name: /^Enable webhook/ }).count(), 0);
 
   await page.getByRole('link', { name: 'API keys' }).click();
   const keyForm = page.locator('form', { has: page.getByRole('heading', { name: 'New API key' }) });

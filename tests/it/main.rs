@@ -14,6 +14,7 @@ mod http_codes;
 mod http_concurrency;
 mod http_coupons;
 mod http_ops;
+mod http_redemptions;
 mod http_replay;
 mod http_security;
 mod http_uploads;

@@ -646,6 +646,30 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/redemptions/export": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Export redemptions as CSV
+         * @description Every redemption (of one book with `book_id`), oldest first, streamed in constant
+         *     memory. `from` and `to` bound `redeemed_at` (from inclusive, to exclusive). A cell
+         *     starting with `=`, `+`, `-`, `@`, a tab or a carriage return is written with a
+         *     leading `'`, so spreadsheets do not run it as a formula. The order columns are
+         *     empty while redemptions carry no order.
+         */
+        get: operations["export_redemptions"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/redemptions/{redemption_id}": {
         parameters: {
             query?: never;
@@ -767,6 +791,51 @@ export interface paths {
         get: operations["list_deliveries"];
         put?: never;
         post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/webhooks/{webhook_id}/deliveries/{delivery_id}/redeliver": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Redeliver a logged delivery
+         * @description Sends the event of one attempt of the log again, now: the same body and
+         *     `Webhook-Id` (receivers de-duplicate by it), signed afresh. The new attempt is
+         *     logged; it gets no retries, and a retry the event still has scheduled stays as it
+         *     was. Works on a disabled endpoint too (to check a receiver before enabling it).
+         */
+        post: operations["redeliver"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/webhooks/{webhook_id}/enable": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Enable a disabled webhook endpoint
+         * @description Delivery resumes where it stopped: the endpoint's place in the event feed and its
+         *     queue were kept, so nothing is skipped. `failing_since` is cleared. Enabling an
+         *     enabled endpoint changes nothing.
+         */
+        post: operations["enable_webhook"];
         delete?: never;
         options?: never;
         head?: never;
@@ -1007,7 +1076,7 @@ export interface components {
          * @description Stable error codes (API.md). The HTTP layer maps each to a status.
          * @enum {string}
          */
-        ErrorCode: "unauthenticated" | "forbidden" | "invalid_request" | "not_found" | "book_not_found" | "coupon_not_found" | "lock_not_found" | "redemption_not_found" | "job_not_found" | "api_key_not_found" | "webhook_not_found" | "book_not_active" | "book_not_valid_now" | "coupon_voided" | "coupon_not_assigned_to_user" | "coupon_already_redeemed" | "coupon_already_assigned" | "coupon_locked" | "user_coupon_limit_reached" | "user_redemption_limit_reached" | "book_budget_exhausted" | "book_exhausted" | "book_in_use" | "invalid_status_transition" | "redemption_already_reversed" | "idempotency_key_reused" | "payload_too_large" | "unsupported_media_type" | "method_not_allowed" | "rate_limited" | "pattern_space_too_small" | "store_busy" | "store_unavailable" | "internal";
+        ErrorCode: "unauthenticated" | "forbidden" | "invalid_request" | "not_found" | "book_not_found" | "coupon_not_found" | "lock_not_found" | "redemption_not_found" | "job_not_found" | "api_key_not_found" | "webhook_not_found" | "delivery_not_found" | "book_not_active" | "book_not_valid_now" | "coupon_voided" | "coupon_not_assigned_to_user" | "coupon_already_redeemed" | "coupon_already_assigned" | "coupon_locked" | "user_coupon_limit_reached" | "user_redemption_limit_reached" | "book_budget_exhausted" | "book_exhausted" | "book_in_use" | "invalid_status_transition" | "redemption_already_reversed" | "idempotency_key_reused" | "payload_too_large" | "unsupported_media_type" | "method_not_allowed" | "rate_limited" | "pattern_space_too_small" | "store_busy" | "store_unavailable" | "internal";
         ErrorDetail: {
             code: components["schemas"]["ErrorCode"];
             /** @description JSON path of the field at fault, when one is. */
@@ -4858,6 +4927,96 @@ export interface operations {
             };
         };
     };
+    export_redemptions: {
+        parameters: {
+            query?: {
+                /** @description Only this book's redemptions */
+                book_id?: string;
+                /** @description Redeemed at or after this time (RFC 3339) */
+                from?: string;
+                /** @description Redeemed before this time (RFC 3339) */
+                to?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description CSV: id,code,book_id,user_id,status,redeemed_at,reversed_at,order_id,order_amount,currency,discount_amount */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/csv": string;
+                };
+            };
+            /** @description invalid_request: malformed JSON, wrong type or out-of-range value (see `field`) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description unauthenticated: no or invalid bearer token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description forbidden: the token lacks the scope, or an end-user token acts for another user */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description book_not_found (book_id filter) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description rate_limited: see Retry-After */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description internal: unexpected failure (logged) */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description store_busy or store_unavailable: try again */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
     get_redemption: {
         parameters: {
             query?: never;
@@ -5624,6 +5783,220 @@ export interface operations {
             };
             /** @description webhook_not_found */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description rate_limited: see Retry-After */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description internal: unexpected failure (logged) */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description store_busy or store_unavailable: try again */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    redeliver: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Replay protection: a replay answers the first attempt without sending again */
+                "Idempotency-Key"?: string | null;
+            };
+            path: {
+                webhook_id: string;
+                /** @description The `id` of an attempt in the endpoint's delivery log */
+                delivery_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The event was sent again; the new attempt (`succeeded` or `failed`), also in the delivery log */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DeliveryAttempt"];
+                };
+            };
+            /** @description invalid_request: malformed JSON, wrong type or out-of-range value (see `field`) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description unauthenticated: no or invalid bearer token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description forbidden: the token lacks the scope, or an end-user token acts for another user */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description webhook_not_found; delivery_not_found: no attempt with that id in this endpoint's log */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description payload_too_large: JSON body over 1 MiB */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description idempotency_key_reused: this Idempotency-Key was used with a different request */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description rate_limited: see Retry-After */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description internal: unexpected failure (logged) */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description store_busy or store_unavailable: try again */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    enable_webhook: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Replay protection */
+                "Idempotency-Key"?: string | null;
+            };
+            path: {
+                webhook_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The endpoint, enabled (unchanged if it was enabled already) */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Webhook"];
+                };
+            };
+            /** @description invalid_request: malformed JSON, wrong type or out-of-range value (see `field`) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description unauthenticated: no or invalid bearer token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description forbidden: the token lacks the scope, or an end-user token acts for another user */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description webhook_not_found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description payload_too_large: JSON body over 1 MiB */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description idempotency_key_reused: this Idempotency-Key was used with a different request */
+            422: {
                 headers: {
                     [name: string]: unknown;
                 };

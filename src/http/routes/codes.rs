@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use axum::Json;
-use axum::body::{Body, Bytes};
+use axum::body::Body;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -334,34 +334,14 @@ pub async fn export(
     Id(book_id): Id,
 ) -> ApiResult<Response> {
     state.store.get_book(&book_id).await?;
-    let pages = futures_util::stream::unfold(Some(None::<String>), move |cursor| {
-        let store = state.store.clone();
+    let store = state.store.clone();
+    let pages = super::pages(None::<String>, move |cursor: Option<String>| {
+        let store = store.clone();
         let book_id = book_id.clone();
         async move {
-            let cursor = cursor?;
-            match jobs::export_page(&store, &book_id, cursor.as_deref()).await {
-                Ok((rows, next)) => Some((
-                    Ok::<Bytes, std::io::Error>(Bytes::from(rows)),
-                    next.map(Some),
-                )),
-                Err(err) => {
-                    tracing::error!(error = %err, "export stopped");
-                    Some((Err(std::io::Error::other("export failed")), None))
-                }
-            }
+            let (rows, next) = jobs::export_page(&store, &book_id, cursor.as_deref()).await?;
+            Ok((rows, next.map(Some)))
         }
     });
-    let header = futures_util::stream::once(async { Ok(Bytes::from_static(jobs::EXPORT_HEADER)) });
-    let stream = header.chain(pages);
-    let mut response = Response::new(Body::from_stream(stream));
-    let headers = response.headers_mut();
-    headers.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("text/csv; charset=utf-8"),
-    );
-    headers.insert(
-        header::CONTENT_DISPOSITION,
-        HeaderValue::from_static("attachment; filename=\"codes.csv\""),
-    );
-    Ok(response)
+    Ok(super::csv_download("codes.csv", jobs::EXPORT_HEADER, pages))
 }

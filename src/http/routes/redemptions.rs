@@ -2,11 +2,14 @@
 
 use axum::Json;
 use axum::extract::State;
+use axum::response::Response;
 
 use super::codes::status_filter;
 use super::coupons::check_user;
+use crate::app::exports;
 use crate::domain::Page;
 use crate::domain::coupon::{Coupon, CouponStatus, Redemption};
+use crate::domain::export::{REDEMPTION_EXPORT_HEADER, RedemptionWindow};
 use crate::http::AppState;
 use crate::http::error::{ApiResult, ErrorBody};
 use crate::http::extract::{Auth, BooksRead, CouponRead, Id, JsonBody, NoFields, Params, Redeem};
@@ -57,9 +60,54 @@ pub async fn list_redemptions(
         book_id: params.filter("book_id")?,
         user_id: params.filter("user_id")?,
         code: params.filter("code")?.map(|c| c.to_ascii_uppercase()),
+        ..RedemptionFilter::default()
     };
     Ok(Json(
         state.store.list_redemptions(filter, params.page()?).await?,
+    ))
+}
+
+/// Export redemptions as CSV
+///
+/// Every redemption (of one book with `book_id`), oldest first, streamed in constant
+/// memory. `from` and `to` bound `redeemed_at` (from inclusive, to exclusive). A cell
+/// starting with `=`, `+`, `-`, `@`, a tab or a carriage return is written with a
+/// leading `'`, so spreadsheets do not run it as a formula. The order columns are
+/// empty while redemptions carry no order.
+#[utoipa::path(get, path = "/v1/redemptions/export", tag = "redemptions",
+    params(("book_id" = Option<String>, Query, description = "Only this book's redemptions"),
+        ("from" = Option<String>, Query, format = DateTime, description = "Redeemed at or after this time (RFC 3339)"),
+        ("to" = Option<String>, Query, format = DateTime, description = "Redeemed before this time (RFC 3339)")),
+    responses((status = 200, description = "CSV: id,code,book_id,user_id,status,redeemed_at,reversed_at,order_id,order_amount,currency,discount_amount", body = String, content_type = "text/csv"),
+        (status = 404, description = "book_not_found (book_id filter)", body = ErrorBody)))]
+pub async fn export_redemptions(
+    State(state): State<AppState>,
+    _auth: Auth<BooksRead>,
+    params: Params,
+) -> ApiResult<Response> {
+    let book_id = params.filter("book_id")?;
+    let redeemed = RedemptionWindow::parse(params.get("from"), params.get("to"))?;
+    if let Some(book_id) = &book_id {
+        state.store.get_book(book_id).await?;
+    }
+    let filter = RedemptionFilter {
+        book_id,
+        redeemed,
+        ..RedemptionFilter::default()
+    };
+    let store = state.store.clone();
+    let pages = super::pages(None::<i64>, move |after: Option<i64>| {
+        let store = store.clone();
+        let filter = filter.clone();
+        async move {
+            let (rows, next) = exports::redemption_page(&store, &filter, after).await?;
+            Ok((rows, next.map(Some)))
+        }
+    });
+    Ok(super::csv_download(
+        "redemptions.csv",
+        REDEMPTION_EXPORT_HEADER,
+        pages,
     ))
 }
 

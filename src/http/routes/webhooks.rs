@@ -2,19 +2,18 @@
 //! retried, with every attempt logged. Admin only.
 
 use axum::Json;
-use axum::extract::State;
+use axum::extract::rejection::PathRejection;
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use serde_json::json;
 
-use crate::domain::event::Event;
+use crate::delivery::manual;
 use crate::domain::ids::new_id;
 use crate::domain::webhook::{
-    self, AttemptStatus, CreateWebhook, CreatedWebhook, DeliveryAttempt, DeliveryBatch,
-    PREVIOUS_SECRET_GRACE_SECONDS, Webhook,
+    self, CreateWebhook, CreatedWebhook, DeliveryAttempt, PREVIOUS_SECRET_GRACE_SECONDS, Webhook,
 };
-use crate::domain::{Error, Page, PageRequest, Timestamp};
+use crate::domain::{Page, PageRequest, Timestamp};
 use crate::http::AppState;
-use crate::http::error::{ApiError, ApiResult, ErrorBody};
+use crate::http::error::{ApiResult, ErrorBody};
 use crate::http::extract::{AdminOnly, Auth, Id, JsonBody, NoFields, Params};
 
 /// Subscribe a webhook endpoint
@@ -129,50 +128,54 @@ pub async fn test_webhook(
     Id(id): Id,
     body: JsonBody<NoFields>,
 ) -> ApiResult<Json<DeliveryAttempt>> {
-    let event = Event {
-        id: new_id("evt"),
-        event_type: webhook::WEBHOOK_TEST.to_string(),
-        created_at: Timestamp::now(),
-        data: json!({
-            "webhook_id": id,
-            "message": "a test delivery from coupon-book",
-        }),
-    };
-    let registered = state
-        .store
-        .begin_webhook_test(&id, event.clone(), body.idem)
-        .await?;
-    if registered.id != event.id {
-        // A replay: answer with the first call's attempt when it was logged.
-        let logged = state
-            .store
-            .list_deliveries(&id, Some(&registered.id), PageRequest::first(1))
-            .await?;
-        if let Some(attempt) = logged.data.into_iter().next() {
-            return Ok(Json(attempt));
-        }
-    }
-    let event = registered;
-    let endpoint = state.store.get_webhook(&id).await?;
-    let outcome = crate::delivery::send_once(&state.delivery, &endpoint, &event)
-        .await
-        .map_err(|message| {
-            ApiError(Error::unavailable(format!(
-                "webhook delivery is not set up: {message}"
-            )))
-        })?;
-    let status = if outcome.succeeded() {
-        AttemptStatus::Succeeded
-    } else {
-        AttemptStatus::Failed
-    };
-    let attempt = crate::delivery::attempt_record(&id, &event, 1, &outcome, status, None);
-    let batch = DeliveryBatch {
-        attempts: vec![attempt.clone()],
-        ..DeliveryBatch::default()
-    };
-    state.store.record_deliveries(&id, None, batch).await?;
+    let attempt = manual::send_test(&state.store, &state.delivery, &id, body.idem).await?;
     Ok(Json(attempt))
+}
+
+/// Redeliver a logged delivery
+///
+/// Sends the event of one attempt of the log again, now: the same body and
+/// `Webhook-Id` (receivers de-duplicate by it), signed afresh. The new attempt is
+/// logged; it gets no retries, and a retry the event still has scheduled stays as it
+/// was. Works on a disabled endpoint too (to check a receiver before enabling it).
+#[utoipa::path(post, path = "/v1/webhooks/{webhook_id}/deliveries/{delivery_id}/redeliver", tag = "webhooks",
+    params(("webhook_id" = String, Path),
+        ("delivery_id" = String, Path, description = "The `id` of an attempt in the endpoint's delivery log"),
+        ("Idempotency-Key" = Option<String>, Header, description = "Replay protection: a replay answers the first attempt without sending again")),
+    responses((status = 202, description = "The event was sent again; the new attempt (`succeeded` or `failed`), also in the delivery log", body = DeliveryAttempt),
+        (status = 404, description = "webhook_not_found; delivery_not_found: no attempt with that id in this endpoint's log", body = ErrorBody)))]
+pub async fn redeliver(
+    State(state): State<AppState>,
+    _auth: Auth<AdminOnly>,
+    path: Result<Path<(String, String)>, PathRejection>,
+    body: JsonBody<NoFields>,
+) -> ApiResult<(StatusCode, Json<DeliveryAttempt>)> {
+    // Ids that are not even UTF-8 name nothing: the not-found answers follow.
+    let (id, delivery_id) = path
+        .map(|Path(ids)| ids)
+        .unwrap_or_else(|_| ("\u{FFFD}".to_string(), "\u{FFFD}".to_string()));
+    let attempt =
+        manual::redeliver(&state.store, &state.delivery, &id, &delivery_id, body.idem).await?;
+    Ok((StatusCode::ACCEPTED, Json(attempt)))
+}
+
+/// Enable a disabled webhook endpoint
+///
+/// Delivery resumes where it stopped: the endpoint's place in the event feed and its
+/// queue were kept, so nothing is skipped. `failing_since` is cleared. Enabling an
+/// enabled endpoint changes nothing.
+#[utoipa::path(post, path = "/v1/webhooks/{webhook_id}/enable", tag = "webhooks",
+    params(("webhook_id" = String, Path),
+        ("Idempotency-Key" = Option<String>, Header, description = "Replay protection")),
+    responses((status = 200, description = "The endpoint, enabled (unchanged if it was enabled already)", body = Webhook),
+        (status = 404, description = "webhook_not_found", body = ErrorBody)))]
+pub async fn enable_webhook(
+    State(state): State<AppState>,
+    _auth: Auth<AdminOnly>,
+    Id(id): Id,
+    body: JsonBody<NoFields>,
+) -> ApiResult<Json<Webhook>> {
+    Ok(Json(state.store.enable_webhook(&id, body.idem).await?))
 }
 
 /// Rotate a webhook's secret

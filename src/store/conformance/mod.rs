@@ -35,15 +35,18 @@ pub use idempotency::{IDEMPOTENCY_TTL, idempotency_records_expire_after_their_tt
 pub use keys::api_keys_round_trip;
 pub use redemptions::{
     every_redemption_pages_in_order, idempotency_replays_and_refuses_reuse,
-    reverse_gives_the_use_back,
+    redemptions_are_listed_by_time_window, reverse_gives_the_use_back,
 };
-pub use webhooks::{webhook_deliveries_are_stored_with_the_cursor, webhooks_round_trip};
+pub use webhooks::{
+    a_disabled_webhook_is_enabled_and_deliveries_are_redelivered,
+    webhook_deliveries_are_stored_with_the_cursor, webhooks_round_trip,
+};
 
 #[macro_export]
 macro_rules! conformance_tests {
     ($fresh:expr, $clocked:expr) => {
         $crate::conformance_tests!(@clocked $clocked;
-            idempotency_records_expire_after_their_ttl);
+            idempotency_records_expire_after_their_ttl, redemptions_are_listed_by_time_window);
         $crate::conformance_tests!(@each $fresh;
             book_lifecycle, codes_are_counted_exactly, single_use_code_redeems_once_under_race,
             assign_next_never_hands_out_a_code_twice, locks_reserve_and_expire,
@@ -51,7 +54,9 @@ macro_rules! conformance_tests {
             reverse_gives_the_use_back, idempotency_replays_and_refuses_reuse,
             events_follow_changes_in_order, unassign_and_void, api_keys_round_trip,
             error_precedence_follows_the_contract, webhooks_round_trip,
-            webhook_deliveries_are_stored_with_the_cursor, book_exhausted_is_announced_once,
+            webhook_deliveries_are_stored_with_the_cursor,
+            a_disabled_webhook_is_enabled_and_deliveries_are_redelivered,
+            book_exhausted_is_announced_once,
             bulk_upload_counts_exactly_across_batches, generation_counts_its_shape,
             plans_apply_alike_at_their_edges, every_redemption_pages_in_order,
             lock_ttl_stays_under_its_cap);

@@ -1,9 +1,10 @@
-//! Conformance: redemptions: reversal and idempotent replays.
+//! Conformance: redemptions: reversal, idempotent replays and listing.
 
 use serde_json::json;
 
 use crate::domain::coupon::CouponStatus;
-use crate::domain::{ErrorCode, PageRequest};
+use crate::domain::export::RedemptionWindow;
+use crate::domain::{Clock, ErrorCode, PageRequest, Timestamp};
 use crate::store::Idempotency;
 use crate::store::{DynStore, RedemptionFilter};
 
@@ -150,4 +151,101 @@ pub async fn every_redemption_pages_in_order(store: &DynStore) {
     seen.sort();
     made.sort();
     assert_eq!(seen, made, "every redemption exactly once");
+}
+
+/// A time window on `redeemed_at` (from inclusive, to exclusive) lists exactly the
+/// redemptions made in it, paged, with and without the other filters.
+pub async fn redemptions_are_listed_by_time_window(store: &DynStore, clock: &Clock) {
+    let start = clock.now();
+    let a = codes("WINA", 6);
+    let b = codes("WINB", 3);
+    let book_a = book_with_codes(store, json!({"requires_assignment": false}), &a).await;
+    book_with_codes(store, json!({"requires_assignment": false}), &b).await;
+    // A redemption a second, alternating books where both have codes left.
+    let mut made: Vec<(Timestamp, String, String)> = Vec::new();
+    let order = [
+        &a[0], &b[0], &a[1], &a[2], &b[1], &a[3], &a[4], &b[2], &a[5],
+    ];
+    for (i, code) in order.into_iter().enumerate() {
+        clock.advance(1000);
+        let user = if i % 2 == 0 { "even" } else { "odd" };
+        let redemption = store
+            .redeem(redeem(code, user, None), None)
+            .await
+            .expect("redeem");
+        assert_eq!(redemption.redeemed_at, clock.now());
+        made.push((redemption.redeemed_at, redemption.book_id, redemption.id));
+    }
+    let at = |second: i64| Timestamp(start.0 + second * 1000);
+    let list_all = |filter: RedemptionFilter| async move {
+        let mut seen = Vec::new();
+        let mut page = PageRequest::first(2);
+        loop {
+            let answer = store
+                .list_redemptions(filter.clone(), page)
+                .await
+                .expect("list");
+            assert!(answer.data.len() <= 2);
+            seen.extend(answer.data.into_iter().map(|r| r.id));
+            match answer.next_cursor {
+                Some(cursor) => {
+                    page = PageRequest::parse(Some("2"), Some(&cursor)).expect("cursor")
+                }
+                None => return seen,
+            }
+        }
+    };
+    let expect = |from: Option<i64>, to: Option<i64>, book: Option<&str>| -> Vec<String> {
+        made.iter()
+            .filter(|(t, _, _)| from.is_none_or(|f| *t >= at(f)) && to.is_none_or(|e| *t < at(e)))
+            .filter(|(_, b, _)| book.is_none_or(|book| b == book))
+            .map(|(_, _, id)| id.clone())
+            .collect()
+    };
+    for (from, to) in [
+        (Some(3), Some(7)),
+        (Some(2), None),
+        (None, Some(5)),
+        (Some(9), Some(9)),
+        (Some(10), None),
+        (Some(0), Some(100)),
+    ] {
+        let window = RedemptionWindow {
+            from: from.map(at),
+            to: to.map(at),
+        };
+        let everything = list_all(RedemptionFilter {
+            redeemed: window,
+            ..RedemptionFilter::default()
+        })
+        .await;
+        assert_eq!(everything, expect(from, to, None), "{from:?}..{to:?}");
+        let of_a = list_all(RedemptionFilter {
+            book_id: Some(book_a.clone()),
+            redeemed: window,
+            ..RedemptionFilter::default()
+        })
+        .await;
+        assert_eq!(
+            of_a,
+            expect(from, to, Some(&book_a)),
+            "book, {from:?}..{to:?}"
+        );
+    }
+    let even = list_all(RedemptionFilter {
+        user_id: Some("even".into()),
+        redeemed: RedemptionWindow {
+            from: Some(at(2)),
+            to: Some(at(8)),
+        },
+        ..RedemptionFilter::default()
+    })
+    .await;
+    let expected: Vec<String> = made
+        .iter()
+        .enumerate()
+        .filter(|(i, (t, _, _))| i % 2 == 0 && *t >= at(2) && *t < at(8))
+        .map(|(_, (_, _, id))| id.clone())
+        .collect();
+    assert_eq!(even, expected);
 }

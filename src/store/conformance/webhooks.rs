@@ -370,3 +370,243 @@ pub async fn webhook_deliveries_are_stored_with_the_cursor(store: &DynStore) {
         ErrorCode::WebhookNotFound
     );
 }
+
+pub async fn a_disabled_webhook_is_enabled_and_deliveries_are_redelivered(store: &DynStore) {
+    use crate::domain::event::Event;
+    use crate::domain::webhook::{
+        AttemptStatus, DeliveryAttempt, DeliveryBatch, PendingDelivery, WebhookStatus, attempt_id,
+        new_secret,
+    };
+
+    let hook = webhook_of("https://example.com/e", &["*"]);
+    store
+        .create_webhook(hook.clone(), new_secret(), None)
+        .await
+        .expect("create");
+    let other = webhook_of("https://example.com/other", &["*"]);
+    store
+        .create_webhook(other.clone(), new_secret(), None)
+        .await
+        .expect("create other");
+    // Enabling an enabled endpoint changes nothing.
+    assert_eq!(
+        store.enable_webhook(&hook.id, None).await.expect("enable"),
+        hook
+    );
+
+    let list = codes("WHE", 2);
+    book_with_codes(store, json!({"requires_assignment": false}), &list).await;
+    let now = Timestamp::now();
+    let leased = store
+        .lease_webhook(&hook.id, "p1", now, later(now, 30_000))
+        .await
+        .expect("lease")
+        .expect("free");
+    let events = store
+        .list_events(leased.cursor.as_deref(), 1000)
+        .await
+        .expect("events")
+        .data;
+    assert_eq!(events.len(), 2);
+    let attempt = |event: &Event, n: u32, at: Timestamp| DeliveryAttempt {
+        id: attempt_id(at),
+        webhook_id: hook.id.clone(),
+        event_id: event.id.clone(),
+        event_type: event.event_type.clone(),
+        attempt: n,
+        status: AttemptStatus::Retrying,
+        response_status: Some(503),
+        response_body: Some("down".into()),
+        error: None,
+        latency_ms: 2,
+        attempted_at: at,
+        next_attempt_at: Some(later(at, 5_000)),
+    };
+    // Attempts in one millisecond and in the next: each is found by its id alone.
+    let first = attempt(&events[0], 1, now);
+    let beside = attempt(&events[1], 1, now);
+    let second = attempt(&events[0], 2, later(now, 1));
+    let queued = PendingDelivery {
+        event: events[0].clone(),
+        order_key: "K".into(),
+        attempts: 2,
+        next_attempt_at: later(now, 5_000),
+    };
+    store
+        .record_deliveries(
+            &hook.id,
+            Some("p1"),
+            DeliveryBatch {
+                attempts: vec![first.clone(), beside.clone(), second.clone()],
+                pending: vec![queued.clone()],
+                cursor: Some(events[1].id.clone()),
+                failing_since: Some(Some(now)),
+                disable: true,
+                ..DeliveryBatch::default()
+            },
+        )
+        .await
+        .expect("record");
+    assert!(
+        store
+            .lease_webhook(&hook.id, "p1", now, later(now, 30_000))
+            .await
+            .expect("lease")
+            .is_none(),
+        "disabled"
+    );
+
+    // Enabled again: failing_since cleared, cursor and queue kept, the lease free for
+    // any process; a replay answers the same.
+    let idem = Idempotency {
+        caller: "key_1".into(),
+        key: "enable-1".into(),
+        fingerprint: "e".into(),
+    };
+    let enabled = store
+        .enable_webhook(&hook.id, Some(idem.clone()))
+        .await
+        .expect("enable");
+    assert_eq!(enabled.status, WebhookStatus::Enabled);
+    assert_eq!(enabled.failing_since, None);
+    let stored = store.get_webhook(&hook.id).await.expect("get");
+    assert_eq!(stored.webhook, enabled);
+    assert_eq!(stored.cursor.as_deref(), Some(events[1].id.as_str()));
+    assert_eq!(
+        store.pending_deliveries(&hook.id).await.expect("pending"),
+        vec![queued]
+    );
+    assert!(
+        store
+            .lease_webhook(&hook.id, "p2", now, later(now, 30_000))
+            .await
+            .expect("lease")
+            .is_some(),
+        "another process may deliver it at once"
+    );
+    assert_eq!(
+        store
+            .enable_webhook(&hook.id, Some(idem))
+            .await
+            .expect("replay"),
+        enabled
+    );
+
+    // Attempts by id; unknown ones, and another endpoint's, are not found.
+    for logged in [&first, &beside, &second] {
+        assert_eq!(
+            &store
+                .get_delivery(&hook.id, &logged.id)
+                .await
+                .expect("by id"),
+            logged
+        );
+    }
+    for (webhook_id, delivery_id, code) in [
+        (&hook.id, attempt_id(now), ErrorCode::DeliveryNotFound),
+        (
+            &hook.id,
+            "att_nope".to_string(),
+            ErrorCode::DeliveryNotFound,
+        ),
+        (
+            &hook.id,
+            "att_7ZZZZZZZZZZZZZZZZZZZZZZZZZ".to_string(),
+            ErrorCode::DeliveryNotFound,
+        ),
+        (&other.id, first.id.clone(), ErrorCode::DeliveryNotFound),
+        (
+            &"wh_missing".to_string(),
+            first.id.clone(),
+            ErrorCode::WebhookNotFound,
+        ),
+    ] {
+        assert_eq!(
+            store
+                .get_delivery(webhook_id, &delivery_id)
+                .await
+                .expect_err("not found")
+                .code,
+            code,
+            "{delivery_id}"
+        );
+        assert_eq!(
+            store
+                .begin_redelivery(webhook_id, &delivery_id, attempt_id(now), None)
+                .await
+                .expect_err("not found")
+                .code,
+            code,
+            "{delivery_id}"
+        );
+    }
+
+    // A redelivery of the first attempt is numbered after the event's last one; a
+    // replay of its key answers the first plan.
+    let again_idem = Idempotency {
+        caller: "key_1".into(),
+        key: "again-1".into(),
+        fingerprint: "r".into(),
+    };
+    let planned = attempt_id(later(now, 2));
+    let plan = store
+        .begin_redelivery(
+            &hook.id,
+            &first.id,
+            planned.clone(),
+            Some(again_idem.clone()),
+        )
+        .await
+        .expect("plan");
+    assert_eq!(
+        (plan.attempt_id.as_str(), plan.attempt),
+        (planned.as_str(), 3)
+    );
+    assert_eq!(plan.of, first);
+    let replay = store
+        .begin_redelivery(&hook.id, &first.id, attempt_id(now), Some(again_idem))
+        .await
+        .expect("replay");
+    assert_eq!(replay, plan);
+    // The event it sends is the feed's.
+    let event = store
+        .feed_event(&first.event_id)
+        .await
+        .expect("read")
+        .expect("in the feed");
+    assert_eq!(event, events[0]);
+    assert_eq!(store.feed_event("evt_nope").await.expect("read"), None);
+    // Logged like any attempt (without a lease), it is found by its id too.
+    let resent = DeliveryAttempt {
+        id: plan.attempt_id.clone(),
+        attempt: plan.attempt,
+        status: AttemptStatus::Succeeded,
+        response_status: Some(200),
+        next_attempt_at: None,
+        ..attempt(&events[0], 3, later(now, 3))
+    };
+    store
+        .record_deliveries(
+            &hook.id,
+            None,
+            DeliveryBatch {
+                attempts: vec![resent.clone()],
+                ..DeliveryBatch::default()
+            },
+        )
+        .await
+        .expect("record");
+    assert_eq!(
+        store
+            .get_delivery(&hook.id, &resent.id)
+            .await
+            .expect("by id"),
+        resent
+    );
+    let of_event = store
+        .list_deliveries(&hook.id, Some(&events[0].id), PageRequest::first(10))
+        .await
+        .expect("log");
+    let numbers: Vec<u32> = of_event.data.iter().map(|a| a.attempt).collect();
+    assert_eq!(numbers, [1, 2, 3]);
+}

@@ -84,5 +84,11 @@ pub(super) fn built<T>(
 /// same millisecond keep distinct positions.
 pub(super) fn time_position(now: Timestamp) -> i64 {
     let random: i64 = rand::rng().random_range(0..(1 << 20));
-    (now.millis().max(0) << 20) | random
+    first_position(now) | random
+}
+
+/// The smallest `time_position` of `at`'s millisecond (clamped to what positions hold):
+/// a time window is a range of positions.
+pub(super) fn first_position(at: Timestamp) -> i64 {
+    at.millis().clamp(0, i64::MAX >> 20) << 20
 }

@@ -4,11 +4,12 @@ use async_trait::async_trait;
 
 use crate::domain::coupon::{BaseStatus, Redemption, RedemptionStatus, plan_reverse};
 use crate::domain::event;
+use crate::domain::export::RedemptionWindow;
 use crate::domain::{Error, ErrorCode, Page, PageRequest, Result, Timestamp, page_of};
 use crate::store::{Idempotency, RedemptionFilter, prelude::*};
 
 use super::DynamoStore;
-use super::attr::{Item, from_json, get_n, get_s, n, opt_n, opt_s, pad, s};
+use super::attr::{Item, first_position, from_json, get_n, get_s, n, opt_n, opt_s, pad, s};
 use super::decide::Decision;
 use super::expr::Expr;
 use super::state::{CouponCtx, TallyChange, coupon_key, redemption_key, tally_update, usage_key};
@@ -50,8 +51,13 @@ pub(super) fn parse_redemption(item: &Item) -> Result<(i64, Redemption)> {
 impl DynamoStore {
     /// Every redemption in position order, a page at a time: one bounded query per
     /// partition of the index (at most `limit + 1` items each), merged here.
-    async fn list_all_redemptions(&self, page: PageRequest) -> Result<Page<Redemption>> {
-        let after = page.after.map(pad);
+    async fn list_all_redemptions(
+        &self,
+        page: PageRequest,
+        window: RedemptionWindow,
+    ) -> Result<Page<Redemption>> {
+        let (after, before) = position_range(page.after, window);
+        let after = after.map(pad);
         let mut found = Vec::new();
         for shard in 0..ALL_REDEMPTION_SHARDS {
             let (items, _) = self
@@ -63,7 +69,12 @@ impl DynamoStore {
                 )
                 .await?;
             for item in &items {
-                found.push(parse_redemption(item)?);
+                let (pos, redemption) = parse_redemption(item)?;
+                if before.is_none_or(|before| pos < before)
+                    && window.contains(redemption.redeemed_at)
+                {
+                    found.push((pos, redemption));
+                }
             }
         }
         found.sort_by_key(|(pos, _)| *pos);
@@ -190,10 +201,12 @@ impl RedemptionStore for DynamoStore {
         filter: RedemptionFilter,
         page: PageRequest,
     ) -> Result<Page<Redemption>> {
+        let window = filter.redeemed;
         let keep = |r: &Redemption| {
             filter.book_id.as_ref().is_none_or(|b| &r.book_id == b)
                 && filter.user_id.as_ref().is_none_or(|u| &r.user_id == u)
                 && filter.code.as_ref().is_none_or(|c| &r.code == c)
+                && window.contains(r.redeemed_at)
         };
         let index = if let Some(code) = &filter.code {
             Some(("GSI3", format!("RCODE#{code}")))
@@ -206,10 +219,11 @@ impl RedemptionStore for DynamoStore {
                 .map(|book| ("GSI1", format!("RBOOK#{book}")))
         };
         let Some((index, pk)) = index else {
-            return self.list_all_redemptions(page).await;
+            return self.list_all_redemptions(page, window).await;
         };
         let sk_name = format!("G{}SK", index.trim_start_matches("GSI"));
-        let mut after = page.after.map(pad);
+        let (after, before) = position_range(page.after, window);
+        let mut after = after.map(pad);
         let mut found = Vec::new();
         loop {
             let (items, more) = self
@@ -217,6 +231,10 @@ impl RedemptionStore for DynamoStore {
                 .await?;
             for item in &items {
                 let (pos, redemption) = parse_redemption(item)?;
+                if before.is_some_and(|before| pos >= before) {
+                    // Past the window: nothing later belongs to it.
+                    return Ok(page_of(found, page.limit));
+                }
                 if keep(&redemption) {
                     found.push((pos, redemption));
                 }
@@ -230,4 +248,16 @@ impl RedemptionStore for DynamoStore {
             }
         }
     }
+}
+
+/// The positions a page of a time window reads: after the page's cursor and before
+/// the window's start (exclusive), and below its end (exclusive). Positions carry the
+/// redemption's millisecond, so the window is a key range, not a filter.
+fn position_range(after: Option<i64>, window: RedemptionWindow) -> (Option<i64>, Option<i64>) {
+    let floor = window.from.map(|from| first_position(from) - 1);
+    let after = match (after, floor) {
+        (Some(after), Some(floor)) => Some(after.max(floor)),
+        (after, floor) => after.or(floor),
+    };
+    (after, window.to.map(first_position))
 }

@@ -9,6 +9,9 @@
 //! A round of delivery writes its attempts and pending changes with `BatchWriteItem`
 //! first, then moves the endpoint's cursor with one conditional `UpdateItem` (the
 //! lease holder's): a crash in between redelivers, it never skips.
+//!
+//! An attempt's `pos` starts with the millisecond its id carries, so a redelivery
+//! finds an attempt by id with one query of that millisecond, without an index.
 
 use std::collections::HashSet;
 use std::time::Duration;
@@ -19,10 +22,11 @@ use aws_sdk_dynamodb::types::{DeleteRequest, PutRequest, TransactWriteItem, Writ
 use super::DynamoStore;
 use super::attr::{Item, built, from_json, get_n, get_s, key, n, opt_n, opt_s, pad, s, to_json};
 use super::expr::{Expr, put_new};
-use super::outbox::event_id_floor;
+use super::outbox::{EVENT_SHARDS, event_from_item, event_id_floor, parse_event_id};
 use crate::domain::event::Event;
 use crate::domain::webhook::{
-    self, DeliveryAttempt, DeliveryBatch, Endpoint, Lease, PendingDelivery, Webhook, WebhookStatus,
+    self, DeliveryAttempt, DeliveryBatch, Endpoint, Lease, PendingDelivery, Redelivery, Webhook,
+    WebhookStatus,
 };
 use crate::domain::{Page, PageRequest, Result, Timestamp, page_of};
 use crate::store::{Idempotency, WebhookStore};
@@ -33,13 +37,30 @@ const ATTEMPT_TTL_SECONDS: i64 = 30 * 86_400;
 /// notes on the event feed): delivery re-reads that far back.
 const EVENT_SETTLE: Duration = Duration::from_secs(10);
 
-/// A time-ordered position for an attempt: milliseconds in the high bits and a
-/// process-wide counter below, so the attempts of one batch never share a key.
-fn attempt_position(at: Timestamp) -> i64 {
+/// Bits below the millisecond in an attempt's position.
+const POSITION_LOW_BITS: u32 = 20;
+
+/// The first position of a millisecond; None past what positions can hold.
+fn millisecond_position(at: Timestamp) -> Option<i64> {
+    at.millis()
+        .checked_mul(1 << POSITION_LOW_BITS)
+        .filter(|pos| *pos >= 0)
+}
+
+/// A time-ordered position for an attempt: the millisecond its id carries (its attempt
+/// time) in the high bits, so the id alone finds it, and a process-wide counter from a
+/// random start below, so attempts of one millisecond do not share a key.
+fn attempt_position(attempt: &DeliveryAttempt) -> i64 {
+    use std::sync::OnceLock;
     use std::sync::atomic::{AtomicU64, Ordering};
-    static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let low = COUNTER.fetch_add(1, Ordering::Relaxed) & 0xF_FFFF;
-    (at.millis().max(0) << 20) | low as i64
+    static COUNTER: OnceLock<AtomicU64> = OnceLock::new();
+    let counter = COUNTER.get_or_init(|| AtomicU64::new(rand::random()));
+    let low = counter.fetch_add(1, Ordering::Relaxed) & ((1 << POSITION_LOW_BITS) - 1);
+    let at = webhook::attempt_id_time(&attempt.id).unwrap_or(attempt.attempted_at);
+    let base = millisecond_position(at)
+        .or_else(|| millisecond_position(attempt.attempted_at))
+        .unwrap_or(0);
+    base | low as i64
 }
 
 fn endpoint_key(id: &str) -> Item {
@@ -60,6 +81,8 @@ fn attempts_by_event_pk(id: &str, event_id: &str) -> String {
 
 struct Stored {
     endpoint: Endpoint,
+    /// The endpoint's JSON as stored, for conditions on it.
+    body: String,
     lease_holder: Option<String>,
     lease_until: Option<i64>,
 }
@@ -78,13 +101,15 @@ fn parse(item: &Item) -> Result<Stored> {
         (Some(secret), Some(until)) => Some((secret, Timestamp(until))),
         _ => None,
     };
+    let body = get_s(item, "body")?;
     Ok(Stored {
         endpoint: Endpoint {
-            webhook: from_json(&get_s(item, "body")?)?,
+            webhook: from_json(&body)?,
             secret: get_s(item, "secret")?,
             previous_secret,
             cursor: opt_s(item, "cursor"),
         },
+        body,
         lease_holder: opt_s(item, "lease_holder"),
         lease_until: opt_n(item, "lease_until"),
     })
@@ -95,6 +120,36 @@ impl DynamoStore {
         match self.get(endpoint_key(id)).await? {
             Some(item) => parse(&item),
             None => Err(webhook::not_found(id)),
+        }
+    }
+
+    /// A logged attempt by id: a query of the millisecond its id carries.
+    async fn find_attempt(&self, id: &str, delivery_id: &str) -> Result<DeliveryAttempt> {
+        let missing = || webhook::delivery_not_found(id, delivery_id);
+        let first = webhook::attempt_id_time(delivery_id)
+            .and_then(millisecond_position)
+            .ok_or_else(missing)?;
+        let end = first
+            .checked_add(1 << POSITION_LOW_BITS)
+            .ok_or_else(missing)?;
+        let mut after = Some(pad(first - 1));
+        loop {
+            let (items, more) = self
+                .query_page(None, &attempts_pk(id), after.as_deref(), 100)
+                .await?;
+            for item in &items {
+                if get_n(item, "pos")? >= end {
+                    return Err(missing());
+                }
+                let attempt: DeliveryAttempt = from_json(&get_s(item, "body")?)?;
+                if attempt.id == delivery_id {
+                    return Ok(attempt);
+                }
+            }
+            after = items.last().and_then(|item| opt_s(item, "SK"));
+            if !more || after.is_none() {
+                return Err(missing());
+            }
         }
     }
 
@@ -209,6 +264,24 @@ impl WebhookStore for DynamoStore {
         .await
     }
 
+    async fn enable_webhook(&self, id: &str, idem: Option<Idempotency>) -> Result<Webhook> {
+        self.run(idem.as_ref(), |_| async move {
+            let stored = self.load_webhook(id).await?;
+            let Some(enabled) = webhook::plan_enable(&stored.endpoint.webhook) else {
+                return Ok((stored.endpoint.webhook, Vec::new()));
+            };
+            let mut expr = Expr::new();
+            expr.set("body", s(to_json(&enabled)?));
+            expr.remove(&["lease_holder"]);
+            expr.remove(&["lease_until"]);
+            // Decided on this state only: a change in between decides again.
+            expr.cond("body", "=", s(&stored.body));
+            let items = vec![expr.into_update(&self.table, endpoint_key(id))?];
+            Ok((enabled, items))
+        })
+        .await
+    }
+
     async fn begin_webhook_test(
         &self,
         id: &str,
@@ -279,7 +352,7 @@ impl WebhookStore for DynamoStore {
         stored.lease().check_recorder(holder, id)?;
         let mut requests = Vec::new();
         for attempt in &batch.attempts {
-            let pos = attempt_position(attempt.attempted_at);
+            let pos = attempt_position(attempt);
             let mut item = key(attempts_pk(id), pad(pos));
             item.insert("pos".into(), n(pos));
             item.insert("body".into(), s(to_json(attempt)?));
@@ -335,6 +408,54 @@ impl WebhookStore for DynamoStore {
         match self.update_returning(endpoint_key(id), expr).await? {
             Some(_) => Ok(()),
             None => Err(webhook::not_found(id)),
+        }
+    }
+
+    async fn get_delivery(&self, id: &str, delivery_id: &str) -> Result<DeliveryAttempt> {
+        self.load_webhook(id).await?;
+        self.find_attempt(id, delivery_id).await
+    }
+
+    async fn begin_redelivery(
+        &self,
+        id: &str,
+        delivery_id: &str,
+        attempt_id: String,
+        idem: Option<Idempotency>,
+    ) -> Result<Redelivery> {
+        self.run(idem.as_ref(), |_| {
+            let attempt_id = attempt_id.clone();
+            async move {
+                self.load_webhook(id).await?;
+                let of = self.find_attempt(id, delivery_id).await?;
+                let logged = self
+                    .query_all(Some("GSI2"), &attempts_by_event_pk(id, &of.event_id))
+                    .await?;
+                let numbers = logged
+                    .iter()
+                    .map(|item| Ok(from_json::<DeliveryAttempt>(&get_s(item, "body")?)?.attempt))
+                    .collect::<Result<Vec<u32>>>()?;
+                Ok((
+                    webhook::plan_redelivery(of, numbers, attempt_id),
+                    Vec::new(),
+                ))
+            }
+        })
+        .await
+    }
+
+    async fn feed_event(&self, event_id: &str) -> Result<Option<Event>> {
+        if parse_event_id(event_id).is_none() {
+            return Ok(None);
+        }
+        // The outbox partition follows from the event's coupon, unknown here: one
+        // batched read of the id in each.
+        let keys = (0..EVENT_SHARDS)
+            .map(|shard| key(format!("EVT#{shard}"), event_id))
+            .collect();
+        match self.batch_get(keys).await?.first() {
+            Some(item) => event_from_item(item).map(Some),
+            None => Ok(None),
         }
     }
 

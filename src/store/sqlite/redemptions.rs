@@ -1,6 +1,7 @@
 //! Redemptions in the embedded store: reversal and listing.
 
 use async_trait::async_trait;
+use rusqlite::types::Value as SqlValue;
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
 use crate::domain::coupon::{self, Redemption, RedemptionStatus};
@@ -110,15 +111,23 @@ impl RedemptionStore for SqliteStore {
     ) -> Result<Page<Redemption>> {
         self.read(move |conn, _| {
             let mut sql = format!("SELECT {REDEMPTION_COLUMNS} FROM redemptions WHERE seq > ?1");
-            let mut values: Vec<String> = Vec::new();
-            for (column, value) in [
-                ("book_id", &filter.book_id),
-                ("user_id", &filter.user_id),
-                ("code", &filter.code),
+            let mut values: Vec<SqlValue> = Vec::new();
+            for (condition, value) in [
+                ("book_id =", filter.book_id.map(SqlValue::Text)),
+                ("user_id =", filter.user_id.map(SqlValue::Text)),
+                ("code =", filter.code.map(SqlValue::Text)),
+                (
+                    "redeemed_at >=",
+                    filter.redeemed.from.map(|t| SqlValue::Integer(t.0)),
+                ),
+                (
+                    "redeemed_at <",
+                    filter.redeemed.to.map(|t| SqlValue::Integer(t.0)),
+                ),
             ] {
                 if let Some(value) = value {
-                    values.push(value.clone());
-                    sql.push_str(&format!(" AND {column} = ?{}", values.len() + 2));
+                    values.push(value);
+                    sql.push_str(&format!(" AND {condition} ?{}", values.len() + 2));
                 }
             }
             sql.push_str(" ORDER BY seq LIMIT ?2");

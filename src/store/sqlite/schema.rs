@@ -113,6 +113,8 @@ CREATE TABLE code_shapes (
     r#"
 CREATE INDEX idempotency_created ON idempotency(created_at);
 "#,
+    // A redelivery finds a logged attempt by its id.
+    super::webhooks::ATTEMPT_ID_INDEX,
 ];
 
 pub(super) fn migrate(conn: &Connection) -> Result<()> {

@@ -4,14 +4,15 @@ use async_trait::async_trait;
 use rusqlite::{Connection, OptionalExtension, params};
 
 use super::SqliteStore;
-use super::events::event_id;
+use super::events::{event_id, parse_event_id};
 use super::writer::{Db, from_json, to_json};
 use crate::domain::event::Event;
 use crate::domain::webhook::{
-    self, DeliveryAttempt, DeliveryBatch, Endpoint, Lease, PendingDelivery, Webhook, WebhookStatus,
+    self, DeliveryAttempt, DeliveryBatch, Endpoint, Lease, PendingDelivery, Redelivery, Webhook,
+    WebhookStatus,
 };
 use crate::domain::{Page, PageRequest, Result, Timestamp, page_of};
-use crate::store::{Idempotency, WebhookStore};
+use crate::store::{EventStore, Idempotency, WebhookStore};
 
 /// The webhook tables (a migration of the embedded store).
 pub(super) const SCHEMA: &str = r#"
@@ -40,6 +41,11 @@ CREATE TABLE webhook_attempts (
 );
 CREATE INDEX webhook_attempts_hook ON webhook_attempts(webhook_id, seq);
 CREATE INDEX webhook_attempts_event ON webhook_attempts(webhook_id, event_id, seq);
+"#;
+
+/// Attempts by id (a later migration than `SCHEMA`): the id is inside the JSON body.
+pub(super) const ATTEMPT_ID_INDEX: &str = r#"
+CREATE INDEX webhook_attempts_id ON webhook_attempts(json_extract(body, '$.id'));
 "#;
 
 struct Row {
@@ -95,6 +101,40 @@ fn load(conn: &Connection, id: &str) -> Result<Row> {
         lease_holder,
         lease_until,
     })
+}
+
+fn load_attempt(conn: &Connection, id: &str, delivery_id: &str) -> Result<DeliveryAttempt> {
+    let body: Option<String> = conn
+        .prepare_cached(
+            "SELECT body FROM webhook_attempts
+             WHERE json_extract(body, '$.id') = ?1 AND webhook_id = ?2",
+        )
+        .db()?
+        .query_row(params![delivery_id, id], |r| r.get(0))
+        .optional()
+        .db()?;
+    match body {
+        Some(body) => from_json(&body),
+        None => Err(webhook::delivery_not_found(id, delivery_id)),
+    }
+}
+
+/// The numbers of the logged attempts of one event at one endpoint.
+fn attempt_numbers(conn: &Connection, id: &str, event_id: &str) -> Result<Vec<u32>> {
+    let mut stmt = conn
+        .prepare_cached(
+            "SELECT json_extract(body, '$.attempt') FROM webhook_attempts
+             WHERE webhook_id = ?1 AND event_id = ?2",
+        )
+        .db()?;
+    let rows = stmt
+        .query_map(params![id, event_id], |r| r.get::<_, Option<u32>>(0))
+        .db()?;
+    let mut numbers = Vec::new();
+    for row in rows {
+        numbers.extend(row.db()?);
+    }
+    Ok(numbers)
 }
 
 fn save_body(conn: &Connection, webhook: &Webhook) -> Result<()> {
@@ -197,6 +237,25 @@ impl WebhookStore for SqliteStore {
             .execute(params![id, previous_until.0, secret])
             .db()?;
             Ok(row.endpoint.webhook)
+        })
+        .await
+    }
+
+    async fn enable_webhook(&self, id: &str, idem: Option<Idempotency>) -> Result<Webhook> {
+        let id = id.to_string();
+        self.write(idem, move |conn, _| {
+            let row = load(conn, &id)?;
+            let Some(enabled) = webhook::plan_enable(&row.endpoint.webhook) else {
+                return Ok(row.endpoint.webhook);
+            };
+            conn.prepare_cached(
+                "UPDATE webhooks SET body = ?2, lease_holder = NULL, lease_until = NULL
+                 WHERE id = ?1",
+            )
+            .db()?
+            .execute(params![id, to_json(&enabled)?])
+            .db()?;
+            Ok(enabled)
         })
         .await
     }
@@ -323,6 +382,43 @@ impl WebhookStore for SqliteStore {
             Ok(())
         })
         .await
+    }
+
+    async fn get_delivery(&self, id: &str, delivery_id: &str) -> Result<DeliveryAttempt> {
+        let id = id.to_string();
+        let delivery_id = delivery_id.to_string();
+        self.read(move |conn, _| {
+            load(conn, &id)?;
+            load_attempt(conn, &id, &delivery_id)
+        })
+        .await
+    }
+
+    async fn begin_redelivery(
+        &self,
+        id: &str,
+        delivery_id: &str,
+        attempt_id: String,
+        idem: Option<Idempotency>,
+    ) -> Result<Redelivery> {
+        let id = id.to_string();
+        let delivery_id = delivery_id.to_string();
+        self.write(idem, move |conn, _| {
+            load(conn, &id)?;
+            let of = load_attempt(conn, &id, &delivery_id)?;
+            let numbers = attempt_numbers(conn, &id, &of.event_id)?;
+            Ok(webhook::plan_redelivery(of, numbers, attempt_id))
+        })
+        .await
+    }
+
+    async fn feed_event(&self, wanted: &str) -> Result<Option<Event>> {
+        // Feed ids are sequence numbers: the event is the one after its predecessor.
+        let Some(seq) = parse_event_id(wanted).filter(|seq| *seq > 0) else {
+            return Ok(None);
+        };
+        let page = self.list_events(Some(&event_id(seq - 1)), 1).await?;
+        Ok(page.data.into_iter().find(|event| event.id == wanted))
     }
 
     async fn list_deliveries(

@@ -15,6 +15,7 @@ class ErrorCode(StrEnum):
     COUPON_NOT_ASSIGNED_TO_USER = "coupon_not_assigned_to_user"
     COUPON_NOT_FOUND = "coupon_not_found"
     COUPON_VOIDED = "coupon_voided"
+    DELIVERY_NOT_FOUND = "delivery_not_found"
     FORBIDDEN = "forbidden"
     IDEMPOTENCY_KEY_REUSED = "idempotency_key_reused"
     INTERNAL = "internal"
