@@ -741,6 +741,7 @@ mod tests {
             id: "evt_9".into(),
             event_type: "x".into(),
             created_at: Timestamp(0),
+            actor: crate::domain::event::Actor::unrecorded(),
             data,
         };
         assert_eq!(

@@ -133,6 +133,7 @@ pub async fn test_webhook(
         id: new_id("evt"),
         event_type: webhook::WEBHOOK_TEST.to_string(),
         created_at: Timestamp::now(),
+        actor: body.actor.clone(),
         data: json!({
             "webhook_id": id,
             "message": "a test delivery from coupon-book",
