@@ -89,6 +89,7 @@ pub struct Actor {
     #[serde(rename = "type")]
     pub kind: ActorType,
     /// The API key id, the JWT's `sub`, or the system work's name; null when unknown.
+    #[schema(required = true)]
     pub id: Option<String>,
 }
 
@@ -254,6 +255,7 @@ pub struct Event {
     pub created_at: Timestamp,
     /// Who made the change.
     #[serde(default = "Actor::unrecorded")]
+    #[schema(required = true)]
     pub actor: Actor,
     /// The object after the change: a Book, a Coupon or a Redemption.
     #[schema(value_type = Object)]

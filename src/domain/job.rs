@@ -54,6 +54,7 @@ pub struct Job {
     pub finished_at: Option<Timestamp>,
     /// Who started the job (its own changes are the system's, named by the job id).
     #[serde(default = "Actor::unrecorded")]
+    #[schema(required = true)]
     pub started_by: Actor,
 }
 
