@@ -21,12 +21,12 @@ use coupon_book::domain::job::{CodeIntake, JobKind};
 use coupon_book::store::dynamodb::{Capacity, DynamoStore, local_client};
 use coupon_book::store::prelude::*;
 use coupon_book::store::{Idempotency, RedeemRequest, Write};
+use serde_json::json;
 
 /// The bench's writes, made as one API key would make them.
 fn by() -> Write {
     Write::by(Actor::api_key("key_bench"))
 }
-use serde_json::json;
 
 /// AWS on-demand prices, us-east-1, per million request units (Nov 2024 list prices).
 const WRITE_PRICE_PER_MILLION: f64 = 0.625;

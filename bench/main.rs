@@ -28,12 +28,12 @@ use hyper::Request;
 use hyper::client::conn::http1;
 use hyper_util::rt::TokioIo;
 use serde_json::{Value, json};
+use tokio::net::TcpStream;
 
 /// The bench's writes, made as one API key would make them.
 fn by() -> Write {
     Write::by(Actor::api_key("key_bench"))
 }
-use tokio::net::TcpStream;
 
 const ADMIN_KEY: &str = "bench-admin-key-0123456789";
 
