@@ -16,11 +16,17 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use coupon_book::domain::book::CreateBook;
+use coupon_book::domain::event::Actor;
 use coupon_book::domain::job::{CodeIntake, JobKind};
 use coupon_book::store::dynamodb::{Capacity, DynamoStore, local_client};
 use coupon_book::store::prelude::*;
-use coupon_book::store::{Idempotency, RedeemRequest};
+use coupon_book::store::{Idempotency, RedeemRequest, Write};
 use serde_json::json;
+
+/// The bench's writes, made as one API key would make them.
+fn by() -> Write {
+    Write::by(Actor::api_key("key_bench"))
+}
 
 /// AWS on-demand prices, us-east-1, per million request units (Nov 2024 list prices).
 const WRITE_PRICE_PER_MILLION: f64 = 0.625;
@@ -124,7 +130,7 @@ async fn run(options: Options) -> Result<(), String> {
     let mut code_lists = Vec::new();
     for b in 0..upload_books {
         let book = store
-            .create_book(settings(json!({}))?, None)
+            .create_book(settings(json!({}))?, by())
             .await
             .map_err(err)?;
         let codes: Vec<String> = (0..1000).map(|i| format!("BENCH{b}-{i:05}")).collect();
@@ -132,7 +138,7 @@ async fn run(options: Options) -> Result<(), String> {
         let upload_started = Instant::now();
         let intake = CodeIntake::from_codes(codes.iter().map(String::as_str));
         store
-            .add_codes(&book.id, JobKind::Upload, intake, None)
+            .add_codes(&book.id, JobKind::Upload, intake, by())
             .await
             .map_err(err)?;
         if b == 0 {
@@ -158,7 +164,7 @@ async fn run(options: Options) -> Result<(), String> {
             lock_id: None,
             metadata: Some(json!({"order": i})),
         };
-        store.redeem(request, None).await.map_err(err)?;
+        store.redeem(request, by()).await.map_err(err)?;
     }
     rows.push(Row {
         name: "redeem",
@@ -183,7 +189,10 @@ async fn run(options: Options) -> Result<(), String> {
             key: format!("order-{i}"),
             fingerprint: "fp".into(),
         };
-        store.redeem(request, Some(idem)).await.map_err(err)?;
+        store
+            .redeem(request, by().with_idem(Some(idem)))
+            .await
+            .map_err(err)?;
     }
     rows.push(Row {
         name: "redeem + Idempotency-Key",
@@ -212,7 +221,7 @@ async fn run(options: Options) -> Result<(), String> {
             lock_id: None,
             metadata: None,
         };
-        store.redeem(request, None).await.map_err(err)?;
+        store.redeem(request, by()).await.map_err(err)?;
     }
     rows.push(Row {
         name: "redeem, validated before",
@@ -229,7 +238,7 @@ async fn run(options: Options) -> Result<(), String> {
     let started = Instant::now();
     for (i, code) in codes_b.iter().take(take_lock).enumerate() {
         let lock = store
-            .lock(code, &format!("user{i}"), None.into(), None)
+            .lock(code, &format!("user{i}"), None.into(), by())
             .await
             .map_err(err)?;
         locks.push(lock);
@@ -249,7 +258,7 @@ async fn run(options: Options) -> Result<(), String> {
             lock_id: Some(lock.lock_id.clone()),
             metadata: None,
         };
-        store.redeem(request, None).await.map_err(err)?;
+        store.redeem(request, by()).await.map_err(err)?;
     }
     rows.push(Row {
         name: "redeem with lock",
@@ -265,7 +274,7 @@ async fn run(options: Options) -> Result<(), String> {
     let started = Instant::now();
     for i in 0..take_assign {
         store
-            .assign_next(&book_b, &format!("assignee{i}"), None)
+            .assign_next(&book_b, &format!("assignee{i}"), by())
             .await
             .map_err(err)?;
     }

@@ -19,15 +19,21 @@ use std::time::{Duration, Instant};
 
 use bytes_body::Body;
 use coupon_book::domain::book::CreateBook;
+use coupon_book::domain::event::Actor;
 use coupon_book::domain::job::{CodeIntake, JobKind};
 use coupon_book::store::sqlite::SqliteStore;
-use coupon_book::store::{DynStore, RedeemRequest};
+use coupon_book::store::{DynStore, RedeemRequest, Write};
 use http_body_util::BodyExt;
 use hyper::Request;
 use hyper::client::conn::http1;
 use hyper_util::rt::TokioIo;
 use serde_json::{Value, json};
 use tokio::net::TcpStream;
+
+/// The bench's writes, made as one API key would make them.
+fn by() -> Write {
+    Write::by(Actor::api_key("key_bench"))
+}
 
 const ADMIN_KEY: &str = "bench-admin-key-0123456789";
 
@@ -310,7 +316,7 @@ async fn store_phase(
                     lock_id: None,
                     metadata: None,
                 };
-                let ok = store.redeem(request, None).await.is_ok();
+                let ok = store.redeem(request, by()).await.is_ok();
                 out.latencies.push(started.elapsed());
                 if ok {
                     out.done += 1;
@@ -425,14 +431,14 @@ async fn main() {
     .into_settings()
     .expect("settings");
     let direct_book = store
-        .create_book(settings, None)
+        .create_book(settings, by())
         .await
         .expect("create book");
     let direct_codes = Arc::new(codes("DIRECT", options.codes));
     for chunk in direct_codes.chunks(10_000) {
         let intake = CodeIntake::from_codes(chunk.iter().map(String::as_str));
         store
-            .add_codes(&direct_book.id, JobKind::Upload, intake, None)
+            .add_codes(&direct_book.id, JobKind::Upload, intake, by())
             .await
             .expect("add codes");
     }

@@ -100,7 +100,7 @@ for arg in "$@"; do
   fi
 done
 COUPON_BOOK_TEST_STORE=dynamodb cargo test --test it "${cargo_args[@]}" -- "${test_args[@]}" \
-  http_books:: http_coupons:: http_bad_input:: http_concurrency:: http_ops:: crash:: \
+  http_audit:: http_books:: http_coupons:: http_bad_input:: http_concurrency:: http_ops:: crash:: \
   webhooks:: http_codes:: http_security:: http_redemptions::
 
 # The served OpenAPI document itself: valid OpenAPI (openapi-spec-validator) and free

@@ -9,7 +9,7 @@ use super::spool::SpoolFile;
 use crate::domain::job::{Job, JobStatus};
 use crate::domain::pattern::GenerateSpec;
 use crate::domain::{Error, ErrorCode, Result, Timestamp};
-use crate::store::{DynStore, Idempotency};
+use crate::store::{DynStore, Write};
 
 /// The answer to a job request: the job, still running (202) or finished (201).
 #[derive(Debug)]
@@ -24,12 +24,12 @@ pub async fn generate(
     store: &DynStore,
     book_id: &str,
     spec: GenerateSpec,
-    idem: Option<Idempotency>,
+    write: Write,
     background_jobs: bool,
 ) -> Result<Submitted> {
     let most = (!background_jobs).then_some(INLINE_GENERATE);
     let request_began = Timestamp::now();
-    let (job, spec) = jobs::start_generate(store, book_id, spec, idem, most).await?;
+    let (job, spec) = jobs::start_generate(store, book_id, spec, write, most).await?;
     let inline = job.total <= INLINE_GENERATE;
     submit(store, job, request_began, inline, {
         let store = store.clone();
@@ -58,7 +58,7 @@ pub async fn upload(
     book_id: &str,
     spooled: SpoolFile,
     size: u64,
-    idem: Option<Idempotency>,
+    write: Write,
     background_jobs: bool,
 ) -> Result<Submitted> {
     if !background_jobs && size > INLINE_UPLOAD_BYTES {
@@ -68,7 +68,7 @@ pub async fn upload(
         )));
     }
     let request_began = Timestamp::now();
-    let (job, cursor) = jobs::start_upload(store, book_id, spooled.path(), true, idem).await?;
+    let (job, cursor) = jobs::start_upload(store, book_id, spooled.path(), true, write).await?;
     let inline = size <= INLINE_UPLOAD_BYTES;
     // A replay never runs `run`, which drops the file with it.
     submit(store, job, request_began, inline, {

@@ -18,7 +18,7 @@ use crate::domain::job::{
 };
 use crate::domain::pattern::{CodePattern, GenerateSpec};
 use crate::domain::{Error, PageRequest, Result, decode_cursor};
-use crate::store::{DynStore, Idempotency};
+use crate::store::{DynStore, Write};
 
 use super::spool::{Spool, SpoolFile};
 
@@ -76,7 +76,7 @@ pub async fn start_generate(
     store: &DynStore,
     book_id: &str,
     request: GenerateSpec,
-    idem: Option<Idempotency>,
+    write: Write,
     most: Option<u64>,
 ) -> Result<(Job, GenerateSpec)> {
     // The request's own fields are checked before the book is looked up.
@@ -112,7 +112,7 @@ pub async fn start_generate(
     pattern.check_capacity(count, existing)?;
     let resume = to_value(&Resume::Generate(spec.clone()))?;
     let job = store
-        .create_job(book_id, JobKind::Generate, count, resume, idem)
+        .create_job(book_id, JobKind::Generate, count, resume, write)
         .await?;
     Ok((job, spec))
 }
@@ -202,7 +202,7 @@ pub async fn start_upload(
     book_id: &str,
     file: &Path,
     spooled: bool,
-    idem: Option<Idempotency>,
+    write: Write,
 ) -> Result<(Job, UploadCursor)> {
     let path = file.to_path_buf();
     let total = tokio::task::spawn_blocking(move || count_code_lines(&path))
@@ -217,7 +217,7 @@ pub async fn start_upload(
     };
     let resume = to_value(&Resume::Upload(cursor.clone()))?;
     let job = store
-        .create_job(book_id, JobKind::Upload, total, resume, idem)
+        .create_job(book_id, JobKind::Upload, total, resume, write)
         .await?;
     Ok((job, cursor))
 }

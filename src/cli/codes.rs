@@ -10,6 +10,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use super::{CliError, CliResult};
 use crate::app::jobs;
 use crate::config::StoreArgs;
+use crate::domain::event::Actor;
 use crate::domain::job::Job;
 use crate::domain::pattern::GenerateSpec;
 use crate::store::DynStore;
@@ -64,6 +65,11 @@ pub struct GenerateArgs {
     store: StoreArgs,
 }
 
+/// Jobs started from the command line are the system's, named `cli`.
+fn cli() -> crate::store::Write {
+    crate::store::Write::by(Actor::system("cli"))
+}
+
 fn progress_bar(job: &Job, unit: &str) -> ProgressBar {
     let bar = ProgressBar::new(job.total);
     let template = format!(
@@ -94,7 +100,7 @@ pub async fn run(command: CodesCommand) -> CliResult {
                 length: args.length,
                 check_character: Some(args.check_character),
             };
-            let (job, spec) = jobs::start_generate(&store, &args.book, spec, None, None).await?;
+            let (job, spec) = jobs::start_generate(&store, &args.book, spec, cli(), None).await?;
             let bar = progress_bar(&job, "codes");
             let job = jobs::run_generate(&store, job, spec, &|job: &Job| {
                 bar.set_position(job.processed)
@@ -105,7 +111,7 @@ pub async fn run(command: CodesCommand) -> CliResult {
         }
         CodesCommand::Upload { book, file, store } => {
             let store = store.open().await?;
-            let (job, cursor) = jobs::start_upload(&store, &book, &file, false, None).await?;
+            let (job, cursor) = jobs::start_upload(&store, &book, &file, false, cli()).await?;
             let bar = progress_bar(&job, "lines");
             let job = jobs::run_upload(&store, job, cursor, None, &|job: &Job| {
                 bar.set_position(job.processed)

@@ -18,7 +18,8 @@ pub enum DynamodbCommand {
         stream: StreamArgs,
     },
     /// Bring the indexes of a table made by an earlier version up to date: puts older
-    /// redemptions into the index the unfiltered `GET /v1/redemptions` pages through.
+    /// redemptions into the index the unfiltered `GET /v1/redemptions` pages through,
+    /// and older events into the indexes the filters of `GET /v1/events` read.
     /// Safe to run while the service serves, and more than once.
     Reindex {
         /// The table name, as in `--store dynamodb:<table>`.
@@ -35,6 +36,8 @@ pub async fn run(command: DynamodbCommand) -> CliResult {
             let store = DynamoStore::from_env(&table).await?;
             let added = store.reindex_redemptions().await?;
             eprintln!("{added} redemptions added to the index of {table}");
+            let added = store.reindex_events().await?;
+            eprintln!("{added} events added to the indexes of {table}");
             Ok(())
         }
     }

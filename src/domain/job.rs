@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::coupon::{code_problem, normalize_code};
+use super::event::Actor;
 use super::time::Timestamp;
 
 /// Rejected lines kept in a job report.
@@ -51,6 +52,10 @@ pub struct Job {
     pub errors: Vec<JobError>,
     pub created_at: Timestamp,
     pub finished_at: Option<Timestamp>,
+    /// Who started the job (its own changes are the system's, named by the job id).
+    #[serde(default = "Actor::unrecorded")]
+    #[schema(required = true)]
+    pub started_by: Actor,
 }
 
 /// Codes sorted out from a list: what to insert and what was refused before storage.
@@ -201,7 +206,14 @@ pub struct BatchOutcome {
 }
 
 impl Job {
-    pub fn start(id: String, kind: JobKind, book_id: String, total: u64, now: Timestamp) -> Job {
+    pub fn start(
+        id: String,
+        kind: JobKind,
+        book_id: String,
+        total: u64,
+        started_by: Actor,
+        now: Timestamp,
+    ) -> Job {
         Job {
             id,
             kind,
@@ -216,6 +228,7 @@ impl Job {
             errors: Vec::new(),
             created_at: now,
             finished_at: None,
+            started_by,
         }
     }
 
@@ -288,6 +301,7 @@ mod tests {
             JobKind::Upload,
             "book_1".into(),
             5,
+            Actor::api_key("key_1"),
             Timestamp(0),
         );
         let outcome = BatchOutcome {

@@ -357,11 +357,14 @@ pub fn plan_redelivery(
 }
 
 /// The event a test send delivers.
+/// Test events are not changes of the store: they are the system's, so a redelivery
+/// makes the same body again.
 pub fn test_event(webhook_id: &str, event_id: String, created_at: Timestamp) -> Event {
     Event {
         id: event_id,
         event_type: WEBHOOK_TEST.to_string(),
         created_at,
+        actor: super::event::Actor::system("webhook_test"),
         data: serde_json::json!({
             "webhook_id": webhook_id,
             "message": "a test delivery from coupon-book",
@@ -603,6 +606,7 @@ mod tests {
             id: "evt_9".into(),
             event_type: "x".into(),
             created_at: Timestamp(0),
+            actor: crate::domain::event::Actor::unrecorded(),
             data,
         };
         assert_eq!(
@@ -704,6 +708,7 @@ mod tests {
             id: "evt_5".into(),
             event_type: "coupon.redeemed".into(),
             created_at: Timestamp(900),
+            actor: super::super::event::Actor::api_key("key_1"),
             data: serde_json::json!({"code": "ABC"}),
         };
         assert_eq!(

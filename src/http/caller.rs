@@ -6,19 +6,31 @@ use axum::http::{HeaderMap, header};
 
 use super::error::{ApiError, ApiResult};
 use crate::domain::apikey::Scope;
+use crate::domain::event::Actor;
 use crate::domain::{Error, ErrorCode};
+use crate::store::{Idempotency, Write};
 
 /// An authenticated caller.
 #[derive(Debug, Clone)]
 pub struct Caller {
     /// API key id, or `jwt:<sub>` for tokens.
     pub id: String,
+    /// Who the changes this caller makes are recorded as.
+    pub actor: Actor,
     pub scopes: Vec<Scope>,
     /// Set for end-user tokens: the only user this caller may act for.
     pub end_user: Option<String>,
 }
 
 impl Caller {
+    /// A write by this caller, with the request's idempotency key.
+    pub fn write(&self, idem: Option<Idempotency>) -> Write {
+        Write {
+            actor: self.actor.clone(),
+            idem,
+        }
+    }
+
     pub fn has_any(&self, scopes: &[Scope]) -> bool {
         self.scopes
             .iter()

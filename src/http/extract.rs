@@ -15,8 +15,9 @@ use super::caller::{Caller, PreAuthenticated, bearer_token, forbidden};
 use super::error::{ApiError, ApiResult};
 use crate::domain::apikey::Scope;
 use crate::domain::coupon::normalize_code;
+use crate::domain::event::Actor;
 use crate::domain::{Error, ErrorCode, PageRequest};
-use crate::store::Idempotency;
+use crate::store::{Idempotency, Write};
 
 /// JSON bodies larger than this are refused (uploads are streamed separately).
 pub const JSON_BODY_LIMIT: usize = 1024 * 1024;
@@ -84,10 +85,22 @@ impl<R: Requirement> FromRequestParts<AppState> for Auth<R> {
     }
 }
 
-/// A JSON body parsed into `T`, with the request's idempotency key (if any).
+/// A JSON body parsed into `T`, with the request's idempotency key (if any) and the
+/// caller's actor.
 pub struct JsonBody<T> {
     pub value: T,
     pub idem: Option<Idempotency>,
+    pub actor: Actor,
+}
+
+impl<T> JsonBody<T> {
+    /// The store write this request makes: by its caller, with its idempotency key.
+    pub fn write(&self) -> Write {
+        Write {
+            actor: self.actor.clone(),
+            idem: self.idem.clone(),
+        }
+    }
 }
 
 /// For POST routes that take no fields.
@@ -99,7 +112,7 @@ impl<T: DeserializeOwned + 'static> FromRequest<AppState> for JsonBody<T> {
 
     async fn from_request(req: Request, _state: &AppState) -> Result<Self, ApiError> {
         let key = idempotency_key(req.headers())?;
-        let caller = req.extensions().get::<Caller>().map(|c| c.id.clone());
+        let caller = req.extensions().get::<Caller>().cloned();
         let route = format!("{} {}", req.method(), req.uri().path());
         let bytes = axum::body::to_bytes(req.into_body(), JSON_BODY_LIMIT)
             .await
@@ -119,11 +132,14 @@ impl<T: DeserializeOwned + 'static> FromRequest<AppState> for JsonBody<T> {
         };
         let value = parse_json(text)?;
         let idem = key.map(|key| Idempotency {
-            caller: caller.unwrap_or_default(),
+            caller: caller.as_ref().map(|c| c.id.clone()).unwrap_or_default(),
             key,
             fingerprint: fingerprint(&route, &bytes),
         });
-        Ok(JsonBody { value, idem })
+        // Bodies are read after authentication; without a caller the route is open
+        // and changes nothing that keeps an actor.
+        let actor = caller.map_or_else(Actor::unrecorded, |c| c.actor);
+        Ok(JsonBody { value, idem, actor })
     }
 }
 
@@ -199,8 +215,11 @@ fn strip_position(message: &str) -> String {
     }
 }
 
-/// Query parameters; repeated names keep the last value.
-pub struct Params(pub HashMap<String, String>);
+/// Query parameters; `get` reads the last value of a repeated name, `all` every one.
+pub struct Params {
+    last: HashMap<String, String>,
+    pairs: Vec<(String, String)>,
+}
 
 impl<S: Send + Sync> FromRequestParts<S> for Params {
     type Rejection = ApiError;
@@ -209,13 +228,25 @@ impl<S: Send + Sync> FromRequestParts<S> for Params {
         let query = parts.uri.query().unwrap_or("");
         let pairs: Vec<(String, String)> = serde_urlencoded::from_str(query)
             .map_err(|_| ApiError(Error::invalid("query", "malformed query string")))?;
-        Ok(Params(pairs.into_iter().collect()))
+        Ok(Params {
+            last: pairs.iter().cloned().collect(),
+            pairs,
+        })
     }
 }
 
 impl Params {
     pub fn get(&self, name: &str) -> Option<&str> {
-        self.0.get(name).map(String::as_str)
+        self.last.get(name).map(String::as_str)
+    }
+
+    /// Every value of a repeatable parameter, in order.
+    pub fn all(&self, name: &str) -> Vec<&str> {
+        self.pairs
+            .iter()
+            .filter(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+            .collect()
     }
 
     pub fn page(&self) -> ApiResult<PageRequest> {

@@ -12,6 +12,7 @@ use super::extract::{
     AdminOnly, Assign, BooksRead, BooksWrite, CouponRead, EventsRead, Redeem, Requirement,
 };
 use crate::domain::apikey::Scope;
+use crate::domain::event::EventType;
 use crate::domain::stats::Bucket;
 
 /// The scopes each operation accepts (any one of them; `admin` always passes), as the
@@ -116,8 +117,9 @@ fn declare_scopes(operation: &mut Operation) {
 #[derive(utoipa::OpenApi)]
 #[openapi(
     info(title = "coupon-book", description = "Coupon books, codes, assignment, locks and exactly-once redemption."),
-    // Bucket is a query parameter's type: parameters do not register their schemas.
-    components(schemas(ErrorBody, ErrorDetail, Bucket)),
+    // Bucket and EventType are query parameters' types: parameters do not register
+    // their schemas.
+    components(schemas(ErrorBody, ErrorDetail, Bucket, EventType)),
     // Relative: the API is served wherever the document is.
     servers((url = "/", description = "This server")),
     security(("bearer" = []))

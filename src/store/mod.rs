@@ -15,7 +15,7 @@ use utoipa::ToSchema;
 use crate::domain::apikey::ApiKey;
 use crate::domain::book::{Book, BookSettings, UpdateBook};
 use crate::domain::coupon::{Coupon, CouponStatus, Lock, LockTtl, Redemption};
-use crate::domain::event::Event;
+use crate::domain::event::{Actor, Event, EventFilter};
 use crate::domain::export::RedemptionWindow;
 use crate::domain::job::{CodeIntake, Job, JobKind, JobStatus};
 use crate::domain::stats::{BookStats, Bucket};
@@ -38,15 +38,34 @@ pub struct Idempotency {
     pub fingerprint: String,
 }
 
+/// Who makes a write, and its idempotency key: every write that appends events takes
+/// one, and its events carry the actor.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Write {
+    pub actor: Actor,
+    pub idem: Option<Idempotency>,
+}
+
+impl Write {
+    /// A write by `actor`, without an idempotency key.
+    pub fn by(actor: Actor) -> Write {
+        Write { actor, idem: None }
+    }
+
+    pub fn with_idem(self, idem: Option<Idempotency>) -> Write {
+        Write { idem, ..self }
+    }
+}
+
 /// Books: their settings, counters and statistics.
 #[async_trait]
 pub trait BookStore: Send + Sync {
-    async fn create_book(&self, settings: BookSettings, idem: Option<Idempotency>) -> Result<Book>;
+    async fn create_book(&self, settings: BookSettings, write: Write) -> Result<Book>;
     async fn get_book(&self, book_id: &str) -> Result<Book>;
     async fn list_books(&self, page: PageRequest) -> Result<Page<Book>>;
-    async fn update_book(&self, book_id: &str, patch: UpdateBook) -> Result<Book>;
+    async fn update_book(&self, book_id: &str, patch: UpdateBook, write: Write) -> Result<Book>;
     /// Only while nothing in the book was ever assigned or redeemed.
-    async fn delete_book(&self, book_id: &str) -> Result<()>;
+    async fn delete_book(&self, book_id: &str, write: Write) -> Result<()>;
     async fn book_stats(&self, book_id: &str, bucket: Bucket) -> Result<BookStats>;
 }
 
@@ -59,21 +78,23 @@ pub trait CodeStore: Send + Sync {
         book_id: &str,
         kind: JobKind,
         intake: CodeIntake,
-        idem: Option<Idempotency>,
+        write: Write,
     ) -> Result<Job>;
-    /// Starts a running job for a book; `spec` holds what resuming it needs.
+    /// Starts a running job for a book; `spec` holds what resuming it needs. The
+    /// writer's actor is the job's `started_by`.
     async fn create_job(
         &self,
         book_id: &str,
         kind: JobKind,
         total: u64,
         spec: Value,
-        idem: Option<Idempotency>,
+        write: Write,
     ) -> Result<Job>;
     /// Stores one batch of a running job's codes and counts it into the job, with the
     /// job's new resume `spec`, atomically: after a crash the job resumes exactly there.
     async fn add_job_codes(&self, job_id: &str, intake: CodeIntake, spec: Value) -> Result<Job>;
-    /// Ends a running job (no-op on a finished one) and announces the codes it added.
+    /// Ends a running job (no-op on a finished one) and announces the codes it added,
+    /// as the system doing the job's work (`Actor::system(job id)`).
     async fn finish_job(&self, job_id: &str, status: JobStatus) -> Result<Job>;
     /// Jobs left running by a stop, with their resume specs, oldest first.
     async fn unfinished_jobs(&self) -> Result<Vec<(Job, Value)>>;
@@ -110,29 +131,17 @@ pub struct Validation {
 #[async_trait]
 pub trait CouponStore: Send + Sync {
     async fn get_coupon(&self, code: &str) -> Result<Coupon>;
-    async fn assign(&self, code: &str, user_id: &str, idem: Option<Idempotency>) -> Result<Coupon>;
+    async fn assign(&self, code: &str, user_id: &str, write: Write) -> Result<Coupon>;
     /// Hands the user the next available code; concurrent callers never share one.
-    async fn assign_next(
-        &self,
-        book_id: &str,
-        user_id: &str,
-        idem: Option<Idempotency>,
-    ) -> Result<Coupon>;
-    async fn unassign(&self, code: &str) -> Result<Coupon>;
+    async fn assign_next(&self, book_id: &str, user_id: &str, write: Write) -> Result<Coupon>;
+    async fn unassign(&self, code: &str, write: Write) -> Result<Coupon>;
     async fn validate(&self, code: &str, user_id: &str) -> Result<Validation>;
-    async fn lock(
-        &self,
-        code: &str,
-        user_id: &str,
-        ttl: LockTtl,
-        idem: Option<Idempotency>,
-    ) -> Result<Lock>;
+    async fn lock(&self, code: &str, user_id: &str, ttl: LockTtl, write: Write) -> Result<Lock>;
     /// The lock's holder, if the lock is live (for end-user authorization).
     async fn lock_holder(&self, lock_id: &str) -> Result<Option<String>>;
-    async fn unlock(&self, code: &str, lock_id: &str, idem: Option<Idempotency>) -> Result<Coupon>;
-    async fn redeem(&self, request: RedeemRequest, idem: Option<Idempotency>)
-    -> Result<Redemption>;
-    async fn void(&self, code: &str, idem: Option<Idempotency>) -> Result<Coupon>;
+    async fn unlock(&self, code: &str, lock_id: &str, write: Write) -> Result<Coupon>;
+    async fn redeem(&self, request: RedeemRequest, write: Write) -> Result<Redemption>;
+    async fn void(&self, code: &str, write: Write) -> Result<Coupon>;
     /// Every coupon assigned to the user, in assignment order.
     async fn user_coupons(
         &self,
@@ -155,7 +164,7 @@ pub struct RedemptionFilter {
 /// Redemptions: their reversal and their listing.
 #[async_trait]
 pub trait RedemptionStore: Send + Sync {
-    async fn reverse(&self, redemption_id: &str, idem: Option<Idempotency>) -> Result<Redemption>;
+    async fn reverse(&self, redemption_id: &str, write: Write) -> Result<Redemption>;
     async fn get_redemption(&self, redemption_id: &str) -> Result<Redemption>;
     async fn list_redemptions(
         &self,
@@ -169,8 +178,19 @@ pub trait RedemptionStore: Send + Sync {
 pub trait EventStore: Send + Sync {
     /// Events after the given event id, oldest first.
     async fn list_events(&self, after: Option<&str>, limit: u32) -> Result<Page<Event>>;
-    /// Frees expired locks and appends their `coupon.lock_expired` events. Correctness
-    /// never depends on this running: expired locks are ignored everywhere.
+    /// Events matching `filter` after the given event id, oldest first. Each filter is
+    /// read from an index (never the whole feed); the most selective one is walked and
+    /// the others are checked on what it returns. A page may hold fewer than `limit`
+    /// events while more follow: read on until `next_cursor` is null.
+    async fn find_events(
+        &self,
+        filter: &EventFilter,
+        after: Option<&str>,
+        limit: u32,
+    ) -> Result<Page<Event>>;
+    /// Frees expired locks and appends their `coupon.lock_expired` events (actor
+    /// `Actor::system(LOCK_EXPIRY)`). Correctness never depends on this running:
+    /// expired locks are ignored everywhere.
     async fn expire_locks(&self) -> Result<u64>;
 }
 

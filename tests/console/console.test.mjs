@@ -337,6 +337,35 @@ test('events, webhooks and API keys screens', async () => {
   // A new event appears by itself.
   await api('POST', '/v1/books', { name: 'Tail check' });
   await page.getByRole('cell', { name: /Tail check/ }).first().waitFor({ timeout: 8000 });
+  // The audit trail: one code's redemptions, and who made them.
+  const filterForm = page.locator('form', { has: page.getByRole('heading', { name: 'Filter' }) });
+  await filterForm.getByLabel('Types').fill('coupon.stolen');
+  await filterForm.getByRole('button', { name: 'Apply' }).click();
+  await fieldError(filterForm, 'type').filter({ hasText: /unknown event type/ }).waitFor();
+  await filterForm.getByLabel('Types').fill('coupon.redeemed, redemption.reversed');
+  await filterForm.getByLabel('Code').fill(code.toLowerCase());
+  await filterForm.getByRole('button', { name: 'Apply' }).click();
+  await page.locator('tr[data-event="redemption.reversed"]').waitFor();
+  const audited = page.locator('tr[data-event]');
+  assert.equal(await audited.count(), 2);
+  assert.equal(await page.locator('tr[data-event="coupon.redeemed"]').count(), 1);
+  // Made in this console, with its key: the bootstrap admin key.
+  for (const row of await audited.all()) assert.match(await row.innerText(), /API key\s+key_bootstrap/);
+  assert.match(new URL(page.url()).hash, /^#\/events\?type=coupon\.redeemed&type=redemption\.reversed&code=/);
+  await screenshot('events');
+  // The address keeps the filters: a reload shows the same rows.
+  await page.reload();
+  await page.locator('tr[data-event="redemption.reversed"]').waitFor();
+  assert.equal(await page.locator('tr[data-event]').count(), 2);
+  assert.equal(await filterForm.getByLabel('Code').inputValue(), code.toLowerCase());
+  await page.getByRole('button', { name: 'Clear filters' }).click();
+  await page.getByRole('cell', { name: 'book.created' }).first().waitFor();
+  // A book links to its own events.
+  await page.goto(`${BASE}/console#/books/${bookId}`);
+  await page.getByRole('link', { name: 'Events of this book' }).click();
+  await page.locator('tr[data-event="book.created"]').waitFor();
+  assert.equal(await filterForm.getByLabel('Book id').inputValue(), bookId);
+  assert.equal(await page.getByRole('cell', { name: /Tail check/ }).count(), 0);
 
   await page.getByRole('link', { name: 'Webhooks' }).click();
   const hookForm = page.locator('form', { has: page.getByRole('heading', { name: 'New webhook' }) });

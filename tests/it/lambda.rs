@@ -350,6 +350,7 @@ fn event_image(event: &Value) -> Value {
         "id": {"S": id},
         "type": {"S": event["type"]},
         "created_at": {"N": created.to_string()},
+        "actor": {"S": event["actor"].to_string()},
         "data": {"S": event["data"].to_string()}
     })
 }

@@ -7,6 +7,7 @@ mod common;
 
 mod crash;
 mod fuzz_smoke;
+mod http_audit;
 mod http_auth;
 mod http_bad_input;
 mod http_books;

@@ -599,7 +599,10 @@ export interface paths {
         };
         /**
          * List events
-         * @description Changes to books, coupons and redemptions, oldest first.
+         * @description Changes to books, coupons and redemptions, oldest first, each with its actor.
+         *     Filters combine (all must match) and each is read from an index, never by reading
+         *     the whole feed; a filtered page may hold fewer than `limit` events while more
+         *     follow, so read on until `next_cursor` is null.
          */
         get: operations["list_events"];
         put?: never;
@@ -887,6 +890,24 @@ export interface paths {
 export type webhooks = Record<string, never>;
 export interface components {
     schemas: {
+        /**
+         * @description The actor of an event (and the starter of a job).
+         *
+         *     `system` changes name the work that made them: `lock_expiry` for the sweep of
+         *     expired locks, the job id for a job's work (the job's `started_by` says who started
+         *     it), `cli` for the command line. Events stored before actors were recorded read as
+         *     `{"type": "system", "id": null}`: their actor is unknown.
+         */
+        Actor: {
+            /** @description The API key id, the JWT's `sub`, or the system work's name; null when unknown. */
+            id: string | null;
+            type: components["schemas"]["ActorType"];
+        };
+        /**
+         * @description Who made a change: an API key, a JWT's subject, or the service itself.
+         * @enum {string}
+         */
+        ActorType: "api_key" | "jwt" | "system";
         AddCodes: {
             /** @description At most 10,000 codes; any case, stored upper-case. */
             codes: string[];
@@ -1085,12 +1106,19 @@ export interface components {
             message: string;
         };
         Event: {
+            /** @description Who made the change. */
+            actor: components["schemas"]["Actor"];
             created_at: components["schemas"]["Timestamp"];
             /** @description The object after the change: a Book, a Coupon or a Redemption. */
             data: Record<string, unknown>;
             id: string;
             type: string;
         };
+        /**
+         * @description The event types, as the OpenAPI document names them (the `type` filter's values).
+         * @enum {string}
+         */
+        EventType: "book.created" | "book.updated" | "book.deleted" | "book.codes_added" | "book.exhausted" | "coupon.assigned" | "coupon.unassigned" | "coupon.locked" | "coupon.unlocked" | "coupon.lock_expired" | "coupon.redeemed" | "coupon.voided" | "redemption.reversed";
         /**
          * @description Body of `POST /v1/books/{book_id}/codes/generate` (fields a book's `code_pattern`
          *     may also hold as defaults).
@@ -1132,6 +1160,8 @@ export interface components {
             kind: components["schemas"]["JobKind"];
             /** Format: int64 */
             processed: number;
+            /** @description Who started the job (its own changes are the system's, named by the job id). */
+            started_by: components["schemas"]["Actor"];
             status: components["schemas"]["JobStatus"];
             /** Format: int64 */
             total: number;
@@ -1296,6 +1326,8 @@ export interface components {
     headers: never;
     pathItems: never;
 }
+export type Actor = components['schemas']['Actor'];
+export type ActorType = components['schemas']['ActorType'];
 export type AddCodes = components['schemas']['AddCodes'];
 export type ApiKey = components['schemas']['ApiKey'];
 export type AssignNextBody = components['schemas']['AssignNextBody'];
@@ -1318,6 +1350,7 @@ export type ErrorBody = components['schemas']['ErrorBody'];
 export type ErrorCode = components['schemas']['ErrorCode'];
 export type ErrorDetail = components['schemas']['ErrorDetail'];
 export type Event = components['schemas']['Event'];
+export type EventType = components['schemas']['EventType'];
 export type GenerateSpec = components['schemas']['GenerateSpec'];
 export type Job = components['schemas']['Job'];
 export type JobError = components['schemas']['JobError'];
@@ -4691,6 +4724,14 @@ export interface operations {
                 limit?: number;
                 /** @description Same as after */
                 cursor?: string;
+                /** @description Only events of these types (repeatable: `type=coupon.redeemed&type=redemption.reversed`) */
+                type?: components["schemas"]["EventType"][];
+                /** @description Only events about this book: the book's own and those of its coupons and redemptions */
+                book_id?: string;
+                /** @description Only events about this coupon code (any case) */
+                code?: string;
+                /** @description Only events about this user: assignments to and from them, their locks, redemptions and reversals, and changes to coupons assigned to them */
+                user_id?: string;
             };
             header?: never;
             path?: never;
@@ -4698,7 +4739,7 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description Events, oldest first; next_cursor is the last event id */
+            /** @description Events, oldest first; next_cursor is the last event id read */
             200: {
                 headers: {
                     [name: string]: unknown;
@@ -4707,7 +4748,7 @@ export interface operations {
                     "application/json": components["schemas"]["Page_Event"];
                 };
             };
-            /** @description invalid_request: malformed JSON, wrong type or out-of-range value (see `field`) */
+            /** @description invalid_request: an unknown `type` (field `type`), an empty filter, a bad `limit` or an unknown `after` id */
             400: {
                 headers: {
                     [name: string]: unknown;

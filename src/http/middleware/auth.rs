@@ -12,6 +12,7 @@ use serde::Deserialize;
 
 use crate::domain::apikey::{EndUserRule, Scope, hash_key};
 use crate::domain::coupon::MAX_USER_ID_CHARS;
+use crate::domain::event::Actor;
 use crate::domain::{Error, ErrorCode};
 use crate::http::caller::Caller;
 use crate::http::error::ApiResult;
@@ -225,6 +226,7 @@ impl JwtVerifier {
         }
         Ok(Caller {
             id: format!("jwt:{}", claims.sub),
+            actor: Actor::jwt(&claims.sub),
             scopes,
             end_user,
         })
@@ -305,6 +307,7 @@ impl Authenticator {
             return Err(Error::new(ErrorCode::Unauthenticated, "unknown or revoked token").into());
         };
         let caller = Caller {
+            actor: Actor::api_key(&api_key.id),
             id: api_key.id,
             scopes: api_key.scopes,
             end_user: None,

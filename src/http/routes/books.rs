@@ -23,8 +23,9 @@ pub async fn create_book(
     _auth: Auth<BooksWrite>,
     body: JsonBody<CreateBook>,
 ) -> ApiResult<(StatusCode, Json<Book>)> {
+    let write = body.write();
     let settings = body.value.into_settings()?;
-    let book = state.store.create_book(settings, body.idem).await?;
+    let book = state.store.create_book(settings, write).await?;
     Ok((StatusCode::CREATED, Json(book)))
 }
 
@@ -72,7 +73,10 @@ pub async fn update_book(
     body: JsonBody<UpdateBook>,
 ) -> ApiResult<Json<Book>> {
     body.value.check_fields()?;
-    Ok(Json(state.store.update_book(&book_id, body.value).await?))
+    let write = body.write();
+    Ok(Json(
+        state.store.update_book(&book_id, body.value, write).await?,
+    ))
 }
 
 /// Delete a book
@@ -85,10 +89,13 @@ pub async fn update_book(
         (status = 409, description = "book_in_use: codes were assigned or redeemed; archive instead", body = ErrorBody)))]
 pub async fn delete_book(
     State(state): State<AppState>,
-    _auth: Auth<BooksWrite>,
+    Auth { caller, .. }: Auth<BooksWrite>,
     Id(book_id): Id,
 ) -> ApiResult<StatusCode> {
-    state.store.delete_book(&book_id).await?;
+    state
+        .store
+        .delete_book(&book_id, caller.write(None))
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -66,7 +66,7 @@ pub async fn add_code_list(
     let intake = CodeIntake::from_codes(body.value.codes.iter().map(String::as_str));
     Ok(state
         .store
-        .add_codes(book_id, JobKind::Upload, intake, body.idem)
+        .add_codes(book_id, JobKind::Upload, intake, body.write())
         .await?)
 }
 
@@ -137,11 +137,12 @@ pub async fn generate(
     Id(book_id): Id,
     body: JsonBody<GenerateSpec>,
 ) -> ApiResult<(StatusCode, Json<Job>)> {
+    let write = body.write();
     let submitted = job_requests::generate(
         &state.store,
         &book_id,
         body.value,
-        body.idem,
+        write,
         state.background_jobs,
     )
     .await?;
@@ -264,7 +265,7 @@ pub async fn upload(
         &book_id,
         spooled,
         size,
-        idem,
+        caller.write(idem),
         state.background_jobs,
     )
     .await?;

@@ -95,7 +95,7 @@ pub async fn assign(
     check_user(&body.value.user_id)?;
     let result = state
         .store
-        .assign(code.code()?, &body.value.user_id, body.idem)
+        .assign(code.code()?, &body.value.user_id, body.write())
         .await;
     observe(&result, "assign");
     Ok(Json(result?))
@@ -120,7 +120,7 @@ pub async fn assign_next(
     check_user(&body.value.user_id)?;
     let result = state
         .store
-        .assign_next(&book_id, &body.value.user_id, body.idem)
+        .assign_next(&book_id, &body.value.user_id, body.write())
         .await;
     observe(&result, "assign_next");
     Ok(Json(result?))
@@ -134,10 +134,11 @@ pub async fn assign_next(
         (status = 409, description = "coupon_already_redeemed", body = ErrorBody)))]
 pub async fn unassign(
     State(state): State<AppState>,
-    _auth: Auth<Assign>,
+    Auth { caller, .. }: Auth<Assign>,
     code: CodeParam,
 ) -> ApiResult<Json<Coupon>> {
-    Ok(Json(state.store.unassign(code.code()?).await?))
+    let write = caller.write(None);
+    Ok(Json(state.store.unassign(code.code()?, write).await?))
 }
 
 /// Check whether a user could redeem
@@ -208,7 +209,7 @@ pub async fn lock(
     }
     let result = state
         .store
-        .lock(code.code()?, &body.value.user_id, ttl, body.idem)
+        .lock(code.code()?, &body.value.user_id, ttl, body.write())
         .await;
     observe(&result, "lock");
     Ok(Json(result?))
@@ -241,7 +242,7 @@ pub async fn unlock(
     }
     let coupon = state
         .store
-        .unlock(code.code()?, &body.value.lock_id, body.idem)
+        .unlock(code.code()?, &body.value.lock_id, body.write())
         .await?;
     Ok(Json(match &caller.end_user {
         Some(user_id) => coupon.seen_by_end_user(user_id),
@@ -265,6 +266,7 @@ pub async fn redeem(
     code: CodeParam,
     body: JsonBody<RedeemBody>,
 ) -> ApiResult<(StatusCode, Json<Redemption>)> {
+    let write = body.write();
     let RedeemBody {
         user_id,
         lock_id,
@@ -289,7 +291,7 @@ pub async fn redeem(
         lock_id: lock_id.filter(|id| !id.is_empty()),
         metadata: metadata.filter(|m| !m.is_null()),
     };
-    let result = state.store.redeem(request, body.idem).await;
+    let result = state.store.redeem(request, write).await;
     observe(&result, "redeem");
     Ok((StatusCode::CREATED, Json(result?)))
 }
@@ -307,5 +309,5 @@ pub async fn void(
     code: CodeParam,
     body: JsonBody<NoFields>,
 ) -> ApiResult<Json<Coupon>> {
-    Ok(Json(state.store.void(code.code()?, body.idem).await?))
+    Ok(Json(state.store.void(code.code()?, body.write()).await?))
 }

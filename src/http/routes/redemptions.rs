@@ -30,7 +30,9 @@ pub async fn reverse(
     body: JsonBody<NoFields>,
 ) -> ApiResult<Json<Redemption>> {
     caller.require_service()?;
-    Ok(Json(state.store.reverse(&redemption_id, body.idem).await?))
+    Ok(Json(
+        state.store.reverse(&redemption_id, body.write()).await?,
+    ))
 }
 
 /// Get a redemption

@@ -68,12 +68,13 @@ pub async fn assign_next(
     auth: Auth<Assign>,
     body: JsonBody<AssignNextBody>,
 ) -> ApiResult<Json<Coupon>> {
-    let JsonBody { value, idem } = body;
+    let JsonBody { value, idem, actor } = body;
     let body = JsonBody {
         value: UserBody {
             user_id: value.user_id,
         },
         idem,
+        actor,
     };
     coupons::assign_next(state, auth, Id(value.book_id), body).await
 }

@@ -6,11 +6,11 @@ use crate::domain::book::{BookStatus, UpdateBook};
 use crate::domain::{ErrorCode, PageRequest};
 use crate::store::DynStore;
 
-use super::{book_with_codes, codes, redeem, settings};
+use super::{book_with_codes, by_key, codes, redeem, settings};
 
 pub async fn book_lifecycle(store: &DynStore) {
     let draft = store
-        .create_book(settings(json!({"status": "draft"})), None)
+        .create_book(settings(json!({"status": "draft"})), by_key())
         .await
         .expect("create");
     assert!(draft.id.starts_with("book_"));
@@ -22,7 +22,7 @@ pub async fn book_lifecycle(store: &DynStore) {
 
     for _ in 0..4 {
         store
-            .create_book(settings(json!({})), None)
+            .create_book(settings(json!({})), by_key())
             .await
             .expect("create");
     }
@@ -42,7 +42,7 @@ pub async fn book_lifecycle(store: &DynStore) {
         ..UpdateBook::default()
     };
     let refused = store
-        .update_book(&draft.id, paused.clone())
+        .update_book(&draft.id, paused.clone(), by_key())
         .await
         .expect_err("draft->paused");
     assert_eq!(refused.code, ErrorCode::InvalidStatusTransition);
@@ -52,18 +52,24 @@ pub async fn book_lifecycle(store: &DynStore) {
         ..UpdateBook::default()
     };
     let updated = store
-        .update_book(&draft.id, active)
+        .update_book(&draft.id, active, by_key())
         .await
         .expect("activate");
     assert_eq!(updated.settings.status, BookStatus::Active);
     assert_eq!(updated.settings.name, "renamed");
     assert!(updated.updated_at >= draft.updated_at);
-    store.update_book(&draft.id, paused).await.expect("pause");
+    store
+        .update_book(&draft.id, paused, by_key())
+        .await
+        .expect("pause");
 
     // A book whose codes were never used can be deleted; a used one cannot.
     let spare = codes("DEL", 2);
     let unused = book_with_codes(store, json!({}), &spare).await;
-    store.delete_book(&unused).await.expect("delete unused");
+    store
+        .delete_book(&unused, by_key())
+        .await
+        .expect("delete unused");
     assert_eq!(
         store.get_book(&unused).await.expect_err("gone").code,
         ErrorCode::BookNotFound
@@ -71,10 +77,13 @@ pub async fn book_lifecycle(store: &DynStore) {
     let used_codes = codes("USED", 1);
     let used = book_with_codes(store, json!({}), &used_codes).await;
     store
-        .assign(&used_codes[0], "u1", None)
+        .assign(&used_codes[0], "u1", by_key())
         .await
         .expect("assign");
-    let in_use = store.delete_book(&used).await.expect_err("in use");
+    let in_use = store
+        .delete_book(&used, by_key())
+        .await
+        .expect_err("in use");
     assert_eq!(in_use.code, ErrorCode::BookInUse);
 }
 
@@ -94,18 +103,18 @@ pub async fn book_exhausted_is_announced_once(store: &DynStore) {
     )
     .await;
     store
-        .redeem(redeem(&list[0], "u1", None), None)
+        .redeem(redeem(&list[0], "u1", None), by_key())
         .await
         .expect("redeem");
     let events = store.list_events(None, 1000).await.expect("events").data;
     assert_eq!(exhausted(&events, &budget), 0);
     store
-        .redeem(redeem(&list[1], "u2", None), None)
+        .redeem(redeem(&list[1], "u2", None), by_key())
         .await
         .expect("redeem");
     assert_eq!(
         store
-            .redeem(redeem(&list[2], "u3", None), None)
+            .redeem(redeem(&list[2], "u3", None), by_key())
             .await
             .expect_err("budget")
             .code,
@@ -119,7 +128,7 @@ pub async fn book_exhausted_is_announced_once(store: &DynStore) {
     let last = book_with_codes(store, json!({"requires_assignment": false}), &list).await;
     for (code, user) in list.iter().zip(["u1", "u2"]) {
         store
-            .redeem(redeem(code, user, None), None)
+            .redeem(redeem(code, user, None), by_key())
             .await
             .expect("redeem");
     }
@@ -135,13 +144,13 @@ pub async fn book_exhausted_is_announced_once(store: &DynStore) {
     let list = codes("EXA", 2);
     let handed = book_with_codes(store, json!({}), &list).await;
     store
-        .assign_next(&handed, "u1", None)
+        .assign_next(&handed, "u1", by_key())
         .await
         .expect("assign");
     let events = store.list_events(None, 1000).await.expect("events").data;
     assert_eq!(exhausted(&events, &handed), 0);
     store
-        .assign_next(&handed, "u2", None)
+        .assign_next(&handed, "u2", by_key())
         .await
         .expect("assign");
     let events = store.list_events(None, 1000).await.expect("events").data;

@@ -9,7 +9,7 @@ use crate::domain::job::{CodeIntake, JobKind, JobStatus};
 use crate::domain::pattern::{CodePattern, GenerateSpec};
 use crate::store::DynStore;
 
-use super::{book_with_codes, codes, redeem, settings};
+use super::{book_with_codes, by_key, codes, redeem, settings};
 
 pub async fn codes_are_counted_exactly(store: &DynStore) {
     let list = codes("CNT", 3);
@@ -25,7 +25,7 @@ pub async fn codes_are_counted_exactly(store: &DynStore) {
             &book_id,
             JobKind::Upload,
             CodeIntake::from_codes(again.iter().map(String::as_str)),
-            None,
+            by_key(),
         )
         .await
         .expect("add again");
@@ -43,9 +43,9 @@ pub async fn codes_are_counted_exactly(store: &DynStore) {
     assert_eq!(book.counts.available, 4);
     assert_eq!(store.get_job(&job.id).await.expect("job"), job);
 
-    store.assign(&list[0], "u", None).await.expect("assign");
+    store.assign(&list[0], "u", by_key()).await.expect("assign");
     store
-        .redeem(redeem(&list[1], "u", None), None)
+        .redeem(redeem(&list[1], "u", None), by_key())
         .await
         .expect_err("not assigned");
     let book = store.get_book(&book_id).await.expect("book");
@@ -76,7 +76,7 @@ pub async fn bulk_upload_counts_exactly_across_batches(store: &DynStore) {
     let existing = codes("BULKX", 5);
     book_with_codes(store, json!({}), &existing).await;
     let book = store
-        .create_book(settings(json!({})), None)
+        .create_book(settings(json!({})), by_key())
         .await
         .expect("create book");
     let tag = ulid::Ulid::new().to_string();
@@ -87,7 +87,7 @@ pub async fn bulk_upload_counts_exactly_across_batches(store: &DynStore) {
             JobKind::Upload,
             LINES,
             serde_json::Value::Null,
-            None,
+            by_key(),
         )
         .await
         .expect("create job");
@@ -136,7 +136,7 @@ pub async fn bulk_upload_counts_exactly_across_batches(store: &DynStore) {
 /// uploads do not count, and other shapes keep their own count.
 pub async fn generation_counts_its_shape(store: &DynStore) {
     let book = store
-        .create_book(settings(json!({})), None)
+        .create_book(settings(json!({})), by_key())
         .await
         .expect("book");
     let spec = |count: u64| GenerateSpec {
@@ -150,7 +150,7 @@ pub async fn generation_counts_its_shape(store: &DynStore) {
     let generate = |count: u64| {
         let book_id = book.id.clone();
         async move {
-            let (job, spec) = jobs::start_generate(store, &book_id, spec(count), None, None)
+            let (job, spec) = jobs::start_generate(store, &book_id, spec(count), by_key(), None)
                 .await
                 .expect("start");
             let job = jobs::run_generate(store, job, spec, &|_| {})
@@ -167,7 +167,7 @@ pub async fn generation_counts_its_shape(store: &DynStore) {
 
     let uploaded = CodeIntake::from_codes(["GEN-222222", "GEN-333333"]);
     store
-        .add_codes(&book.id, JobKind::Upload, uploaded, None)
+        .add_codes(&book.id, JobKind::Upload, uploaded, by_key())
         .await
         .expect("upload");
     assert_eq!(store.generated_count(&shape).await.expect("count"), 150);

@@ -9,7 +9,7 @@ use crate::domain::coupon::{CouponStatus, LockTtl};
 use crate::domain::{ErrorCode, PageRequest, Timestamp};
 use crate::store::{DynStore, RedemptionFilter};
 
-use super::{book_with_codes, codes, redeem};
+use super::{book_with_codes, by_key, codes, redeem};
 
 pub async fn single_use_code_redeems_once_under_race(store: &DynStore) {
     let list = codes("RACE", 5);
@@ -21,7 +21,7 @@ pub async fn single_use_code_redeems_once_under_race(store: &DynStore) {
                 let code = code.clone();
                 tokio::spawn(async move {
                     store
-                        .redeem(redeem(&code, &format!("user{i}"), None), None)
+                        .redeem(redeem(&code, &format!("user{i}"), None), by_key())
                         .await
                 })
             })
@@ -47,9 +47,11 @@ pub async fn assign_next_never_hands_out_a_code_twice(store: &DynStore) {
         .map(|i| {
             let store = store.clone();
             let book_id = book_id.clone();
-            tokio::spawn(
-                async move { store.assign_next(&book_id, &format!("user{i}"), None).await },
-            )
+            tokio::spawn(async move {
+                store
+                    .assign_next(&book_id, &format!("user{i}"), by_key())
+                    .await
+            })
         })
         .collect();
     let mut handed = HashSet::new();
@@ -70,11 +72,11 @@ pub async fn assign_next_never_hands_out_a_code_twice(store: &DynStore) {
     let limited = codes("LIM", 3);
     let limited_book = book_with_codes(store, json!({"max_coupons_per_user": 1}), &limited).await;
     store
-        .assign_next(&limited_book, "solo", None)
+        .assign_next(&limited_book, "solo", by_key())
         .await
         .expect("first");
     let err = store
-        .assign_next(&limited_book, "solo", None)
+        .assign_next(&limited_book, "solo", by_key())
         .await
         .expect_err("second");
     assert_eq!(err.code, ErrorCode::UserCouponLimitReached);
@@ -85,12 +87,12 @@ pub async fn locks_reserve_and_expire(store: &DynStore) {
     book_with_codes(store, json!({"requires_assignment": false}), &list).await;
     let code = &list[0];
     let lock = store
-        .lock(code, "alice", LockTtl::asked(60), None)
+        .lock(code, "alice", LockTtl::asked(60), by_key())
         .await
         .expect("lock");
     assert!(lock.lock_id.starts_with("lock_"));
     let again = store
-        .lock(code, "alice", LockTtl::asked(120), None)
+        .lock(code, "alice", LockTtl::asked(120), by_key())
         .await
         .expect("relock");
     assert_eq!(again.lock_id, lock.lock_id);
@@ -100,27 +102,27 @@ pub async fn locks_reserve_and_expire(store: &DynStore) {
         CouponStatus::Locked
     );
     let stolen = store
-        .lock(code, "bob", None.into(), None)
+        .lock(code, "bob", None.into(), by_key())
         .await
         .expect_err("bob");
     assert_eq!(stolen.code, ErrorCode::CouponLocked);
     let direct = store
-        .redeem(redeem(code, "bob", None), None)
+        .redeem(redeem(code, "bob", None), by_key())
         .await
         .expect_err("reserved");
     assert_eq!(direct.code, ErrorCode::CouponLocked);
     let foreign = store
-        .redeem(redeem(code, "bob", Some(&lock.lock_id)), None)
+        .redeem(redeem(code, "bob", Some(&lock.lock_id)), by_key())
         .await
         .expect_err("foreign lock");
     assert_eq!(foreign.code, ErrorCode::CouponLocked);
     let redemption = store
-        .redeem(redeem(code, "alice", Some(&lock.lock_id)), None)
+        .redeem(redeem(code, "alice", Some(&lock.lock_id)), by_key())
         .await
         .expect("redeem with lock");
     assert_eq!(redemption.user_id, "alice");
     let consumed = store
-        .unlock(code, &lock.lock_id, None)
+        .unlock(code, &lock.lock_id, by_key())
         .await
         .expect_err("consumed");
     assert_eq!(consumed.code, ErrorCode::LockNotFound);
@@ -128,7 +130,7 @@ pub async fn locks_reserve_and_expire(store: &DynStore) {
     // An expired lock frees its reservation with no background work.
     let other = &list[1];
     let short = store
-        .lock(other, "alice", LockTtl::asked(1), None)
+        .lock(other, "alice", LockTtl::asked(1), by_key())
         .await
         .expect("short lock");
     tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
@@ -137,16 +139,16 @@ pub async fn locks_reserve_and_expire(store: &DynStore) {
         CouponStatus::Available
     );
     let late = store
-        .redeem(redeem(other, "alice", Some(&short.lock_id)), None)
+        .redeem(redeem(other, "alice", Some(&short.lock_id)), by_key())
         .await
         .expect_err("expired");
     assert_eq!(late.code, ErrorCode::LockNotFound);
     let bob = store
-        .lock(other, "bob", None.into(), None)
+        .lock(other, "bob", None.into(), by_key())
         .await
         .expect("bob locks after expiry");
     store
-        .unlock(other, &bob.lock_id, None)
+        .unlock(other, &bob.lock_id, by_key())
         .await
         .expect("unlock");
     assert_eq!(store.expire_locks().await.expect("sweep"), 1);
@@ -166,7 +168,7 @@ pub async fn multi_use_code_respects_user_limit_under_race(store: &DynStore) {
             let code = list[0].clone();
             tokio::spawn(async move {
                 store
-                    .redeem(redeem(&code, &format!("user{}", i % 8), None), None)
+                    .redeem(redeem(&code, &format!("user{}", i % 8), None), by_key())
                     .await
             })
         })
@@ -205,7 +207,7 @@ pub async fn budget_is_exact_under_race(store: &DynStore) {
         .cloned()
         .map(|code| {
             let store = store.clone();
-            tokio::spawn(async move { store.redeem(redeem(&code, "u", None), None).await })
+            tokio::spawn(async move { store.redeem(redeem(&code, "u", None), by_key()).await })
         })
         .collect();
     let mut wins = 0;
@@ -230,10 +232,10 @@ pub async fn budget_is_exact_under_race(store: &DynStore) {
 pub async fn unassign_and_void(store: &DynStore) {
     let list = codes("VOID", 2);
     book_with_codes(store, json!({}), &list).await;
-    store.assign(&list[0], "u", None).await.expect("assign");
+    store.assign(&list[0], "u", by_key()).await.expect("assign");
     assert_eq!(
         store
-            .assign(&list[0], "u", None)
+            .assign(&list[0], "u", by_key())
             .await
             .expect("same user")
             .assigned_to
@@ -242,7 +244,7 @@ pub async fn unassign_and_void(store: &DynStore) {
     );
     assert_eq!(
         store
-            .assign(&list[0], "v", None)
+            .assign(&list[0], "v", by_key())
             .await
             .expect_err("other")
             .code,
@@ -253,7 +255,7 @@ pub async fn unassign_and_void(store: &DynStore) {
         .await
         .expect("user coupons");
     assert_eq!(mine.data.len(), 1);
-    let freed = store.unassign(&list[0]).await.expect("unassign");
+    let freed = store.unassign(&list[0], by_key()).await.expect("unassign");
     assert_eq!(
         (freed.status, freed.assigned_to),
         (CouponStatus::Available, None)
@@ -266,21 +268,28 @@ pub async fn unassign_and_void(store: &DynStore) {
             .data
             .is_empty()
     );
-    store.assign(&list[1], "u", None).await.expect("assign");
+    store.assign(&list[1], "u", by_key()).await.expect("assign");
     store
-        .redeem(redeem(&list[1], "u", None), None)
+        .redeem(redeem(&list[1], "u", None), by_key())
         .await
         .expect("redeem");
     assert_eq!(
-        store.unassign(&list[1]).await.expect_err("redeemed").code,
+        store
+            .unassign(&list[1], by_key())
+            .await
+            .expect_err("redeemed")
+            .code,
         ErrorCode::CouponAlreadyRedeemed
     );
-    let voided = store.void(&list[0], None).await.expect("void");
+    let voided = store.void(&list[0], by_key()).await.expect("void");
     assert_eq!(voided.status, CouponStatus::Voided);
-    store.assign(&list[0], "u", None).await.expect_err("voided");
+    store
+        .assign(&list[0], "u", by_key())
+        .await
+        .expect_err("voided");
     assert_eq!(
         store
-            .lock(&list[0], "u", None.into(), None)
+            .lock(&list[0], "u", None.into(), by_key())
             .await
             .expect_err("voided")
             .code,
@@ -302,7 +311,7 @@ pub async fn error_precedence_follows_the_contract(store: &DynStore) {
     // A draft book refuses before the assignment check.
     assert_eq!(
         store
-            .redeem(redeem(&list[0], "u", None), None)
+            .redeem(redeem(&list[0], "u", None), by_key())
             .await
             .expect_err("draft")
             .code,
@@ -314,12 +323,12 @@ pub async fn error_precedence_follows_the_contract(store: &DynStore) {
         ..UpdateBook::default()
     };
     store
-        .update_book(&book_id, future)
+        .update_book(&book_id, future, by_key())
         .await
         .expect("activate later");
     assert_eq!(
         store
-            .redeem(redeem(&list[0], "u", None), None)
+            .redeem(redeem(&list[0], "u", None), by_key())
             .await
             .expect_err("early")
             .code,
@@ -330,12 +339,12 @@ pub async fn error_precedence_follows_the_contract(store: &DynStore) {
         ..UpdateBook::default()
     };
     store
-        .update_book(&book_id, now_valid)
+        .update_book(&book_id, now_valid, by_key())
         .await
         .expect("valid now");
     assert_eq!(
         store
-            .redeem(redeem(&list[0], "u", None), None)
+            .redeem(redeem(&list[0], "u", None), by_key())
             .await
             .expect_err("unassigned")
             .code,
@@ -343,16 +352,16 @@ pub async fn error_precedence_follows_the_contract(store: &DynStore) {
     );
     assert_eq!(
         store
-            .redeem(redeem(&list[0], "u", Some("lock_unknown")), None)
+            .redeem(redeem(&list[0], "u", Some("lock_unknown")), by_key())
             .await
             .expect_err("lock")
             .code,
         ErrorCode::LockNotFound
     );
-    store.void(&list[1], None).await.expect("void");
+    store.void(&list[1], by_key()).await.expect("void");
     assert_eq!(
         store
-            .redeem(redeem(&list[1], "u", None), None)
+            .redeem(redeem(&list[1], "u", None), by_key())
             .await
             .expect_err("voided")
             .code,
@@ -367,18 +376,18 @@ pub async fn plans_apply_alike_at_their_edges(store: &DynStore) {
     let list = codes("EDGE", 3);
     let rules = json!({"max_coupons_per_user": 1, "requires_assignment": false});
     let book_id = book_with_codes(store, rules, &list).await;
-    store.assign(&list[0], "u", None).await.expect("assign");
-    store.void(&list[0], None).await.expect("void");
+    store.assign(&list[0], "u", by_key()).await.expect("assign");
+    store.void(&list[0], by_key()).await.expect("void");
     assert_eq!(
         store
-            .assign(&list[1], "u", None)
+            .assign(&list[1], "u", by_key())
             .await
             .expect_err("limit")
             .code,
         ErrorCode::UserCouponLimitReached
     );
     let released = store
-        .unassign(&list[0])
+        .unassign(&list[0], by_key())
         .await
         .expect("unassign a voided coupon");
     assert_eq!(
@@ -386,12 +395,12 @@ pub async fn plans_apply_alike_at_their_edges(store: &DynStore) {
         (CouponStatus::Voided, None)
     );
     let again = store
-        .unassign(&list[0])
+        .unassign(&list[0], by_key())
         .await
         .expect("nothing to take back");
     assert_eq!(again.assigned_to, None);
     store
-        .assign(&list[1], "u", None)
+        .assign(&list[1], "u", by_key())
         .await
         .expect("the limit counts the release");
     let book = store.get_book(&book_id).await.expect("book");
@@ -405,24 +414,24 @@ pub async fn plans_apply_alike_at_their_edges(store: &DynStore) {
     );
 
     let lock = store
-        .lock(&list[2], "w", LockTtl::asked(60), None)
+        .lock(&list[2], "w", LockTtl::asked(60), by_key())
         .await
         .expect("lock");
     assert_eq!(
         store
-            .unlock(&list[1], &lock.lock_id, None)
+            .unlock(&list[1], &lock.lock_id, by_key())
             .await
             .expect_err("a lock of another coupon")
             .code,
         ErrorCode::LockNotFound
     );
     store
-        .unlock(&list[2], &lock.lock_id, None)
+        .unlock(&list[2], &lock.lock_id, by_key())
         .await
         .expect("unlock");
     assert_eq!(
         store
-            .unlock(&list[2], &lock.lock_id, None)
+            .unlock(&list[2], &lock.lock_id, by_key())
             .await
             .expect_err("released already")
             .code,
@@ -433,10 +442,18 @@ pub async fn plans_apply_alike_at_their_edges(store: &DynStore) {
         status: Some(BookStatus::Archived),
         ..UpdateBook::default()
     };
-    store.update_book(&book_id, archive).await.expect("archive");
+    store
+        .update_book(&book_id, archive, by_key())
+        .await
+        .expect("archive");
     let late = crate::domain::job::CodeIntake::from_codes(["EDGE-LATE-1"]);
     let refused = store
-        .add_codes(&book_id, crate::domain::job::JobKind::Upload, late, None)
+        .add_codes(
+            &book_id,
+            crate::domain::job::JobKind::Upload,
+            late,
+            by_key(),
+        )
         .await
         .expect_err("archived");
     assert_eq!(refused.code, ErrorCode::BookNotActive);
@@ -446,7 +463,7 @@ pub async fn plans_apply_alike_at_their_edges(store: &DynStore) {
             crate::domain::job::JobKind::Generate,
             10,
             serde_json::Value::Null,
-            None,
+            by_key(),
         )
         .await
         .expect_err("archived");
@@ -470,12 +487,12 @@ pub async fn lock_ttl_stays_under_its_cap(store: &DynStore) {
         cap: Some(60),
     };
     let lock = store
-        .lock(&list[0], "u", capped, None)
+        .lock(&list[0], "u", capped, by_key())
         .await
         .expect("capped book default");
     assert!((55..=60).contains(&expires_in(&lock)), "{lock:?}");
     let lock = store
-        .lock(&list[1], "u", LockTtl::default(), None)
+        .lock(&list[1], "u", LockTtl::default(), by_key())
         .await
         .expect("book default");
     assert!((3595..=3600).contains(&expires_in(&lock)), "{lock:?}");
@@ -487,7 +504,7 @@ pub async fn lock_ttl_stays_under_its_cap(store: &DynStore) {
                 requested: Some(30),
                 cap: Some(60),
             },
-            None,
+            by_key(),
         )
         .await
         .expect("asked under the cap");

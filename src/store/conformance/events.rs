@@ -5,20 +5,20 @@ use serde_json::json;
 use crate::domain::ErrorCode;
 use crate::store::DynStore;
 
-use super::{book_with_codes, codes, redeem};
+use super::{book_with_codes, by_key, codes, redeem};
 
 pub async fn events_follow_changes_in_order(store: &DynStore) {
     let start = store.list_events(None, 1000).await.expect("events");
     let after = start.data.last().map(|e| e.id.clone());
     let list = codes("EVT", 1);
     let book_id = book_with_codes(store, json!({}), &list).await;
-    store.assign(&list[0], "u", None).await.expect("assign");
+    store.assign(&list[0], "u", by_key()).await.expect("assign");
     let lock = store
-        .lock(&list[0], "u", None.into(), None)
+        .lock(&list[0], "u", None.into(), by_key())
         .await
         .expect("lock");
     let redemption = store
-        .redeem(redeem(&list[0], "u", Some(&lock.lock_id)), None)
+        .redeem(redeem(&list[0], "u", Some(&lock.lock_id)), by_key())
         .await
         .expect("redeem");
     let events = store

@@ -4,6 +4,7 @@
 //! `(guard, DynStore)` on an empty store, and `clocked(clock, idempotency_ttl)` the
 //! same on a store deciding on `clock`'s time (tests of expiry).
 
+mod audit;
 mod books;
 mod codes;
 mod coupons;
@@ -15,10 +16,14 @@ mod webhooks;
 
 use serde_json::json;
 
-use super::{DynStore, RedeemRequest};
+use super::{DynStore, RedeemRequest, Write};
 use crate::domain::book::{BookSettings, CreateBook};
+use crate::domain::event::Actor;
 use crate::domain::job::{CodeIntake, JobKind};
 
+pub use audit::{
+    events_carry_their_actor, events_filter_by_book_code_user_and_type, lock_expiry_is_the_systems,
+};
 pub use books::{book_exhausted_is_announced_once, book_lifecycle};
 pub use codes::{
     bulk_upload_counts_exactly_across_batches, codes_are_counted_exactly,
@@ -46,7 +51,8 @@ pub use webhooks::{
 macro_rules! conformance_tests {
     ($fresh:expr, $clocked:expr) => {
         $crate::conformance_tests!(@clocked $clocked;
-            idempotency_records_expire_after_their_ttl, redemptions_are_listed_by_time_window);
+            idempotency_records_expire_after_their_ttl, redemptions_are_listed_by_time_window,
+            lock_expiry_is_the_systems);
         $crate::conformance_tests!(@each $fresh;
             book_lifecycle, codes_are_counted_exactly, single_use_code_redeems_once_under_race,
             assign_next_never_hands_out_a_code_twice, locks_reserve_and_expire,
@@ -59,7 +65,8 @@ macro_rules! conformance_tests {
             book_exhausted_is_announced_once,
             bulk_upload_counts_exactly_across_batches, generation_counts_its_shape,
             plans_apply_alike_at_their_edges, every_redemption_pages_in_order,
-            lock_ttl_stays_under_its_cap);
+            lock_ttl_stays_under_its_cap, events_carry_their_actor,
+            events_filter_by_book_code_user_and_type);
     };
     (@each $fresh:expr; $($name:ident),*) => {
         $(
@@ -83,6 +90,14 @@ macro_rules! conformance_tests {
     };
 }
 
+/// The API key conformance writes are made with, unless a test names its actor.
+pub(crate) const KEY_ID: &str = "key_conformance";
+
+/// A write by the conformance API key, without an idempotency key.
+pub(crate) fn by_key() -> Write {
+    Write::by(Actor::api_key(KEY_ID))
+}
+
 fn settings(extra: serde_json::Value) -> BookSettings {
     let mut body = json!({"name": "conformance", "status": "active"});
     if let (Some(body), Some(extra)) = (body.as_object_mut(), extra.as_object()) {
@@ -103,12 +118,12 @@ fn codes(prefix: &str, n: usize) -> Vec<String> {
 
 async fn book_with_codes(store: &DynStore, extra: serde_json::Value, codes: &[String]) -> String {
     let book = store
-        .create_book(settings(extra), None)
+        .create_book(settings(extra), by_key())
         .await
         .expect("create book");
     let intake = CodeIntake::from_codes(codes.iter().map(String::as_str));
     let job = store
-        .add_codes(&book.id, JobKind::Upload, intake, None)
+        .add_codes(&book.id, JobKind::Upload, intake, by_key())
         .await
         .expect("add codes");
     assert_eq!(job.inserted, codes.len() as u64);

@@ -8,20 +8,20 @@ use crate::domain::{Clock, ErrorCode, PageRequest, Timestamp};
 use crate::store::Idempotency;
 use crate::store::{DynStore, RedemptionFilter};
 
-use super::{book_with_codes, codes, redeem};
+use super::{book_with_codes, by_key, codes, redeem};
 
 pub async fn reverse_gives_the_use_back(store: &DynStore) {
     let list = codes("REV", 1);
     let book_id = book_with_codes(store, json!({"requires_assignment": false}), &list).await;
     let first = store
-        .redeem(redeem(&list[0], "u", None), None)
+        .redeem(redeem(&list[0], "u", None), by_key())
         .await
         .expect("redeem");
-    let reversed = store.reverse(&first.id, None).await.expect("reverse");
+    let reversed = store.reverse(&first.id, by_key()).await.expect("reverse");
     assert!(reversed.reversed_at.is_some());
     assert_eq!(
         store
-            .reverse(&first.id, None)
+            .reverse(&first.id, by_key())
             .await
             .expect_err("twice")
             .code,
@@ -29,7 +29,7 @@ pub async fn reverse_gives_the_use_back(store: &DynStore) {
     );
     assert_eq!(
         store
-            .reverse("red_missing", None)
+            .reverse("red_missing", by_key())
             .await
             .expect_err("missing")
             .code,
@@ -41,7 +41,7 @@ pub async fn reverse_gives_the_use_back(store: &DynStore) {
         (CouponStatus::Available, 0)
     );
     store
-        .redeem(redeem(&list[0], "v", None), None)
+        .redeem(redeem(&list[0], "v", None), by_key())
         .await
         .expect("redeem again");
     let stats = store
@@ -68,16 +68,16 @@ pub async fn idempotency_replays_and_refuses_reuse(store: &DynStore) {
         })
     };
     let first = store
-        .redeem(redeem(&list[0], "u", None), idem("a"))
+        .redeem(redeem(&list[0], "u", None), by_key().with_idem(idem("a")))
         .await
         .expect("redeem");
     let replay = store
-        .redeem(redeem(&list[0], "u", None), idem("a"))
+        .redeem(redeem(&list[0], "u", None), by_key().with_idem(idem("a")))
         .await
         .expect("replay");
     assert_eq!(first, replay);
     let reused = store
-        .redeem(redeem(&list[1], "u", None), idem("b"))
+        .redeem(redeem(&list[1], "u", None), by_key().with_idem(idem("b")))
         .await
         .expect_err("reuse");
     assert_eq!(reused.code, ErrorCode::IdempotencyKeyReused);
@@ -93,10 +93,10 @@ pub async fn idempotency_replays_and_refuses_reuse(store: &DynStore) {
     let refused = store
         .redeem(
             redeem(&list[0], "w", None),
-            Some(Idempotency {
+            by_key().with_idem(Some(Idempotency {
                 key: "other".into(),
                 ..idem("c").expect("idem")
-            }),
+            })),
         )
         .await
         .expect_err("already redeemed");
@@ -123,7 +123,7 @@ pub async fn every_redemption_pages_in_order(store: &DynStore) {
         book_with_codes(store, json!({"requires_assignment": false}), &list).await;
         for code in &list {
             let redemption = store
-                .redeem(redeem(code, "u", None), None)
+                .redeem(redeem(code, "u", None), by_key())
                 .await
                 .expect("redeem");
             made.push(redemption.id);
@@ -170,7 +170,7 @@ pub async fn redemptions_are_listed_by_time_window(store: &DynStore, clock: &Clo
         clock.advance(1000);
         let user = if i % 2 == 0 { "even" } else { "odd" };
         let redemption = store
-            .redeem(redeem(code, user, None), None)
+            .redeem(redeem(code, user, None), by_key())
             .await
             .expect("redeem");
         assert_eq!(redemption.redeemed_at, clock.now());

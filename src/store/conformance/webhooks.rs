@@ -117,6 +117,7 @@ pub async fn webhooks_round_trip(store: &DynStore) {
         id: id.to_string(),
         event_type: "webhook.test".into(),
         created_at: Timestamp::now(),
+        actor: crate::domain::event::Actor::api_key("key_conformance"),
         data: json!({}),
     };
     let registered = store

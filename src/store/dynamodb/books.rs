@@ -14,7 +14,7 @@ use crate::domain::ids::new_id;
 use crate::domain::stats::{BookStats, Bucket, RedemptionBucket, TopUser};
 use crate::domain::tally::Tally as Counters;
 use crate::domain::{Page, PageRequest, Result, Timestamp, page_of};
-use crate::store::{Idempotency, prelude::*};
+use crate::store::{Write, prelude::*};
 
 use super::DynamoStore;
 use super::attr::{Item, get_n, get_s, key, n, pad, s, to_json};
@@ -65,8 +65,9 @@ impl DynamoStore {
 
 #[async_trait]
 impl BookStore for DynamoStore {
-    async fn create_book(&self, settings: BookSettings, idem: Option<Idempotency>) -> Result<Book> {
-        self.run(idem.as_ref(), |now| {
+    async fn create_book(&self, settings: BookSettings, write: Write) -> Result<Book> {
+        let by = &write.actor;
+        self.run(write.idem.as_ref(), |now| {
             let settings = settings.clone();
             async move {
                 let seq = self.next_seq("BOOK").await?;
@@ -104,7 +105,7 @@ impl BookStore for DynamoStore {
                 let items = vec![
                     put_new(&self.table, meta)?,
                     put_new(&self.table, counts)?,
-                    self.event_put(event::BOOK_CREATED, &book, now)?,
+                    self.event_put(by, event::BOOK_CREATED, &book, now)?,
                 ];
                 Ok((book, items))
             }
@@ -142,10 +143,11 @@ impl BookStore for DynamoStore {
         Ok(page_of(books, page.limit))
     }
 
-    async fn update_book(&self, book_id: &str, patch: UpdateBook) -> Result<Book> {
+    async fn update_book(&self, book_id: &str, patch: UpdateBook, write: Write) -> Result<Book> {
         let recount = std::sync::atomic::AtomicBool::new(false);
+        let by = &write.actor;
         let book = self
-            .run(None, |now| {
+            .run(write.idem.as_ref(), |now| {
                 let patch = patch.clone();
                 let recount = &recount;
                 async move {
@@ -170,7 +172,7 @@ impl BookStore for DynamoStore {
                     let view = self.book_view(&updated, &tally, now).await?;
                     let items = vec![
                         expr.into_update(&self.table, meta_key(book_id))?,
-                        self.event_put(event::BOOK_UPDATED, &view, now)?,
+                        self.event_put(by, event::BOOK_UPDATED, &view, now)?,
                     ];
                     Ok((view, items))
                 }
@@ -183,8 +185,9 @@ impl BookStore for DynamoStore {
         Ok(book)
     }
 
-    async fn delete_book(&self, book_id: &str) -> Result<()> {
-        self.run(None, |now| async move {
+    async fn delete_book(&self, book_id: &str, write: Write) -> Result<()> {
+        let by = &write.actor;
+        self.run(write.idem.as_ref(), |now| async move {
             let (book, tally) = self.load_book(book_id).await?;
             check_deletable(tally.in_use)?;
             let view = self.book_view(&book, &tally, now).await?;
@@ -195,7 +198,7 @@ impl BookStore for DynamoStore {
             let items = vec![
                 meta.into_delete(&self.table, meta_key(book_id))?,
                 counts.into_delete(&self.table, counts_key(book_id))?,
-                self.event_put(event::BOOK_DELETED, &view, now)?,
+                self.event_put(by, event::BOOK_DELETED, &view, now)?,
             ];
             Ok(((), items))
         })

@@ -6,11 +6,11 @@ use rand::Rng;
 use serde_json::Value;
 
 use crate::domain::coupon::{Coupon, CouponStatus};
-use crate::domain::event;
+use crate::domain::event::{self, Actor};
 use crate::domain::ids::new_id;
 use crate::domain::job::{BatchOutcome, CodeIntake, Job, JobKind, JobStatus};
 use crate::domain::{Error, ErrorCode, Page, PageRequest, Result, Timestamp, page_of};
-use crate::store::{Idempotency, prelude::*};
+use crate::store::{Write, prelude::*};
 
 use super::DynamoStore;
 use super::attr::{built, from_json, get_n, get_s, key, n, opt_n, opt_s, pad, s, to_json};
@@ -26,6 +26,31 @@ use super::state::{
 pub(super) const CODES_PER_TRANSACTION: usize = 98;
 
 impl DynamoStore {
+    /// Ends a running job (no-op on a finished one); `by` announces its codes.
+    async fn finish_job_by(&self, job_id: &str, status: JobStatus, by: &Actor) -> Result<Job> {
+        self.run(None, |now| async move {
+            let (mut job, _, version) = self.load_job(job_id).await?;
+            if job.status != JobStatus::Running {
+                return Ok((job, Vec::new()));
+            }
+            job.finish(status, now);
+            let mut items = vec![self.job_update(&job, None, version)?];
+            if job.inserted > 0 {
+                match self.load_book(&job.book_id).await {
+                    Ok((book, tally)) => {
+                        let view = self.book_view(&book, &tally, now).await?;
+                        items.push(self.event_put(by, event::BOOK_CODES_ADDED, &view, now)?);
+                    }
+                    // Deleted while the job ran (announced as `book.deleted`).
+                    Err(err) if err.code == ErrorCode::BookNotFound => {}
+                    Err(err) => return Err(err),
+                }
+            }
+            Ok((job, items))
+        })
+        .await
+    }
+
     /// Inserts one chunk of new codes with the counters in one transaction (with the
     /// shape's counter for generated codes). Codes that exist are sorted out from the
     /// cancellation reasons (which return the stored item) and the rest is sent again.
@@ -211,20 +236,30 @@ impl CodeStore for DynamoStore {
         book_id: &str,
         kind: JobKind,
         intake: CodeIntake,
-        idem: Option<Idempotency>,
+        write: Write,
     ) -> Result<Job> {
+        let Write { actor, idem } = write;
         if let Some(answer) = self.replay::<Job>(idem.as_ref()).await? {
             return answer;
         }
         let job = match self
-            .create_job(book_id, kind, intake.lines, Value::Null, None)
+            .create_job(
+                book_id,
+                kind,
+                intake.lines,
+                Value::Null,
+                Write::by(actor.clone()),
+            )
             .await
         {
             Ok(job) => job,
             Err(err) => return self.refuse(idem.as_ref(), err).await,
         };
         let job = self.add_job_codes(&job.id, intake, Value::Null).await?;
-        let job = self.finish_job(&job.id, JobStatus::Succeeded).await?;
+        // Codes added in one request are the caller's change, not a job's work.
+        let job = self
+            .finish_job_by(&job.id, JobStatus::Succeeded, &actor)
+            .await?;
         let Some(idem) = &idem else {
             return Ok(job);
         };
@@ -248,14 +283,16 @@ impl CodeStore for DynamoStore {
         kind: JobKind,
         total: u64,
         spec: Value,
-        idem: Option<Idempotency>,
+        write: Write,
     ) -> Result<Job> {
-        self.run(idem.as_ref(), |now| {
+        let started_by = &write.actor;
+        self.run(write.idem.as_ref(), |now| {
             let spec = spec.clone();
             async move {
                 let (book, _) = self.load_book(book_id).await?;
                 book.settings.check_accepts_codes()?;
-                let job = Job::start(new_id("job"), kind, book.id.clone(), total, now);
+                let (id, book_id) = (new_id("job"), book.id.clone());
+                let job = Job::start(id, kind, book_id, total, started_by.clone(), now);
                 let mut item = key(format!("JOB#{}", job.id), "JOB");
                 item.insert("book_id".into(), s(&book.id));
                 item.insert("body".into(), s(to_json(&job)?));
@@ -289,27 +326,8 @@ impl CodeStore for DynamoStore {
     }
 
     async fn finish_job(&self, job_id: &str, status: JobStatus) -> Result<Job> {
-        self.run(None, |now| async move {
-            let (mut job, _, version) = self.load_job(job_id).await?;
-            if job.status != JobStatus::Running {
-                return Ok((job, Vec::new()));
-            }
-            job.finish(status, now);
-            let mut items = vec![self.job_update(&job, None, version)?];
-            if job.inserted > 0 {
-                match self.load_book(&job.book_id).await {
-                    Ok((book, tally)) => {
-                        let view = self.book_view(&book, &tally, now).await?;
-                        items.push(self.event_put(event::BOOK_CODES_ADDED, &view, now)?);
-                    }
-                    // Deleted while the job ran (announced as `book.deleted`).
-                    Err(err) if err.code == ErrorCode::BookNotFound => {}
-                    Err(err) => return Err(err),
-                }
-            }
-            Ok((job, items))
-        })
-        .await
+        self.finish_job_by(job_id, status, &Actor::system(job_id))
+            .await
     }
 
     async fn unfinished_jobs(&self) -> Result<Vec<(Job, Value)>> {

@@ -10,9 +10,9 @@ use crate::domain::coupon::{
     self, AssignPlan, BaseStatus, Coupon, CouponRecord, CouponStatus, Lock, LockPlan, LockTtl,
     Redemption, UnassignPlan, UseContext, UserUsage,
 };
-use crate::domain::event;
+use crate::domain::event::{self, Actor};
 use crate::domain::{Error, ErrorCode, Page, PageRequest, Result, Timestamp, page_of};
-use crate::store::{Idempotency, RedeemRequest, Validation, prelude::*};
+use crate::store::{RedeemRequest, Validation, Write, prelude::*};
 
 use super::DynamoStore;
 use super::attr::{get_n, n, opt_n, opt_s, pad, s, time_position};
@@ -29,6 +29,7 @@ impl DynamoStore {
         &self,
         ctx: &CouponCtx,
         user_id: &str,
+        by: &Actor,
         now: Timestamp,
     ) -> Decision<Coupon> {
         let CouponCtx {
@@ -78,10 +79,10 @@ impl DynamoStore {
         )?;
         items.push(counts);
         let view = after.view(max, &coupon.live_locks(now));
-        items.push(self.event_put(event::COUPON_ASSIGNED, &view, now)?);
+        items.push(self.event_put(by, event::COUPON_ASSIGNED, &view, now)?);
         if exhausted {
             let data = Self::book_after(book, &tally_after);
-            items.push(self.event_put_beside(event::BOOK_EXHAUSTED, &data, now, &view.code)?);
+            items.push(self.event_put_beside(by, event::BOOK_EXHAUSTED, &data, now, &view.code)?);
         }
         Ok((view, items))
     }
@@ -90,6 +91,7 @@ impl DynamoStore {
         &self,
         code: &str,
         user_id: &str,
+        by: &Actor,
         now: Timestamp,
     ) -> Decision<Coupon> {
         let ctx = self.load_ctx(code, Some(user_id)).await?;
@@ -102,7 +104,7 @@ impl DynamoStore {
         )?;
         match plan {
             AssignPlan::AlreadyAssigned => Ok((ctx.coupon.view(ctx.book.max(), now), Vec::new())),
-            AssignPlan::Assign => self.assign_items(&ctx, user_id, now),
+            AssignPlan::Assign => self.assign_items(&ctx, user_id, by, now),
         }
     }
 
@@ -110,6 +112,7 @@ impl DynamoStore {
         &self,
         book_id: &str,
         user_id: &str,
+        by: &Actor,
         now: Timestamp,
     ) -> Decision<Coupon> {
         let items = self
@@ -174,12 +177,17 @@ impl DynamoStore {
                 tally,
                 usage,
             };
-            return self.assign_items(&ctx, user_id, now);
+            return self.assign_items(&ctx, user_id, by, now);
         }
         Err(exhausted())
     }
 
-    pub(super) async fn decide_unassign(&self, code: &str, now: Timestamp) -> Decision<Coupon> {
+    pub(super) async fn decide_unassign(
+        &self,
+        code: &str,
+        by: &Actor,
+        now: Timestamp,
+    ) -> Decision<Coupon> {
         let CouponCtx {
             coupon,
             book,
@@ -218,7 +226,7 @@ impl DynamoStore {
             book.check(&self.table)?,
             usage.into_update(&self.table, usage_key(&book.id, &owner))?,
             counts,
-            self.event_put(event::COUPON_UNASSIGNED, &view, now)?,
+            self.event_put_for(by, event::COUPON_UNASSIGNED, &view, now, Some(&owner))?,
         ];
         Ok((view, items))
     }
@@ -228,6 +236,7 @@ impl DynamoStore {
         code: &str,
         user_id: &str,
         ttl: LockTtl,
+        by: &Actor,
         now: Timestamp,
     ) -> Decision<Lock> {
         let CouponCtx {
@@ -299,7 +308,7 @@ impl DynamoStore {
         let items = vec![
             expr.into_update(&self.table, coupon_key(code))?,
             book.check(&self.table)?,
-            self.event_put(event::COUPON_LOCKED, &view, now)?,
+            self.event_put_for(by, event::COUPON_LOCKED, &view, now, Some(user_id))?,
         ];
         Ok((lock, items))
     }
@@ -308,11 +317,13 @@ impl DynamoStore {
         &self,
         code: &str,
         lock_id: &str,
+        by: &Actor,
         now: Timestamp,
     ) -> Decision<Coupon> {
         let CouponCtx { coupon, book, .. } = self.load_ctx(code, None).await?;
         let held = coupon.locks.iter().find(|l| l.lock_id == lock_id);
         coupon::check_unlock(held, code, now)?;
+        let holder = held.map(|l| l.user_id.clone());
         let mut expr = coupon.pinned();
         expr.cond_path(&["locks", lock_id, "e"], ">", n(now.millis()));
         expr.remove(&["locks", lock_id]).bump("lv");
@@ -327,7 +338,7 @@ impl DynamoStore {
         let view = coupon.record.view(book.max(), &live_after);
         let items = vec![
             expr.into_update(&self.table, coupon_key(code))?,
-            self.event_put(event::COUPON_UNLOCKED, &view, now)?,
+            self.event_put_for(by, event::COUPON_UNLOCKED, &view, now, holder.as_deref())?,
         ];
         Ok((view, items))
     }
@@ -354,7 +365,12 @@ impl DynamoStore {
         }
     }
 
-    pub(super) async fn decide_void(&self, code: &str, now: Timestamp) -> Decision<Coupon> {
+    pub(super) async fn decide_void(
+        &self,
+        code: &str,
+        by: &Actor,
+        now: Timestamp,
+    ) -> Decision<Coupon> {
         let CouponCtx {
             coupon,
             book,
@@ -397,7 +413,7 @@ impl DynamoStore {
             expr.into_update(&self.table, coupon_key(code))?,
             book.check(&self.table)?,
             counts,
-            self.event_put(event::COUPON_VOIDED, &view, now)?,
+            self.event_put(by, event::COUPON_VOIDED, &view, now)?,
         ];
         Ok((view, items))
     }
@@ -414,25 +430,28 @@ impl CouponStore for DynamoStore {
         Ok(coupon.view(book.max(), self.clock.now()))
     }
 
-    async fn assign(&self, code: &str, user_id: &str, idem: Option<Idempotency>) -> Result<Coupon> {
-        self.run(idem.as_ref(), |now| self.decide_assign(code, user_id, now))
-            .await
-    }
-
-    async fn assign_next(
-        &self,
-        book_id: &str,
-        user_id: &str,
-        idem: Option<Idempotency>,
-    ) -> Result<Coupon> {
-        self.run(idem.as_ref(), |now| {
-            self.decide_assign_next(book_id, user_id, now)
+    async fn assign(&self, code: &str, user_id: &str, write: Write) -> Result<Coupon> {
+        let by = &write.actor;
+        self.run(write.idem.as_ref(), |now| {
+            self.decide_assign(code, user_id, by, now)
         })
         .await
     }
 
-    async fn unassign(&self, code: &str) -> Result<Coupon> {
-        self.run(None, |now| self.decide_unassign(code, now)).await
+    async fn assign_next(&self, book_id: &str, user_id: &str, write: Write) -> Result<Coupon> {
+        let by = &write.actor;
+        self.run(write.idem.as_ref(), |now| {
+            self.decide_assign_next(book_id, user_id, by, now)
+        })
+        .await
+    }
+
+    async fn unassign(&self, code: &str, write: Write) -> Result<Coupon> {
+        let by = &write.actor;
+        self.run(write.idem.as_ref(), |now| {
+            self.decide_unassign(code, by, now)
+        })
+        .await
     }
 
     async fn validate(&self, code: &str, user_id: &str) -> Result<Validation> {
@@ -456,15 +475,10 @@ impl CouponStore for DynamoStore {
         })
     }
 
-    async fn lock(
-        &self,
-        code: &str,
-        user_id: &str,
-        ttl: LockTtl,
-        idem: Option<Idempotency>,
-    ) -> Result<Lock> {
-        self.run(idem.as_ref(), |now| {
-            self.decide_lock(code, user_id, ttl, now)
+    async fn lock(&self, code: &str, user_id: &str, ttl: LockTtl, write: Write) -> Result<Lock> {
+        let by = &write.actor;
+        self.run(write.idem.as_ref(), |now| {
+            self.decide_lock(code, user_id, ttl, by, now)
         })
         .await
     }
@@ -484,24 +498,25 @@ impl CouponStore for DynamoStore {
             .map(|l| l.user_id))
     }
 
-    async fn unlock(&self, code: &str, lock_id: &str, idem: Option<Idempotency>) -> Result<Coupon> {
-        self.run(idem.as_ref(), |now| self.decide_unlock(code, lock_id, now))
-            .await
-    }
-
-    async fn redeem(
-        &self,
-        request: RedeemRequest,
-        idem: Option<Idempotency>,
-    ) -> Result<Redemption> {
-        self.run_with(idem.as_ref(), Reads::Least, |now, reads| {
-            self.decide_redeem(&request, now, reads)
+    async fn unlock(&self, code: &str, lock_id: &str, write: Write) -> Result<Coupon> {
+        let by = &write.actor;
+        self.run(write.idem.as_ref(), |now| {
+            self.decide_unlock(code, lock_id, by, now)
         })
         .await
     }
 
-    async fn void(&self, code: &str, idem: Option<Idempotency>) -> Result<Coupon> {
-        self.run(idem.as_ref(), |now| self.decide_void(code, now))
+    async fn redeem(&self, request: RedeemRequest, write: Write) -> Result<Redemption> {
+        let by = &write.actor;
+        self.run_with(write.idem.as_ref(), Reads::Least, |now, reads| {
+            self.decide_redeem(&request, by, now, reads)
+        })
+        .await
+    }
+
+    async fn void(&self, code: &str, write: Write) -> Result<Coupon> {
+        let by = &write.actor;
+        self.run(write.idem.as_ref(), |now| self.decide_void(code, by, now))
             .await
     }
 

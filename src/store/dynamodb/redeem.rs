@@ -5,7 +5,7 @@ use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem};
 use crate::domain::coupon::{
     BaseStatus, CouponRecord, RedeemPlan, Redemption, RedemptionStatus, UseContext,
 };
-use crate::domain::event;
+use crate::domain::event::{self, Actor};
 use crate::domain::ids::new_id;
 use crate::domain::{Error, Result, Timestamp};
 use crate::store::RedeemRequest;
@@ -19,15 +19,24 @@ use super::state::{
     BookState, Tally, TallyChange, coupon_key, lock_parts, redemption_key, tally_update, usage_key,
 };
 
+/// A redemption being decided: what was asked, and by whom.
+#[derive(Clone, Copy)]
+pub(super) struct Asked<'a> {
+    pub(super) request: &'a RedeemRequest,
+    pub(super) by: &'a Actor,
+}
+
 impl DynamoStore {
     pub(super) async fn decide_redeem(
         &self,
         request: &RedeemRequest,
+        by: &Actor,
         now: Timestamp,
         reads: Reads,
     ) -> Decision<Redemption> {
+        let asked = Asked { request, by };
         if reads == Reads::Least
-            && let Some(decided) = self.redeem_unread(request, now)?
+            && let Some(decided) = self.redeem_unread(asked, now)?
         {
             return Ok(decided);
         }
@@ -106,7 +115,7 @@ impl DynamoStore {
             in_use: true,
             announce: true,
         };
-        self.redemption_writes(request, &book, expr, tally.as_ref(), &change, now)
+        self.redemption_writes(asked, &book, expr, tally.as_ref(), &change, now)
     }
 
     /// A redemption decided on nothing read (`Reads::Least`), when the book and
@@ -117,9 +126,10 @@ impl DynamoStore {
     /// `None` when that cannot be said without reading.
     pub(super) fn redeem_unread(
         &self,
-        request: &RedeemRequest,
+        asked: Asked,
         now: Timestamp,
     ) -> Result<Option<(Redemption, Vec<TransactWriteItem>)>> {
+        let request = asked.request;
         let code = request.code.as_str();
         let user_id = request.user_id.as_str();
         let remembered = || {
@@ -185,7 +195,7 @@ impl DynamoStore {
             in_use: true,
             announce: true,
         };
-        self.redemption_writes(request, &book, expr, None, &change, now)
+        self.redemption_writes(asked, &book, expr, None, &change, now)
             .map(Some)
     }
 
@@ -193,13 +203,14 @@ impl DynamoStore {
     /// check, the user's usage, the counters, the redemption and its event(s).
     pub(super) fn redemption_writes(
         &self,
-        request: &RedeemRequest,
+        asked: Asked,
         book: &BookState,
         coupon_update: Expr,
         tally: Option<&Tally>,
         change: &TallyChange,
         now: Timestamp,
     ) -> Decision<Redemption> {
+        let Asked { request, by } = asked;
         let code = request.code.as_str();
         let user_id = request.user_id.as_str();
         let mut usage_expr = Expr::new();
@@ -244,11 +255,11 @@ impl DynamoStore {
             usage_expr.into_update(&self.table, usage_key(&book.id, user_id))?,
             counts,
             put_new(&self.table, item)?,
-            self.event_put(event::COUPON_REDEEMED, &redemption, now)?,
+            self.event_put(by, event::COUPON_REDEEMED, &redemption, now)?,
         ];
         if exhausted {
             let data = Self::book_after(book, &tally_after);
-            items.push(self.event_put_beside(event::BOOK_EXHAUSTED, &data, now, code)?);
+            items.push(self.event_put_beside(by, event::BOOK_EXHAUSTED, &data, now, code)?);
         }
         Ok((redemption, items))
     }

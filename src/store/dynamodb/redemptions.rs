@@ -3,10 +3,10 @@
 use async_trait::async_trait;
 
 use crate::domain::coupon::{BaseStatus, Redemption, RedemptionStatus, plan_reverse};
-use crate::domain::event;
+use crate::domain::event::{self, Actor};
 use crate::domain::export::RedemptionWindow;
 use crate::domain::{Error, ErrorCode, Page, PageRequest, Result, Timestamp, page_of};
-use crate::store::{Idempotency, RedemptionFilter, prelude::*};
+use crate::store::{RedemptionFilter, Write, prelude::*};
 
 use super::DynamoStore;
 use super::attr::{Item, first_position, from_json, get_n, get_s, n, opt_n, opt_s, pad, s};
@@ -114,6 +114,7 @@ impl DynamoStore {
     pub(super) async fn decide_reverse(
         &self,
         redemption_id: &str,
+        by: &Actor,
         now: Timestamp,
     ) -> Decision<Redemption> {
         let item = self
@@ -173,7 +174,7 @@ impl DynamoStore {
             book.check(&self.table)?,
             usage.into_update(&self.table, usage_key(&book.id, &redemption.user_id))?,
             counts,
-            self.event_put(event::REDEMPTION_REVERSED, &redemption, now)?,
+            self.event_put(by, event::REDEMPTION_REVERSED, &redemption, now)?,
         ];
         Ok((redemption, items))
     }
@@ -181,9 +182,12 @@ impl DynamoStore {
 
 #[async_trait]
 impl RedemptionStore for DynamoStore {
-    async fn reverse(&self, redemption_id: &str, idem: Option<Idempotency>) -> Result<Redemption> {
-        self.run(idem.as_ref(), |now| self.decide_reverse(redemption_id, now))
-            .await
+    async fn reverse(&self, redemption_id: &str, write: Write) -> Result<Redemption> {
+        let by = &write.actor;
+        self.run(write.idem.as_ref(), |now| {
+            self.decide_reverse(redemption_id, by, now)
+        })
+        .await
     }
 
     async fn get_redemption(&self, redemption_id: &str) -> Result<Redemption> {

@@ -10,13 +10,14 @@ use std::sync::Arc;
 use aws_sdk_dynamodb::types::StreamViewType;
 use serde_json::Value;
 
-use super::attr::{get_s, n, s};
+use super::attr::{get_s, key, n, s};
 use super::*;
 use crate::domain::book::UpdateBook;
 use crate::domain::coupon::CouponStatus;
 use crate::domain::event::{self, Event};
 use crate::domain::job::{CodeIntake, JobKind};
 use crate::domain::{ErrorCode, Timestamp};
+use crate::store::conformance::by_key;
 use crate::store::{Idempotency, RedeemRequest};
 
 #[test]
@@ -25,6 +26,7 @@ fn events_of_one_coupon_share_an_outbox_partition() {
         id: "evt_1".into(),
         event_type: event_type.into(),
         created_at: Timestamp(0),
+        actor: event::Actor::unrecorded(),
         data,
     };
     let locked = event_shard(&event(
@@ -107,10 +109,10 @@ async fn book_with_codes(store: &DynamoStore, codes: &[&str]) -> String {
     .expect("body")
     .into_settings()
     .expect("settings");
-    let book = store.create_book(settings, None).await.expect("book");
+    let book = store.create_book(settings, by_key()).await.expect("book");
     let intake = CodeIntake::from_codes(codes.iter().copied());
     let job = store
-        .add_codes(&book.id, JobKind::Upload, intake, None)
+        .add_codes(&book.id, JobKind::Upload, intake, by_key())
         .await
         .expect("codes");
     assert_eq!(job.inserted, codes.len() as u64);
@@ -170,13 +172,16 @@ async fn redeem_reads_as_little_as_it_can_and_falls_back_when_it_must() {
     let book_id = book_with_codes(&store, &codes).await;
     let budget = serde_json::json!({"max_total_redemptions": 5});
     let patch = serde_json::from_value::<UpdateBook>(budget).expect("patch");
-    store.update_book(&book_id, patch).await.expect("budget");
+    store
+        .update_book(&book_id, patch, by_key())
+        .await
+        .expect("budget");
     // The requests and the reads among them that a redeem took.
     let requests_of = |request: RedeemRequest| {
         let store = &store;
         async move {
             let before = store.capacity();
-            store.redeem(request, None).await.expect("redeemed");
+            store.redeem(request, by_key()).await.expect("redeemed");
             let after = store.capacity();
             (
                 after.requests - before.requests,
@@ -198,7 +203,7 @@ async fn redeem_reads_as_little_as_it_can_and_falls_back_when_it_must() {
 
     // With a lock, made by any process: the lock id names the book.
     let lock = store
-        .lock("FEW-3", "cy", None.into(), None)
+        .lock("FEW-3", "cy", None.into(), by_key())
         .await
         .expect("lock");
     store.code_books.lock().expect("memory").clear();
@@ -221,27 +226,27 @@ async fn redeem_reads_as_little_as_it_can_and_falls_back_when_it_must() {
     // Someone else's live lock on a known code: not the unread shape; the full
     // decision refuses.
     let other = store
-        .lock("FEW-5", "dee", None.into(), None)
+        .lock("FEW-5", "dee", None.into(), by_key())
         .await
         .expect("lock");
     let refused = store
-        .redeem(redeem("FEW-5", "eve"), None)
+        .redeem(redeem("FEW-5", "eve"), by_key())
         .await
         .expect_err("reserved by another user");
     assert_eq!(refused.code, ErrorCode::CouponLocked);
     store
-        .unlock("FEW-5", &other.lock_id, None)
+        .unlock("FEW-5", &other.lock_id, by_key())
         .await
         .expect("unlock");
 
     // The fifth use is the budget's last: decided on the counters as read, and
     // the book is announced as used up.
     store
-        .redeem(redeem("FEW-4", "dee"), None)
+        .redeem(redeem("FEW-4", "dee"), by_key())
         .await
         .expect("fifth");
     let refused = store
-        .redeem(redeem("FEW-5", "eve"), None)
+        .redeem(redeem("FEW-5", "eve"), by_key())
         .await
         .expect_err("budget used up");
     assert_eq!(refused.code, ErrorCode::BookBudgetExhausted);
@@ -255,9 +260,12 @@ async fn redeem_reads_as_little_as_it_can_and_falls_back_when_it_must() {
     // Settings changed since they were read: the outdated ones are not used.
     let paused = serde_json::json!({"status": "paused"});
     let patch = serde_json::from_value::<UpdateBook>(paused).expect("patch");
-    store.update_book(&book_id, patch).await.expect("paused");
+    store
+        .update_book(&book_id, patch, by_key())
+        .await
+        .expect("paused");
     let refused = store
-        .redeem(redeem("FEW-5", "eve"), None)
+        .redeem(redeem("FEW-5", "eve"), by_key())
         .await
         .expect_err("paused book");
     assert_eq!(refused.code, ErrorCode::BookNotActive, "{refused:?}");
@@ -279,9 +287,9 @@ async fn the_events_of_one_change_share_a_partition() {
         .find(|code| shard_of(code) != shard_of(&book_id))
         .expect("a code outside the book's partition");
     for code in codes.iter().filter(|code| **code != last) {
-        store.assign(code, "bob", None).await.expect("assigned");
+        store.assign(code, "bob", by_key()).await.expect("assigned");
     }
-    store.assign(last, "ann", None).await.expect("assigned");
+    store.assign(last, "ann", by_key()).await.expect("assigned");
     let mut partition_of = HashMap::new();
     for shard in 0..EVENT_SHARDS {
         for item in store
@@ -321,6 +329,7 @@ async fn the_feed_lists_only_events_made_before_the_read() {
         id: id.clone(),
         event_type: event::COUPON_REDEEMED.into(),
         created_at: soon,
+        actor: event::Actor::unrecorded(),
         data: serde_json::json!({"code": "FEED-1"}),
     };
     let mut item = key(format!("EVT#{}", event_shard(&later)), id.clone());
@@ -360,7 +369,10 @@ async fn conflicts_are_retried_then_store_busy() {
         fingerprint: "fp".into(),
     };
     let first = store
-        .redeem(redeem("FAULT-A1", "u"), Some(idem.clone()))
+        .redeem(
+            redeem("FAULT-A1", "u"),
+            by_key().with_idem(Some(idem.clone())),
+        )
         .await
         .expect("redeemed after retries");
     assert_eq!(store.injected_faults(), 3);
@@ -370,7 +382,7 @@ async fn conflicts_are_retried_then_store_busy() {
         (CouponStatus::Redeemed, 1)
     );
     let replay = store
-        .redeem(redeem("FAULT-A1", "u"), Some(idem))
+        .redeem(redeem("FAULT-A1", "u"), by_key().with_idem(Some(idem)))
         .await
         .expect("replay");
     assert_eq!(replay, first);
@@ -378,7 +390,7 @@ async fn conflicts_are_retried_then_store_busy() {
     let conflicts = vec![Fault::TransactionConflict; MAX_TRANSIENT_RETRIES as usize + 1];
     store.inject_faults(&conflicts);
     let busy = store
-        .redeem(redeem("FAULT-B1", "u"), None)
+        .redeem(redeem("FAULT-B1", "u"), by_key())
         .await
         .expect_err("conflict beyond retries");
     assert_eq!(busy.code, ErrorCode::StoreBusy);
@@ -395,7 +407,7 @@ async fn conflicts_are_retried_then_store_busy() {
         1
     );
     store
-        .redeem(redeem("FAULT-B1", "u"), None)
+        .redeem(redeem("FAULT-B1", "u"), by_key())
         .await
         .expect("redeems once the conflict is over");
 
@@ -412,7 +424,7 @@ async fn conflicts_are_retried_then_store_busy() {
             let store = store.clone();
             tokio::spawn(async move {
                 store
-                    .redeem(redeem("FAULT-C1", &format!("user{i}")), None)
+                    .redeem(redeem("FAULT-C1", &format!("user{i}")), by_key())
                     .await
             })
         })
@@ -459,11 +471,11 @@ async fn reindex_puts_older_redemptions_into_the_unfiltered_list() {
     let store = fresh_store().await;
     book_with_codes(&store, &["OLD-1", "OLD-2"]).await;
     let old = store
-        .redeem(redeem("OLD-1", "u"), None)
+        .redeem(redeem("OLD-1", "u"), by_key())
         .await
         .expect("redeem");
     let new = store
-        .redeem(redeem("OLD-2", "u"), None)
+        .redeem(redeem("OLD-2", "u"), by_key())
         .await
         .expect("redeem");
     // As an earlier version wrote it: no GSI4 keys.
@@ -488,4 +500,128 @@ async fn reindex_puts_older_redemptions_into_the_unfiltered_list() {
     expected.sort();
     assert_eq!(all, expected);
     assert_eq!(store.reindex_redemptions().await.expect("again"), 0);
+}
+
+/// Each filter of the feed is read from its index: one `Query` for a book, a code or
+/// a user, one per outbox partition for a type, however busy the rest of the table.
+#[tokio::test]
+async fn a_filtered_read_queries_its_index_only() {
+    use crate::domain::event::EventFilter;
+
+    let store = fresh_store().await;
+    let busy: Vec<String> = (0..30).map(|i| format!("BUSY-{i}")).collect();
+    book_with_codes(&store, &busy.iter().map(String::as_str).collect::<Vec<_>>()).await;
+    for code in &busy {
+        store
+            .redeem(redeem(code, "u"), by_key())
+            .await
+            .expect("redeem");
+    }
+    let quiet = book_with_codes(&store, &["QUIET-1"]).await;
+    store
+        .redeem(redeem("QUIET-1", "v"), by_key())
+        .await
+        .expect("redeem");
+    let cases = [
+        (EventFilter::new(&[], Some(quiet.clone()), None, None), 4, 1),
+        (
+            EventFilter::new(&[], None, Some("quiet-1".into()), None),
+            1,
+            1,
+        ),
+        (EventFilter::new(&[], None, None, Some("v".into())), 1, 1),
+        (
+            EventFilter::new(&["book.exhausted"], Some(quiet), None, None),
+            1,
+            1,
+        ),
+        (EventFilter::new(&["book.created"], None, None, None), 2, 4),
+    ];
+    for (filter, found, queries) in cases {
+        let filter = filter.expect("filter");
+        let before = store.capacity();
+        let page = store.find_events(&filter, None, 100).await.expect("events");
+        let spent = store.capacity();
+        assert_eq!(page.data.len(), found, "{filter:?}");
+        assert_eq!(
+            spent.read_requests - before.read_requests,
+            queries,
+            "{filter:?}"
+        );
+    }
+}
+
+/// Events stored before the feed's filters existed are found by them once
+/// `reindex` has indexed them (by their data), and read without an actor.
+#[tokio::test]
+async fn reindex_puts_older_events_into_the_filters() {
+    use crate::domain::event::{Actor, EventFilter};
+
+    let store = fresh_store().await;
+    book_with_codes(&store, &["OEV-1"]).await;
+    store
+        .redeem(redeem("OEV-1", "old-user"), by_key())
+        .await
+        .expect("redeem");
+    let feed = store.list_events(None, 100).await.expect("feed").data;
+    let redeemed = feed
+        .iter()
+        .find(|e| e.event_type == event::COUPON_REDEEMED)
+        .expect("redeemed");
+    // As an earlier version wrote it: no actor, no index keys.
+    let mut expr = super::expr::Expr::new();
+    expr.remove(&["actor"]);
+    for index in 1..=4 {
+        expr.remove(&[&format!("G{index}PK")])
+            .remove(&[&format!("G{index}SK")]);
+    }
+    let item_key = key(
+        format!("EVT#{}", event_shard(redeemed)),
+        redeemed.id.clone(),
+    );
+    store
+        .update_returning(item_key, expr)
+        .await
+        .expect("strip the index keys");
+    let by_user = EventFilter::new(&[], None, None, Some("old-user".into())).expect("filter");
+    let found = store.find_events(&by_user, None, 10).await.expect("events");
+    assert!(found.data.is_empty());
+    assert_eq!(store.reindex_events().await.expect("reindex"), 1);
+    let found = store.find_events(&by_user, None, 10).await.expect("events");
+    assert_eq!(found.data.len(), 1);
+    assert_eq!(found.data[0].id, redeemed.id);
+    assert_eq!(found.data[0].actor, Actor::unrecorded());
+    assert_eq!(store.reindex_events().await.expect("again"), 0);
+}
+
+/// A filtered read whose other filters reject what its index returns stops after its
+/// budget of examined items, with a cursor to read on from; read on, it ends.
+#[tokio::test]
+async fn a_filtered_read_stops_at_its_budget_and_reads_on() {
+    use crate::domain::event::EventFilter;
+
+    let store = fresh_store().await;
+    let list: Vec<String> = (0..6).map(|i| format!("BUDGET-{i}")).collect();
+    let book = book_with_codes(&store, &list.iter().map(String::as_str).collect::<Vec<_>>()).await;
+    for code in &list {
+        store.void(code, by_key()).await.expect("void");
+    }
+    let rare = EventFilter::new(&["book.deleted"], Some(book.clone()), None, None).expect("filter");
+    let pk = super::outbox::book_events_key(&book);
+    let mut after: Option<String> = None;
+    let mut pages = 0;
+    loop {
+        let page = store
+            .filtered_read("GSI1", &pk, &rare, (after.as_deref(), 10), 3)
+            .await
+            .expect("page");
+        pages += 1;
+        assert!(page.data.is_empty());
+        match page.next_cursor {
+            Some(cursor) => after = Some(cursor),
+            None => break,
+        }
+    }
+    // 8 events (created, codes added, 6 voided) in pages of 3 examined.
+    assert_eq!(pages, 3);
 }

@@ -8,7 +8,7 @@ use crate::domain::event;
 use crate::domain::ids::new_id;
 use crate::domain::stats::{BookStats, Bucket, RedemptionBucket, TopUser};
 use crate::domain::{Page, PageRequest, Result, Timestamp, page_of};
-use crate::store::{Idempotency, prelude::*};
+use crate::store::{Write, prelude::*};
 
 use super::SqliteStore;
 use super::events::append_event;
@@ -18,7 +18,8 @@ use super::writer::to_json;
 
 #[async_trait]
 impl BookStore for SqliteStore {
-    async fn create_book(&self, settings: BookSettings, idem: Option<Idempotency>) -> Result<Book> {
+    async fn create_book(&self, settings: BookSettings, write: Write) -> Result<Book> {
+        let Write { actor, idem } = write;
         self.write(idem, move |conn, now| {
             let id = new_id("book");
             conn.prepare_cached(
@@ -28,7 +29,7 @@ impl BookStore for SqliteStore {
             .execute(params![id, to_json(&settings)?, now.0])
             .db()?;
             let book = load_book_view(conn, &id, now)?;
-            append_event(conn, event::BOOK_CREATED, &book, now)?;
+            append_event(conn, &actor, event::BOOK_CREATED, &book, now)?;
             Ok(book)
         })
         .await
@@ -58,9 +59,10 @@ impl BookStore for SqliteStore {
         .await
     }
 
-    async fn update_book(&self, book_id: &str, patch: UpdateBook) -> Result<Book> {
+    async fn update_book(&self, book_id: &str, patch: UpdateBook, write: Write) -> Result<Book> {
         let book_id = book_id.to_string();
-        self.write(None, move |conn, now| {
+        let Write { actor, idem } = write;
+        self.write(idem, move |conn, now| {
             let book = load_book(conn, &book_id)?;
             let settings = patch.apply(&book.settings)?;
             conn.prepare_cached("UPDATE books SET settings = ?2, updated_at = ?3 WHERE seq = ?1")
@@ -71,15 +73,16 @@ impl BookStore for SqliteStore {
                 recount_book(conn, book.seq, settings.max_redemptions_per_coupon)?;
             }
             let updated = load_book_view(conn, &book_id, now)?;
-            append_event(conn, event::BOOK_UPDATED, &updated, now)?;
+            append_event(conn, &actor, event::BOOK_UPDATED, &updated, now)?;
             Ok(updated)
         })
         .await
     }
 
-    async fn delete_book(&self, book_id: &str) -> Result<()> {
+    async fn delete_book(&self, book_id: &str, write: Write) -> Result<()> {
         let book_id = book_id.to_string();
-        self.write(None, move |conn, now| {
+        let Write { actor, idem } = write;
+        self.write(idem, move |conn, now| {
             let book = load_book(conn, &book_id)?;
             check_deletable(book.in_use)?;
             let view = book_view(conn, &book, now)?;
@@ -91,7 +94,7 @@ impl BookStore for SqliteStore {
             ] {
                 conn.prepare_cached(sql).db()?.execute([book.seq]).db()?;
             }
-            append_event(conn, event::BOOK_DELETED, &view, now)?;
+            append_event(conn, &actor, event::BOOK_DELETED, &view, now)?;
             Ok(())
         })
         .await

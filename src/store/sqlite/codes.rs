@@ -6,10 +6,11 @@ use serde_json::Value;
 
 use crate::domain::coupon::{Coupon, CouponStatus};
 use crate::domain::event;
+use crate::domain::event::Actor;
 use crate::domain::ids::new_id;
 use crate::domain::job::{BatchOutcome, CodeIntake, Job, JobKind, JobStatus};
 use crate::domain::{Error, ErrorCode, Page, PageRequest, Result, Timestamp};
-use crate::store::{Idempotency, prelude::*};
+use crate::store::{Write, prelude::*};
 
 use super::SqliteStore;
 use super::events::append_event;
@@ -24,18 +25,26 @@ impl CodeStore for SqliteStore {
         book_id: &str,
         kind: JobKind,
         intake: CodeIntake,
-        idem: Option<Idempotency>,
+        write: Write,
     ) -> Result<Job> {
         let book_id = book_id.to_string();
+        let Write { actor, idem } = write;
         self.write(idem, move |conn, now| {
-            let (job_seq, mut job) =
-                insert_job(conn, &book_id, kind, intake.lines, &Value::Null, now)?;
+            let (job_seq, mut job) = insert_job(
+                conn,
+                &book_id,
+                kind,
+                intake.lines,
+                &Value::Null,
+                &actor,
+                now,
+            )?;
             let book = load_book(conn, &book_id)?;
             let outcome = insert_codes(conn, &book, job_seq, &intake, now)?;
             job.absorb(intake, outcome);
             job.finish(JobStatus::Succeeded, now);
             save_job(conn, job_seq, &job, None)?;
-            announce_codes_added(conn, &job, now)?;
+            announce_codes_added(conn, &actor, &job, now)?;
             Ok(job)
         })
         .await
@@ -47,11 +56,12 @@ impl CodeStore for SqliteStore {
         kind: JobKind,
         total: u64,
         spec: Value,
-        idem: Option<Idempotency>,
+        write: Write,
     ) -> Result<Job> {
         let book_id = book_id.to_string();
+        let Write { actor, idem } = write;
         self.write(idem, move |conn, now| {
-            Ok(insert_job(conn, &book_id, kind, total, &spec, now)?.1)
+            Ok(insert_job(conn, &book_id, kind, total, &spec, &actor, now)?.1)
         })
         .await
     }
@@ -81,7 +91,7 @@ impl CodeStore for SqliteStore {
             }
             job.finish(status, now);
             save_job(conn, job_seq, &job, None)?;
-            announce_codes_added(conn, &job, now)?;
+            announce_codes_added(conn, &Actor::system(&job.id), &job, now)?;
             Ok(job)
         })
         .await
@@ -188,11 +198,19 @@ pub(super) fn insert_job(
     kind: JobKind,
     total: u64,
     spec: &Value,
+    started_by: &Actor,
     now: Timestamp,
 ) -> Result<(i64, Job)> {
     let book = load_book(conn, book_id)?;
     book.settings.check_accepts_codes()?;
-    let job = Job::start(new_id("job"), kind, book.id.clone(), total, now);
+    let job = Job::start(
+        new_id("job"),
+        kind,
+        book.id.clone(),
+        total,
+        started_by.clone(),
+        now,
+    );
     conn.prepare_cached(
         "INSERT INTO jobs (id, book_id, running, body, spec) VALUES (?1, ?2, 1, ?3, ?4)",
     )
@@ -238,7 +256,12 @@ pub(super) fn save_job(
     Ok(())
 }
 
-pub(super) fn announce_codes_added(conn: &Connection, job: &Job, now: Timestamp) -> Result<()> {
+pub(super) fn announce_codes_added(
+    conn: &Connection,
+    by: &Actor,
+    job: &Job,
+    now: Timestamp,
+) -> Result<()> {
     if job.inserted > 0 {
         let view = match load_book_view(conn, &job.book_id, now) {
             Ok(view) => view,
@@ -246,7 +269,7 @@ pub(super) fn announce_codes_added(conn: &Connection, job: &Job, now: Timestamp)
             Err(err) if err.code == ErrorCode::BookNotFound => return Ok(()),
             Err(err) => return Err(err),
         };
-        append_event(conn, event::BOOK_CODES_ADDED, &view, now)?;
+        append_event(conn, by, event::BOOK_CODES_ADDED, &view, now)?;
     }
     Ok(())
 }

@@ -10,13 +10,14 @@ use crate::domain::coupon::{
     Redemption, RedemptionStatus, UnassignPlan, UseContext, UserUsage,
 };
 use crate::domain::event;
+use crate::domain::event::Actor;
 use crate::domain::ids::new_id;
 use crate::domain::tally::{Tally, became_exhausted};
 use crate::domain::{Error, ErrorCode, Page, PageRequest, Result, Timestamp};
-use crate::store::{Idempotency, RedeemRequest, Validation, prelude::*};
+use crate::store::{RedeemRequest, Validation, Write, prelude::*};
 
 use super::SqliteStore;
-use super::events::append_event;
+use super::events::{append_event, append_user_event};
 use super::rows::{
     BookRow, COUPON_COLUMNS, CouponChange, CouponRow, add_usage, book_view, coupon_page,
     coupon_view, find_lock, live_locks, load_book, load_book_by_seq, load_coupon, save_coupon,
@@ -87,6 +88,7 @@ impl UseState {
 /// out or redeem, or the redemption budget reached.
 pub(super) fn announce_exhaustion(
     conn: &Connection,
+    by: &Actor,
     before: &BookRow,
     after: &Tally,
     now: Timestamp,
@@ -94,7 +96,7 @@ pub(super) fn announce_exhaustion(
     if became_exhausted(&before.settings, &before.tally(), after) {
         let book = load_book_by_seq(conn, before.seq)?;
         let view = book_view(conn, &book, now)?;
-        append_event(conn, event::BOOK_EXHAUSTED, &view, now)?;
+        append_event(conn, by, event::BOOK_EXHAUSTED, &view, now)?;
     }
     Ok(())
 }
@@ -116,10 +118,11 @@ impl CouponStore for SqliteStore {
         .await
     }
 
-    async fn assign(&self, code: &str, user_id: &str, idem: Option<Idempotency>) -> Result<Coupon> {
+    async fn assign(&self, code: &str, user_id: &str, write: Write) -> Result<Coupon> {
         let code = code.to_string();
         let user_id = user_id.to_string();
         let assign_seq = self.assign_seq.clone();
+        let Write { actor, idem } = write;
         self.write(idem, move |conn, now| {
             let row = load_coupon(conn, &code)?;
             let book = load_book_by_seq(conn, row.book_seq)?;
@@ -134,8 +137,8 @@ impl CouponStore for SqliteStore {
             if plan == AssignPlan::Assign {
                 let (after, totals) = assign_to(conn, &book, &row.record, &user_id, &assign_seq)?;
                 let view = coupon_view(conn, &after, max, now)?;
-                append_event(conn, event::COUPON_ASSIGNED, &view, now)?;
-                announce_exhaustion(conn, &book, &totals, now)?;
+                append_event(conn, &actor, event::COUPON_ASSIGNED, &view, now)?;
+                announce_exhaustion(conn, &actor, &book, &totals, now)?;
                 return Ok(view);
             }
             coupon_view(conn, &row.record, max, now)
@@ -143,15 +146,11 @@ impl CouponStore for SqliteStore {
         .await
     }
 
-    async fn assign_next(
-        &self,
-        book_id: &str,
-        user_id: &str,
-        idem: Option<Idempotency>,
-    ) -> Result<Coupon> {
+    async fn assign_next(&self, book_id: &str, user_id: &str, write: Write) -> Result<Coupon> {
         let book_id = book_id.to_string();
         let user_id = user_id.to_string();
         let assign_seq = self.assign_seq.clone();
+        let Write { actor, idem } = write;
         self.write(idem, move |conn, now| {
             let book = load_book(conn, &book_id)?;
             book.settings.check_usable(now)?;
@@ -172,16 +171,17 @@ impl CouponStore for SqliteStore {
             let row = load_coupon(conn, &code)?;
             let (after, totals) = assign_to(conn, &book, &row.record, &user_id, &assign_seq)?;
             let view = coupon_view(conn, &after, book.settings.max_redemptions_per_coupon, now)?;
-            append_event(conn, event::COUPON_ASSIGNED, &view, now)?;
-            announce_exhaustion(conn, &book, &totals, now)?;
+            append_event(conn, &actor, event::COUPON_ASSIGNED, &view, now)?;
+            announce_exhaustion(conn, &actor, &book, &totals, now)?;
             Ok(view)
         })
         .await
     }
 
-    async fn unassign(&self, code: &str) -> Result<Coupon> {
+    async fn unassign(&self, code: &str, write: Write) -> Result<Coupon> {
         let code = code.to_string();
-        self.write(None, move |conn, now| {
+        let Write { actor, idem } = write;
+        self.write(idem, move |conn, now| {
             let row = load_coupon(conn, &code)?;
             let book = load_book_by_seq(conn, row.book_seq)?;
             let max = book.settings.max_redemptions_per_coupon;
@@ -200,7 +200,8 @@ impl CouponStore for SqliteStore {
             )?;
             add_usage(conn, row.book_seq, &owner, -1, 0)?;
             let view = coupon_view(conn, &after, max, now)?;
-            append_event(conn, event::COUPON_UNASSIGNED, &view, now)?;
+            let owner = Some(owner.as_str());
+            append_user_event(conn, &actor, event::COUPON_UNASSIGNED, &view, owner, now)?;
             Ok(view)
         })
         .await
@@ -225,16 +226,11 @@ impl CouponStore for SqliteStore {
         .await
     }
 
-    async fn lock(
-        &self,
-        code: &str,
-        user_id: &str,
-        ttl: LockTtl,
-        idem: Option<Idempotency>,
-    ) -> Result<Lock> {
+    async fn lock(&self, code: &str, user_id: &str, ttl: LockTtl, write: Write) -> Result<Lock> {
         self.require_coupon(code).await?;
         let code = code.to_string();
         let user_id = user_id.to_string();
+        let Write { actor, idem } = write;
         self.write(idem, move |conn, now| {
             let state = UseState::load(conn, load_coupon(conn, &code)?, &user_id, now)?;
             let plan = state.context(&user_id, now).check_lock()?;
@@ -266,7 +262,8 @@ impl CouponStore for SqliteStore {
                 }
             };
             let view = coupon_view(conn, &row.record, book.settings.max_redemptions_per_coupon, now)?;
-            append_event(conn, event::COUPON_LOCKED, &view, now)?;
+            let holder = Some(user_id.as_str());
+            append_user_event(conn, &actor, event::COUPON_LOCKED, &view, holder, now)?;
             Ok(lock)
         })
         .await
@@ -282,12 +279,14 @@ impl CouponStore for SqliteStore {
         .await
     }
 
-    async fn unlock(&self, code: &str, lock_id: &str, idem: Option<Idempotency>) -> Result<Coupon> {
+    async fn unlock(&self, code: &str, lock_id: &str, write: Write) -> Result<Coupon> {
         let code = code.to_string();
         let lock_id = lock_id.to_string();
+        let Write { actor, idem } = write;
         self.write(idem, move |conn, now| {
             let row = load_coupon(conn, &code)?;
-            coupon::check_unlock(find_lock(conn, &lock_id)?.as_ref(), &code, now)?;
+            let lock = find_lock(conn, &lock_id)?;
+            coupon::check_unlock(lock.as_ref(), &code, now)?;
             conn.prepare_cached("DELETE FROM locks WHERE id = ?1")
                 .db()?
                 .execute([&lock_id])
@@ -299,18 +298,16 @@ impl CouponStore for SqliteStore {
                 book.settings.max_redemptions_per_coupon,
                 now,
             )?;
-            append_event(conn, event::COUPON_UNLOCKED, &view, now)?;
+            let holder = lock.as_ref().map(|lock| lock.user_id.as_str());
+            append_user_event(conn, &actor, event::COUPON_UNLOCKED, &view, holder, now)?;
             Ok(view)
         })
         .await
     }
 
-    async fn redeem(
-        &self,
-        request: RedeemRequest,
-        idem: Option<Idempotency>,
-    ) -> Result<Redemption> {
+    async fn redeem(&self, request: RedeemRequest, write: Write) -> Result<Redemption> {
         self.require_coupon(&request.code).await?;
+        let Write { actor, idem } = write;
         self.write(idem, move |conn, now| {
             let RedeemRequest {
                 code,
@@ -370,15 +367,16 @@ impl CouponStore for SqliteStore {
                 metadata_json
             ])
             .db()?;
-            append_event(conn, event::COUPON_REDEEMED, &redemption, now)?;
-            announce_exhaustion(conn, book, &totals, now)?;
+            append_event(conn, &actor, event::COUPON_REDEEMED, &redemption, now)?;
+            announce_exhaustion(conn, &actor, book, &totals, now)?;
             Ok(redemption)
         })
         .await
     }
 
-    async fn void(&self, code: &str, idem: Option<Idempotency>) -> Result<Coupon> {
+    async fn void(&self, code: &str, write: Write) -> Result<Coupon> {
         let code = code.to_string();
+        let Write { actor, idem } = write;
         self.write(idem, move |conn, now| {
             let row = load_coupon(conn, &code)?;
             let book = load_book_by_seq(conn, row.book_seq)?;
@@ -401,7 +399,7 @@ impl CouponStore for SqliteStore {
                 .execute([&code])
                 .db()?;
             let view = coupon_view(conn, &after, max, now)?;
-            append_event(conn, event::COUPON_VOIDED, &view, now)?;
+            append_event(conn, &actor, event::COUPON_VOIDED, &view, now)?;
             Ok(view)
         })
         .await

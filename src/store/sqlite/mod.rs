@@ -126,6 +126,7 @@ impl Store for SqliteStore {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::conformance::by_key;
 
     async fn fresh() -> (tempfile::TempDir, crate::store::DynStore) {
         let dir = tempfile::tempdir().expect("temp dir");
@@ -167,13 +168,13 @@ mod tests {
         };
         for i in 0..5 {
             store
-                .create_book(settings(), idem(format!("old-{i}")))
+                .create_book(settings(), by_key().with_idem(idem(format!("old-{i}"))))
                 .await
                 .expect("create");
         }
         clock.advance(30_000);
         store
-            .create_book(settings(), idem("young".into()))
+            .create_book(settings(), by_key().with_idem(idem("young".into())))
             .await
             .expect("create");
         assert_eq!(

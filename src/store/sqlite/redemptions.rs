@@ -7,7 +7,7 @@ use rusqlite::{Connection, OptionalExtension, Row, params};
 use crate::domain::coupon::{self, Redemption, RedemptionStatus};
 use crate::domain::event;
 use crate::domain::{Error, ErrorCode, Page, PageRequest, Result, Timestamp, page_of};
-use crate::store::{Idempotency, RedemptionFilter, prelude::*};
+use crate::store::{RedemptionFilter, Write, prelude::*};
 
 use super::SqliteStore;
 use super::events::append_event;
@@ -68,8 +68,9 @@ pub(super) fn load_redemption(conn: &Connection, id: &str) -> Result<Redemption>
 
 #[async_trait]
 impl RedemptionStore for SqliteStore {
-    async fn reverse(&self, redemption_id: &str, idem: Option<Idempotency>) -> Result<Redemption> {
+    async fn reverse(&self, redemption_id: &str, write: Write) -> Result<Redemption> {
         let redemption_id = redemption_id.to_string();
+        let Write { actor, idem } = write;
         self.write(idem, move |conn, now| {
             let mut redemption = load_redemption(conn, &redemption_id)?;
             let row = load_coupon(conn, &redemption.code)?;
@@ -92,7 +93,7 @@ impl RedemptionStore for SqliteStore {
             add_usage(conn, row.book_seq, &redemption.user_id, 0, -1)?;
             redemption.status = RedemptionStatus::Reversed;
             redemption.reversed_at = Some(now);
-            append_event(conn, event::REDEMPTION_REVERSED, &redemption, now)?;
+            append_event(conn, &actor, event::REDEMPTION_REVERSED, &redemption, now)?;
             Ok(redemption)
         })
         .await

@@ -3,9 +3,10 @@
 
 use coupon_book::domain::book::{BookStatus, CreateBook, UpdateBook};
 use coupon_book::domain::coupon::{Coupon, CouponStatus};
+use coupon_book::domain::event::Actor;
 use coupon_book::domain::job::{CodeIntake, JobKind};
 use coupon_book::domain::{Clock, Error, PageRequest, Timestamp};
-use coupon_book::store::{DynStore, RedeemRequest, RedemptionFilter};
+use coupon_book::store::{DynStore, RedeemRequest, RedemptionFilter, Write};
 
 use super::ops::{CODES, LockRef, Op, USERS};
 use super::reference::{Code, CouponView, LockOutcome, Model, Status};
@@ -16,6 +17,11 @@ pub const START_MILLIS: i64 = 1_764_547_200_000;
 const UNKNOWN_BOOK: &str = "book_01ARZ3NDEKTSV4RRFFQ69G5FAV";
 const UNKNOWN_LOCK: &str = "lock_01ARZ3NDEKTSV4RRFFQ69G5FAV";
 const UNKNOWN_REDEMPTION: &str = "red_01ARZ3NDEKTSV4RRFFQ69G5FAV";
+
+/// The writes of a history, all by one API key (actors are not modelled).
+fn by() -> Write {
+    Write::by(Actor::api_key("key_model"))
+}
 
 /// The store's ids for what the model names by index.
 #[derive(Default)]
@@ -162,7 +168,7 @@ impl Replay<'_> {
                     .into_settings()
                     .map_err(|e| format!("the history made bad settings: {e}"))?;
                 let index = model.create_book(rules);
-                let book = store.create_book(settings, None).await;
+                let book = store.create_book(settings, by()).await;
                 if let Ok(book) = &book {
                     ids.books.push(book.id.clone());
                 }
@@ -189,7 +195,7 @@ impl Replay<'_> {
                     valid_until: patch.valid_until.map(|v| v.map(Timestamp)),
                     ..UpdateBook::default()
                 };
-                let got = store.update_book(&id, update).await;
+                let got = store.update_book(&id, update, by()).await;
                 (
                     from_model(expected),
                     from_store(got, |b| Ok(super::counts_of(&b.counts)))?,
@@ -203,7 +209,7 @@ impl Replay<'_> {
                 };
                 (
                     from_model(expected),
-                    from_store(store.delete_book(&id).await, Ok)?,
+                    from_store(store.delete_book(&id, by()).await, Ok)?,
                 )
             }
             Op::AddCodes { book, codes } => {
@@ -217,7 +223,7 @@ impl Replay<'_> {
                     Some(i) => model.add_codes(i, &codes),
                 };
                 let intake = CodeIntake::from_codes(codes.iter().map(String::as_str));
-                let got = store.add_codes(&id, JobKind::Upload, intake, None).await;
+                let got = store.add_codes(&id, JobKind::Upload, intake, by()).await;
                 let expected =
                     expected.map(|a| (a.inserted, a.duplicates_in_file, a.already_exist));
                 (
@@ -230,7 +236,7 @@ impl Replay<'_> {
             Op::Assign { code, user } => {
                 let (code, user) = (CODES[usize::from(*code)], USERS[usize::from(*user)]);
                 let expected = model.assign(code, user);
-                let got = store.assign(code, user, None).await;
+                let got = store.assign(code, user, by()).await;
                 (from_model(expected), from_store(got, |c| ids.view(&c))?)
             }
             Op::AssignNext { book, user } => {
@@ -240,7 +246,7 @@ impl Replay<'_> {
                     None => Err("book_not_found"),
                     Some(i) => model.assign_next_candidates(i, user),
                 };
-                let got = store.assign_next(&id, user, None).await;
+                let got = store.assign_next(&id, user, by()).await;
                 match (candidates, got) {
                     (Ok(candidates), Ok(coupon)) => {
                         if !candidates.contains(&coupon.code) {
@@ -264,7 +270,7 @@ impl Replay<'_> {
             Op::Unassign { code } => {
                 let code = CODES[usize::from(*code)];
                 let expected = model.unassign(code);
-                let got = store.unassign(code).await;
+                let got = store.unassign(code, by()).await;
                 (from_model(expected), from_store(got, |c| ids.view(&c))?)
             }
             Op::Validate { code, user } => {
@@ -287,7 +293,7 @@ impl Replay<'_> {
             Op::Lock { code, user, ttl } => {
                 let (code, user) = (CODES[usize::from(*code)], USERS[usize::from(*user)]);
                 let expected = model.lock(code, user, *ttl);
-                let got = store.lock(code, user, (*ttl).into(), None).await;
+                let got = store.lock(code, user, (*ttl).into(), by()).await;
                 match (expected, got) {
                     (Ok(outcome), Ok(lock)) => {
                         let index = match outcome {
@@ -317,7 +323,7 @@ impl Replay<'_> {
                 let code = CODES[usize::from(*code)];
                 let (index, lock_id) = ids.lock(*lock);
                 let expected = model.unlock(code, index);
-                let got = store.unlock(code, &lock_id, None).await;
+                let got = store.unlock(code, &lock_id, by()).await;
                 (from_model(expected), from_store(got, |c| ids.view(&c))?)
             }
             Op::Redeem { code, user, lock } => {
@@ -330,7 +336,7 @@ impl Replay<'_> {
                     lock_id: presented.map(|(_, id)| id),
                     metadata: None,
                 };
-                let got = store.redeem(request, None).await;
+                let got = store.redeem(request, by()).await;
                 if let Ok(redemption) = &got {
                     ids.redemptions.push(redemption.id.clone());
                 }
@@ -353,7 +359,7 @@ impl Replay<'_> {
             Op::Void { code } => {
                 let code = CODES[usize::from(*code)];
                 let expected = model.void(code);
-                let got = store.void(code, None).await;
+                let got = store.void(code, by()).await;
                 (from_model(expected), from_store(got, |c| ids.view(&c))?)
             }
             Op::Reverse { redemption } => {
@@ -369,7 +375,7 @@ impl Replay<'_> {
                         model.redemptions[i].reversed_at,
                     )
                 });
-                let got = store.reverse(&id, None).await;
+                let got = store.reverse(&id, by()).await;
                 (
                     from_model(expected),
                     from_store(got, |r| Ok((r.code, r.reversed_at.map(Timestamp::millis))))?,

@@ -1,5 +1,7 @@
 """Contains all the data models used in inputs/outputs"""
 
+from .actor import Actor
+from .actor_type import ActorType
 from .add_codes import AddCodes
 from .api_key import ApiKey
 from .assign_next_body import AssignNextBody
@@ -27,6 +29,7 @@ from .error_code import ErrorCode
 from .error_detail import ErrorDetail
 from .event import Event
 from .event_data import EventData
+from .event_type import EventType
 from .generate_spec import GenerateSpec
 from .job import Job
 from .job_error import JobError
@@ -59,6 +62,8 @@ from .webhook import Webhook
 from .webhook_status import WebhookStatus
 
 __all__ = (
+    "Actor",
+    "ActorType",
     "AddCodes",
     "ApiKey",
     "AssignNextBody",
@@ -86,6 +91,7 @@ __all__ = (
     "ErrorDetail",
     "Event",
     "EventData",
+    "EventType",
     "GenerateSpec",
     "Job",
     "JobError",

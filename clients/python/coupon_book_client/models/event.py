@@ -8,6 +8,7 @@ from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
 if TYPE_CHECKING:
+    from ..models.actor import Actor
     from ..models.event_data import EventData
 
 
@@ -18,12 +19,19 @@ T = TypeVar("T", bound="Event")
 class Event:
     """
     Attributes:
+        actor (Actor): The actor of an event (and the starter of a job).
+
+            `system` changes name the work that made them: `lock_expiry` for the sweep of
+            expired locks, the job id for a job's work (the job's `started_by` says who started
+            it), `cli` for the command line. Events stored before actors were recorded read as
+            `{"type": "system", "id": null}`: their actor is unknown.
         created_at (datetime.datetime):
         data (EventData): The object after the change: a Book, a Coupon or a Redemption.
         id (str):
         type_ (str):
     """
 
+    actor: Actor
     created_at: datetime.datetime
     data: EventData
     id: str
@@ -31,6 +39,8 @@ class Event:
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
+        actor = self.actor.to_dict()
+
         created_at = self.created_at.isoformat()
 
         data = self.data.to_dict()
@@ -43,6 +53,7 @@ class Event:
         field_dict.update(self.additional_properties)
         field_dict.update(
             {
+                "actor": actor,
                 "created_at": created_at,
                 "data": data,
                 "id": id,
@@ -54,9 +65,12 @@ class Event:
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
+        from ..models.actor import Actor
         from ..models.event_data import EventData
 
         d = dict(src_dict)
+        actor = Actor.from_dict(d.pop("actor"))
+
         created_at = datetime.datetime.fromisoformat(d.pop("created_at"))
 
         data = EventData.from_dict(d.pop("data"))
@@ -66,6 +80,7 @@ class Event:
         type_ = d.pop("type")
 
         event = cls(
+            actor=actor,
             created_at=created_at,
             data=data,
             id=id,

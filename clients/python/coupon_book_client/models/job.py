@@ -12,6 +12,7 @@ from ..models.job_status import JobStatus
 from ..types import UNSET, Unset
 
 if TYPE_CHECKING:
+    from ..models.actor import Actor
     from ..models.job_error import JobError
 
 
@@ -32,6 +33,12 @@ class Job:
         invalid (int):
         kind (JobKind):
         processed (int):
+        started_by (Actor): The actor of an event (and the starter of a job).
+
+            `system` changes name the work that made them: `lock_expiry` for the sweep of
+            expired locks, the job id for a job's work (the job's `started_by` says who started
+            it), `cli` for the command line. Events stored before actors were recorded read as
+            `{"type": "system", "id": null}`: their actor is unknown.
         status (JobStatus):
         total (int):
         finished_at (datetime.datetime | None | Unset):
@@ -47,6 +54,7 @@ class Job:
     invalid: int
     kind: JobKind
     processed: int
+    started_by: Actor
     status: JobStatus
     total: int
     finished_at: datetime.datetime | None | Unset = UNSET
@@ -76,6 +84,8 @@ class Job:
 
         processed = self.processed
 
+        started_by = self.started_by.to_dict()
+
         status = self.status.value
 
         total = self.total
@@ -102,6 +112,7 @@ class Job:
                 "invalid": invalid,
                 "kind": kind,
                 "processed": processed,
+                "started_by": started_by,
                 "status": status,
                 "total": total,
             }
@@ -113,6 +124,7 @@ class Job:
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
+        from ..models.actor import Actor
         from ..models.job_error import JobError
 
         d = dict(src_dict)
@@ -140,6 +152,8 @@ class Job:
         kind = JobKind(d.pop("kind"))
 
         processed = d.pop("processed")
+
+        started_by = Actor.from_dict(d.pop("started_by"))
 
         status = JobStatus(d.pop("status"))
 
@@ -173,6 +187,7 @@ class Job:
             invalid=invalid,
             kind=kind,
             processed=processed,
+            started_by=started_by,
             status=status,
             total=total,
             finished_at=finished_at,

@@ -6,6 +6,7 @@ import httpx
 from ... import errors
 from ...client import AuthenticatedClient, Client
 from ...models.error_body import ErrorBody
+from ...models.event_type import EventType
 from ...models.page_event import PageEvent
 from ...types import UNSET, Response, Unset
 
@@ -15,6 +16,10 @@ def _get_kwargs(
     after: str | Unset = UNSET,
     limit: int | Unset = UNSET,
     cursor: str | Unset = UNSET,
+    type_: list[EventType] | Unset = UNSET,
+    book_id: str | Unset = UNSET,
+    code: str | Unset = UNSET,
+    user_id: str | Unset = UNSET,
 ) -> dict[str, Any]:
 
     params: dict[str, Any] = {}
@@ -24,6 +29,21 @@ def _get_kwargs(
     params["limit"] = limit
 
     params["cursor"] = cursor
+
+    json_type_: list[str] | Unset = UNSET
+    if not isinstance(type_, Unset):
+        json_type_ = []
+        for type_item_data in type_:
+            type_item = type_item_data.value
+            json_type_.append(type_item)
+
+    params["type"] = json_type_
+
+    params["book_id"] = book_id
+
+    params["code"] = code
+
+    params["user_id"] = user_id
 
     params = {k: v for k, v in params.items() if v is not UNSET and v is not None}
 
@@ -95,15 +115,26 @@ def sync_detailed(
     after: str | Unset = UNSET,
     limit: int | Unset = UNSET,
     cursor: str | Unset = UNSET,
+    type_: list[EventType] | Unset = UNSET,
+    book_id: str | Unset = UNSET,
+    code: str | Unset = UNSET,
+    user_id: str | Unset = UNSET,
 ) -> Response[ErrorBody | PageEvent]:
     """List events
 
-     Changes to books, coupons and redemptions, oldest first.
+     Changes to books, coupons and redemptions, oldest first, each with its actor.
+    Filters combine (all must match) and each is read from an index, never by reading
+    the whole feed; a filtered page may hold fewer than `limit` events while more
+    follow, so read on until `next_cursor` is null.
 
     Args:
         after (str | Unset):
         limit (int | Unset):
         cursor (str | Unset):
+        type_ (list[EventType] | Unset):
+        book_id (str | Unset):
+        code (str | Unset):
+        user_id (str | Unset):
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
@@ -117,6 +148,10 @@ def sync_detailed(
         after=after,
         limit=limit,
         cursor=cursor,
+        type_=type_,
+        book_id=book_id,
+        code=code,
+        user_id=user_id,
     )
 
     response = client.get_httpx_client().request(
@@ -132,15 +167,26 @@ def sync(
     after: str | Unset = UNSET,
     limit: int | Unset = UNSET,
     cursor: str | Unset = UNSET,
+    type_: list[EventType] | Unset = UNSET,
+    book_id: str | Unset = UNSET,
+    code: str | Unset = UNSET,
+    user_id: str | Unset = UNSET,
 ) -> ErrorBody | PageEvent | None:
     """List events
 
-     Changes to books, coupons and redemptions, oldest first.
+     Changes to books, coupons and redemptions, oldest first, each with its actor.
+    Filters combine (all must match) and each is read from an index, never by reading
+    the whole feed; a filtered page may hold fewer than `limit` events while more
+    follow, so read on until `next_cursor` is null.
 
     Args:
         after (str | Unset):
         limit (int | Unset):
         cursor (str | Unset):
+        type_ (list[EventType] | Unset):
+        book_id (str | Unset):
+        code (str | Unset):
+        user_id (str | Unset):
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
@@ -155,6 +201,10 @@ def sync(
         after=after,
         limit=limit,
         cursor=cursor,
+        type_=type_,
+        book_id=book_id,
+        code=code,
+        user_id=user_id,
     ).parsed
 
 
@@ -164,15 +214,26 @@ async def asyncio_detailed(
     after: str | Unset = UNSET,
     limit: int | Unset = UNSET,
     cursor: str | Unset = UNSET,
+    type_: list[EventType] | Unset = UNSET,
+    book_id: str | Unset = UNSET,
+    code: str | Unset = UNSET,
+    user_id: str | Unset = UNSET,
 ) -> Response[ErrorBody | PageEvent]:
     """List events
 
-     Changes to books, coupons and redemptions, oldest first.
+     Changes to books, coupons and redemptions, oldest first, each with its actor.
+    Filters combine (all must match) and each is read from an index, never by reading
+    the whole feed; a filtered page may hold fewer than `limit` events while more
+    follow, so read on until `next_cursor` is null.
 
     Args:
         after (str | Unset):
         limit (int | Unset):
         cursor (str | Unset):
+        type_ (list[EventType] | Unset):
+        book_id (str | Unset):
+        code (str | Unset):
+        user_id (str | Unset):
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
@@ -186,6 +247,10 @@ async def asyncio_detailed(
         after=after,
         limit=limit,
         cursor=cursor,
+        type_=type_,
+        book_id=book_id,
+        code=code,
+        user_id=user_id,
     )
 
     response = await client.get_async_httpx_client().request(**kwargs)
@@ -199,15 +264,26 @@ async def asyncio(
     after: str | Unset = UNSET,
     limit: int | Unset = UNSET,
     cursor: str | Unset = UNSET,
+    type_: list[EventType] | Unset = UNSET,
+    book_id: str | Unset = UNSET,
+    code: str | Unset = UNSET,
+    user_id: str | Unset = UNSET,
 ) -> ErrorBody | PageEvent | None:
     """List events
 
-     Changes to books, coupons and redemptions, oldest first.
+     Changes to books, coupons and redemptions, oldest first, each with its actor.
+    Filters combine (all must match) and each is read from an index, never by reading
+    the whole feed; a filtered page may hold fewer than `limit` events while more
+    follow, so read on until `next_cursor` is null.
 
     Args:
         after (str | Unset):
         limit (int | Unset):
         cursor (str | Unset):
+        type_ (list[EventType] | Unset):
+        book_id (str | Unset):
+        code (str | Unset):
+        user_id (str | Unset):
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
@@ -223,5 +299,9 @@ async def asyncio(
             after=after,
             limit=limit,
             cursor=cursor,
+            type_=type_,
+            book_id=book_id,
+            code=code,
+            user_id=user_id,
         )
     ).parsed
