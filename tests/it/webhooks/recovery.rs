@@ -150,7 +150,15 @@ async fn a_delivery_is_sent_again_with_its_id_and_a_fresh_signature() {
             seen.iter().any(|r| r.answered == 200)
         })
         .await;
-    let log = s.list_all(&format!("/v1/webhooks/{id}/deliveries")).await;
+    // The receiver sees its answer before the attempt is stored: wait for the log.
+    let logged_by = std::time::Instant::now() + Duration::from_secs(10);
+    let log = loop {
+        let log = s.list_all(&format!("/v1/webhooks/{id}/deliveries")).await;
+        if !log.is_empty() || std::time::Instant::now() > logged_by {
+            break log;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
     assert_eq!(log.len(), 1, "{log:?}");
     let original = &log[0];
     let event_id = original["event_id"].as_str().expect("event id");
