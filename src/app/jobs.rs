@@ -14,7 +14,7 @@ use serde_json::Value;
 use crate::domain::coupon::Coupon;
 use crate::domain::job::{
     CodeIntake, Job, JobKind, JobStatus, MAX_UPLOAD_LINE, UploadLine, read_upload_line,
-    spreadsheet_safe_cell,
+    write_safe_record,
 };
 use crate::domain::pattern::{CodePattern, GenerateSpec};
 use crate::domain::{Error, PageRequest, Result, decode_cursor};
@@ -447,12 +447,7 @@ pub fn export_rows(coupons: &[Coupon]) -> Vec<u8> {
             &count,
             &created_at,
         ];
-        let _ = writer.write_record(
-            cells
-                .map(spreadsheet_safe_cell)
-                .iter()
-                .map(|c| c.as_bytes()),
-        );
+        write_safe_record(&mut writer, &cells);
     }
     writer.into_inner().unwrap_or_default()
 }

@@ -3,7 +3,7 @@
 
 use super::coupon::{Redemption, RedemptionStatus};
 use super::error::{Error, Result};
-use super::job::spreadsheet_safe_cell;
+use super::job::write_safe_record;
 use super::time::Timestamp;
 
 /// The export's first line. The order columns stay empty while redemptions carry no
@@ -76,12 +76,7 @@ pub fn redemption_rows(redemptions: &[Redemption]) -> Vec<u8> {
             "",
             "",
         ];
-        let _ = writer.write_record(
-            cells
-                .map(spreadsheet_safe_cell)
-                .iter()
-                .map(|c| c.as_bytes()),
-        );
+        write_safe_record(&mut writer, &cells);
     }
     writer.into_inner().unwrap_or_default()
 }

@@ -156,6 +156,19 @@ pub fn spreadsheet_safe_cell(cell: &str) -> Cow<'_, str> {
     }
 }
 
+/// Writes one CSV record of an export, every cell made spreadsheet-safe.
+pub fn write_safe_record<W: std::io::Write>(writer: &mut csv::Writer<W>, cells: &[&str]) {
+    // Writing into memory cannot fail.
+    let _ = writer.write_record(
+        cells
+            .iter()
+            .map(|c| spreadsheet_safe_cell(c))
+            .collect::<Vec<_>>()
+            .iter()
+            .map(|c| c.as_bytes()),
+    );
+}
+
 /// The reverse of `spreadsheet_safe_cell` for uploads: a cell that starts with `'`
 /// followed by a formula's first character is read without that `'`.
 pub fn read_spreadsheet_cell(cell: &str) -> &str {
