@@ -650,6 +650,17 @@ function redemptionsChart(stats, bucket) {
 
 // ---------------------------------------------------------------- book page: jobs
 
+const JOB_NAMES = { generate: 'Generation', upload: 'Upload', assign: 'Bulk assign', void: 'Bulk void', delete: 'Bulk delete' };
+const BULK_KINDS = ['assign', 'void', 'delete'];
+/** The counts each kind of job reports, in order. */
+const REPORTS = {
+  upload: [['inserted', 'Inserted'], ['duplicates_in_file', 'Duplicates in file'], ['already_exist', 'Already exist'], ['invalid', 'Invalid']],
+  assign: [['assigned', 'Assigned'], ['limit_reached', 'Limit reached'], ['exhausted', 'No code left'], ['invalid', 'Invalid']],
+  void: [['voided', 'Voided'], ['not_found', 'Not found'], ['invalid', 'Invalid']],
+  delete: [['deleted', 'Deleted'], ['in_use', 'In use (kept)'], ['not_found', 'Not found'], ['invalid', 'Invalid']],
+};
+REPORTS.generate = REPORTS.upload;
+
 /** A job's progress and, once finished, its per-line report. Polls until done. */
 function jobPanel(job, onDone) {
   const panel = h('div.job', { 'aria-live': 'polite' });
@@ -660,15 +671,17 @@ function jobPanel(job, onDone) {
     const pct = total ? Math.floor((j.processed / total) * 100) : (j.status === 'running' ? 0 : 100);
     const progressId = nextId('progress');
     const parts = [
-      h('p', h('strong', `${j.kind === 'upload' ? 'Upload' : 'Generation'} job `), h('span.mono', j.id), ' ', h(`span.badge.job-${j.status}`, { 'data-job-status': j.status }, j.status)),
+      h('p', h('strong', `${JOB_NAMES[j.kind] || 'Generation'} job `), h('span.mono', j.id), ' ', h(`span.badge.job-${j.status}`, { 'data-job-status': j.status }, j.status)),
       h('label', { for: progressId }, `Progress: ${num(j.processed)} of ${num(total)} (${pct}%)`),
       h('progress', { id: progressId, max: 100, value: pct }, `${pct}%`),
-      h('dl.report',
-        h('div', h('dt', 'Inserted'), h('dd', { 'data-report': 'inserted' }, num(j.inserted))),
-        h('div', h('dt', 'Duplicates in file'), h('dd', { 'data-report': 'duplicates_in_file' }, num(j.duplicates_in_file))),
-        h('div', h('dt', 'Already exist'), h('dd', { 'data-report': 'already_exist' }, num(j.already_exist))),
-        h('div', h('dt', 'Invalid'), h('dd', { 'data-report': 'invalid' }, num(j.invalid)))),
+      h('dl.report', ...(REPORTS[j.kind] || REPORTS.upload).map(([name, label]) =>
+        h('div', h('dt', label), h('dd', { 'data-report': name }, num(j[name] || 0))))),
     ];
+    if (BULK_KINDS.includes(j.kind)) {
+      const button = h('button.secondary', { type: 'button', 'data-action': 'results' }, 'Download results CSV');
+      button.addEventListener('click', () => downloadCsv(`/v1/jobs/${enc(j.id)}/results`, `${j.id}-results.csv`, button));
+      parts.push(h('div.actions', button));
+    }
     if (j.errors && j.errors.length) {
       parts.push(tableWrap('Rejected lines', ['Line', 'Code', 'Reason'],
         j.errors.map((e) => h('tr', { 'data-line': e.line }, h('td', e.line), h('td.mono', e.code || '(empty)'), h('td', e.reason)))));
@@ -792,6 +805,51 @@ function uploadForm(book, onJob) {
       body: file,
       headers: { 'Content-Type': 'text/csv', 'Idempotency-Key': crypto.randomUUID() },
     });
+    onJob(job);
+  }, 'body');
+  return form;
+}
+
+/** The codes of a text file, one a line (blank lines and a `code` header skipped). */
+function codesOfFile(text) {
+  const lines = text.split(/\r?\n/).map((l) => l.replace(/^\uFEFF/, '').trim().replace(/^"(.*)"$/, '$1'));
+  const codes = lines.filter((l) => l !== '');
+  if (codes.length && codes[0].toLowerCase() === 'code') codes.shift();
+  return codes;
+}
+
+/** Bulk jobs on the book: assign codes to a file of users; void or delete a file of
+ * codes or every code of a status. */
+function bulkForm(book, onJob) {
+  const form = h('form.card', { novalidate: true, 'aria-labelledby': 'bulk-title' },
+    h('h2#bulk-title', 'Bulk jobs'),
+    h('div.grid',
+      field({ label: 'Job', name: 'kind', type: 'select', value: 'assign', options: [['assign', 'assign a code to each user'], ['void', 'void codes'], ['delete', 'delete unused codes']] }),
+      field({ label: 'Codes to void or delete', name: 'source', type: 'select', value: 'file', options: [['file', 'the codes in the file'], ['status', 'every code with status…']] }),
+      field({ label: 'Status', name: 'status', type: 'select', value: 'available', options: [['available', 'available'], ['assigned', 'assigned'], ['locked', 'locked'], ['redeemed', 'redeemed'], ['voided', 'voided']] })),
+    field({ label: 'File: user ids (header “user_id”) for assign, codes (header “code”) for void and delete; one a line', name: 'body', type: 'file', attrs: { accept: '.csv,.txt,text/csv,text/plain' } }),
+    h('div.actions', h('button', { type: 'submit' }, 'Start job')));
+  onSubmit(form, async (data) => {
+    const kind = data.get('kind');
+    const file = data.get('body');
+    const hasFile = file instanceof File && file.name;
+    const headers = { 'Idempotency-Key': crypto.randomUUID() };
+    let job;
+    if (kind === 'assign') {
+      if (!hasFile) throw new ApiError(0, 'invalid_request', 'choose a file of user ids first', 'body');
+      job = await api(`/v1/books/${enc(book.id)}/assign/bulk`, { method: 'POST', body: file, headers: { ...headers, 'Content-Type': 'text/csv' } });
+    } else {
+      let json;
+      if (data.get('source') === 'status') {
+        json = { status: data.get('status') };
+      } else {
+        if (!hasFile) throw new ApiError(0, 'invalid_request', 'choose a file of codes first', 'body');
+        const codes = codesOfFile(await file.text());
+        if (codes.length > 10000) throw new ApiError(0, 'invalid_request', 'at most 10,000 codes a file: use the status filter for more', 'body');
+        json = { codes };
+      }
+      job = await api(`/v1/books/${enc(book.id)}/codes/${kind}`, { method: 'POST', json, headers });
+    }
     onJob(job);
   }, 'body');
   return form;
@@ -939,6 +997,7 @@ function bookView(bookId) {
     codes = codesList(book);
     put(
       h('div.two', generateForm(book, onJob), uploadForm(book, onJob)),
+      bulkForm(book, onJob),
       jobsBox,
       codes);
     loadStats();
@@ -1104,7 +1163,7 @@ function summarize(event) {
 const EVENT_TYPES = [
   'book.created', 'book.updated', 'book.deleted', 'book.codes_added', 'book.exhausted',
   'coupon.assigned', 'coupon.unassigned', 'coupon.locked', 'coupon.unlocked', 'coupon.lock_expired',
-  'coupon.redeemed', 'coupon.voided', 'redemption.reversed',
+  'coupon.redeemed', 'coupon.voided', 'coupon.deleted', 'redemption.reversed',
 ];
 const EVENT_FILTERS = ['type', 'book_id', 'code', 'user_id'];
 
@@ -1376,40 +1435,103 @@ function keysView() {
       return h('span.check', h('input', { id, type: 'checkbox', name: 'scopes', value: sc }), h('label', { for: id }, sc));
     })),
     h('p.field-error', { 'aria-live': 'polite' }));
+  const bookChecks = h('div.checks', h('p.hint', 'Loading books…'));
+  const books = h('fieldset.field', { 'data-field': 'book_ids' },
+    h('legend', 'Limit to books'),
+    h('p.hint', 'None ticked: every book. A key limited to books sees nothing else, and cannot manage keys or webhooks.'),
+    bookChecks,
+    h('p.field-error', { 'aria-live': 'polite' }));
+  const bookNames = new Map();
   const form = onSubmit(
     h('form.card', { novalidate: true, 'aria-labelledby': 'key-title' },
       h('h2#key-title', 'New API key'),
       field({ label: 'Name', name: 'name', required: true }),
       scopes,
+      books,
+      field({ label: 'Expires at (UTC)', name: 'expires_at', type: 'datetime-local', hint: 'Empty: never.' }),
       h('div.actions', h('button', { type: 'submit' }, 'Create key'))),
     async (data) => {
+      const bookIds = data.getAll('book_ids');
       const created = await api('/v1/api-keys', {
         method: 'POST',
         headers: { 'Idempotency-Key': crypto.randomUUID() },
-        json: { name: String(data.get('name') ?? '').trim(), scopes: data.getAll('scopes') },
+        json: {
+          name: String(data.get('name') ?? '').trim(),
+          scopes: data.getAll('scopes'),
+          book_ids: bookIds.length ? bookIds : null,
+          expires_at: timeOrNull(data, 'expires_at'),
+        },
       });
       fill(once, shownOnce(`API key “${created.name}”`, created.key, 'the server keeps only a hash.'));
       form.reset();
       load();
     });
 
+  async function loadBooks() {
+    try {
+      const page = await api('/v1/books?limit=100');
+      for (const b of page.data) bookNames.set(b.id, b.name);
+      fill(bookChecks, page.data.length ? page.data.map((b) => {
+        const id = nextId('book');
+        return h('span.check', h('input', { id, type: 'checkbox', name: 'book_ids', value: b.id }), h('label', { for: id }, b.name));
+      }) : [h('p.hint', 'No books yet.')]);
+    } catch (err) {
+      fill(bookChecks, errorBox(err));
+    }
+  }
+
+  const change = async (k, body, done) => {
+    try {
+      await api(`/v1/api-keys/${enc(k.id)}`, { method: 'PATCH', json: body });
+      toast(done);
+    } catch (err) { toast(err.message); }
+    load();
+  };
+  const state = (k) => {
+    if (k.disabled) return 'disabled';
+    if (k.expires_at && new Date(k.expires_at) <= new Date()) return 'expired';
+    return 'active';
+  };
+  const bookList = (k) => (k.book_ids
+    ? k.book_ids.map((id) => bookNames.get(id) ?? id).join(', ')
+    : 'all');
+
   async function load() {
     try {
       const page = await api('/v1/api-keys?limit=100');
-      fill(list, tableWrap('API keys', ['Name', 'Id', 'Scopes', 'Created', 'Action'],
+      fill(list, tableWrap('API keys', ['Name', 'Id', 'Scopes', 'Books', 'Expires', 'Last used', 'State', 'Created', 'Action'],
         page.data.map((k) => h('tr',
-          h('td', k.name), h('td.mono', k.id), h('td', k.scopes.join(' ')), h('td', fmtTimeEl(k.created_at)),
-          h('td', h('button.small.danger', { type: 'button', 'aria-label': `Revoke key ${k.name}`, onclick: async () => {
-            if (!confirm(`Revoke the key "${k.name}"? Calls with it will get 401.`)) return;
-            try { await api(`/v1/api-keys/${enc(k.id)}`, { method: 'DELETE' }); load(); } catch (err) { toast(err.message); }
-          } }, 'Revoke')))),
+          h('td', k.name), h('td.mono', k.id), h('td', k.scopes.join(' ')),
+          h('td', bookList(k)),
+          h('td', k.expires_at ? fmtTimeEl(k.expires_at) : 'never'),
+          h('td', k.last_used_at ? fmtTimeEl(k.last_used_at) : 'never'),
+          h('td', badge(state(k))),
+          h('td', fmtTimeEl(k.created_at)),
+          h('td',
+            h('button.small.secondary', { type: 'button', 'aria-label': `Rename key ${k.name}`, onclick: () => {
+              const name = prompt(`New name for the key "${k.name}"`, k.name);
+              if (name === null || name.trim() === '' || name.trim() === k.name) return;
+              change(k, { name: name.trim() }, `Renamed to ${name.trim()}`);
+            } }, 'Rename'),
+            ' ',
+            k.disabled
+              ? h('button.small', { type: 'button', 'aria-label': `Enable key ${k.name}`, onclick: () => change(k, { disabled: false }, `Enabled ${k.name}`) }, 'Enable')
+              : h('button.small.secondary', { type: 'button', 'aria-label': `Disable key ${k.name}`, onclick: () => {
+                if (!confirm(`Disable the key "${k.name}"? Calls with it will get 401 (within 5 seconds everywhere) until it is enabled.`)) return;
+                change(k, { disabled: true }, `Disabled ${k.name}`);
+              } }, 'Disable'),
+            ' ',
+            h('button.small.danger', { type: 'button', 'aria-label': `Revoke key ${k.name}`, onclick: async () => {
+              if (!confirm(`Revoke the key "${k.name}"? Calls with it will get 401.`)) return;
+              try { await api(`/v1/api-keys/${enc(k.id)}`, { method: 'DELETE' }); load(); } catch (err) { toast(err.message); }
+            } }, 'Revoke')))),
         'No stored keys (the bootstrap key is not listed).'));
     } catch (err) {
       fill(list, errorBox(err));
     }
   }
   put(title('API keys'), form, once, h('h2', 'Keys'), list);
-  load();
+  loadBooks().then(load);
 }
 
 // ---------------------------------------------------------------- start

@@ -99,9 +99,15 @@ for arg in "$@"; do
     cargo_args+=("$arg")
   fi
 done
+# The two bulk jobs of 12,000 and 30,000 lines run on the embedded store only: on the
+# local DynamoDB emulator a bulk assign applies some 20-40 lines a second (a
+# transaction per line), too slow for this pass; the DynamoDB store's resume of a batch
+# is covered by the conformance suite.
 COUPON_BOOK_TEST_STORE=dynamodb cargo test --test it "${cargo_args[@]}" -- "${test_args[@]}" \
   http_audit:: http_books:: http_coupons:: http_bad_input:: http_concurrency:: http_ops:: crash:: \
-  webhooks:: http_codes:: http_security:: http_redemptions::
+  webhooks:: http_codes:: http_security:: http_redemptions:: http_bulk:: http_keys:: http_book_limits:: \
+  --skip http_bulk::a_large_bulk_assign_runs_in_the_background \
+  --skip http_bulk::bulk_assign_resumes_after_kill9_without_repeating_a_line
 
 # The served OpenAPI document itself: valid OpenAPI (openapi-spec-validator) and free
 # of Redocly lint errors (redocly.yaml); both tools installed once under target/tools/.

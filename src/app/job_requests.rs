@@ -1,12 +1,13 @@
-//! A generation or upload requested over the API: the job is recorded, then either
+//! A generation, upload or bulk job requested over the API: the job is recorded, then either
 //! run inside the request or left running in the background, and a replay of the
 //! request (same `Idempotency-Key`) answers the first request's job instead.
 
 use std::future::Future;
 
+use super::bulk::{self, BulkInput, INLINE_BULK_LINES};
 use super::jobs::{self, INLINE_GENERATE, INLINE_UPLOAD_BYTES};
-use super::spool::SpoolFile;
-use crate::domain::job::{Job, JobStatus};
+use super::spool::{Spool, SpoolFile};
+use crate::domain::job::{Job, JobKind, JobStatus};
 use crate::domain::pattern::GenerateSpec;
 use crate::domain::{Error, ErrorCode, Result, Timestamp};
 use crate::store::{DynStore, Write};
@@ -76,6 +77,30 @@ pub async fn upload(
         move |job| async move {
             jobs::run_upload(&store, job, cursor, Some(spooled), &|_| {}).await
         }
+    })
+    .await
+}
+
+/// Starts a bulk assign, void or delete job: inline when small (or when jobs cannot
+/// run on after their request, which then refuses larger ones), in the background
+/// otherwise. A replay of the request answers the first request's job.
+pub async fn bulk(
+    store: &DynStore,
+    spool: &Spool,
+    book_id: &str,
+    kind: JobKind,
+    input: BulkInput,
+    write: Write,
+    background_jobs: bool,
+) -> Result<Submitted> {
+    let most = (!background_jobs).then_some(INLINE_BULK_LINES);
+    let request_began = Timestamp::now();
+    let started = bulk::start(store, spool, book_id, kind, input, write, most).await?;
+    let inline = started.job.total <= INLINE_BULK_LINES;
+    let (source, spooled) = (started.source, started.spooled);
+    submit(store, started.job, request_began, inline, {
+        let store = store.clone();
+        move |job| async move { bulk::run(&store, job, source, spooled).await }
     })
     .await
 }

@@ -38,6 +38,7 @@ const MAX_FRUITLESS_BATCHES: u32 = 20;
 pub enum Resume {
     Generate(GenerateSpec),
     Upload(UploadCursor),
+    Bulk(super::bulk::BulkSource),
 }
 
 /// Where an upload's next batch starts in its spooled file.
@@ -53,7 +54,7 @@ pub struct UploadCursor {
     pub header_seen: bool,
 }
 
-fn to_value(resume: &Resume) -> Result<Value> {
+pub(super) fn to_value(resume: &Resume) -> Result<Value> {
     serde_json::to_value(resume).map_err(|e| Error::internal(format!("encode job spec: {e}")))
 }
 
@@ -80,12 +81,7 @@ pub async fn start_generate(
     most: Option<u64>,
 ) -> Result<(Job, GenerateSpec)> {
     // The request's own fields are checked before the book is looked up.
-    if request.count.is_some() {
-        request.count()?;
-    }
-    if request.pattern.is_some() || request.length.is_some() || request.charset.is_some() {
-        CodePattern::parse(&request)?;
-    }
+    request.check_fields()?;
     let book = store.get_book(book_id).await?;
     let defaults = match &book.settings.code_pattern {
         Some(value) => Some(
@@ -249,9 +245,21 @@ pub async fn run_upload(
 ) -> Result<Job> {
     let job_id = job.id.clone();
     let result = upload_batches(store, job, cursor, progress).await;
+    settle(store, &job_id, result, spooled).await
+}
+
+/// Ends a job's run: a failure is recorded as `failed`, and the job's spool file is
+/// removed however the job ended, unless the end could not be recorded (the next start
+/// resumes from the file).
+pub(super) async fn settle(
+    store: &DynStore,
+    job_id: &str,
+    result: Result<Job>,
+    spooled: Option<SpoolFile>,
+) -> Result<Job> {
     let ended = match &result {
         Ok(_) => true,
-        Err(err) => end_failed(store, &job_id, err).await,
+        Err(err) => end_failed(store, job_id, err).await,
     };
     if let Some(file) = spooled
         && !ended
@@ -303,7 +311,8 @@ fn read_batch(
     let mut line = Vec::with_capacity(MAX_UPLOAD_LINE);
     while (intake.lines as usize) < max_lines {
         line.clear();
-        let (consumed, truncated, ended) = read_line_bounded(&mut reader, &mut line).map_err(io)?;
+        let (consumed, truncated, ended) =
+            read_line_bounded(&mut reader, &mut line, MAX_UPLOAD_LINE).map_err(io)?;
         if consumed == 0 {
             return Ok((intake, next, true));
         }
@@ -333,11 +342,12 @@ fn read_batch(
     Ok((intake, next, at_end))
 }
 
-/// Reads one line (without `\n`), keeping at most MAX_UPLOAD_LINE bytes of it.
+/// Reads one line (without `\n`), keeping at most `max` bytes of it.
 /// Returns (bytes consumed, whether it was cut, whether the file ended with it).
-fn read_line_bounded<R: BufRead>(
+pub(super) fn read_line_bounded<R: BufRead>(
     reader: &mut R,
     line: &mut Vec<u8>,
+    max: usize,
 ) -> std::io::Result<(u64, bool, bool)> {
     let mut consumed = 0u64;
     let mut truncated = false;
@@ -350,7 +360,7 @@ fn read_line_bounded<R: BufRead>(
             Some(at) => (&buf[..at], Some(at)),
             None => (buf, None),
         };
-        let room = MAX_UPLOAD_LINE.saturating_sub(line.len());
+        let room = max.saturating_sub(line.len());
         if chunk.len() > room {
             truncated = true;
         }
@@ -377,6 +387,9 @@ pub async fn resume_unfinished(store: DynStore, spool: &Spool) -> Result<()> {
                 Ok(Resume::Upload(cursor)) if cursor.spooled => {
                     cursor.file.file_name().map(OsString::from)
                 }
+                Ok(Resume::Bulk(source)) => source
+                    .spooled_file()
+                    .and_then(|f| f.file_name().map(OsString::from)),
                 _ => None,
             },
         )
@@ -394,6 +407,7 @@ pub async fn resume_unfinished(store: DynStore, spool: &Spool) -> Result<()> {
                     async move { log_outcome(run_generate(&store, job, spec, &|_| {}).await) },
                 );
             }
+            Ok(Resume::Bulk(source)) => super::bulk::resume(store, spool, job, source).await?,
             Ok(Resume::Upload(cursor)) if cursor.file.exists() => {
                 let spooled = if cursor.spooled {
                     match spool.adopt(&cursor.file) {

@@ -14,7 +14,9 @@ use crate::config::{ApiArgs, ServeArgs};
 use crate::delivery::Delivery;
 use crate::domain::apikey::{BOOTSTRAP_KEY_ID, bootstrap_key, hash_key, is_bootstrap};
 use crate::domain::{ErrorCode, MAX_PAGE_LIMIT, PageRequest, Result, Timestamp};
-use crate::http::middleware::auth::{Authenticator, JwtSettings, JwtVerifier};
+use crate::http::middleware::auth::{
+    Authenticator, JwtSettings, JwtVerifier, KEY_USE_FLUSH_INTERVAL,
+};
 use crate::http::middleware::hardening::{harden, serve as serve_http};
 use crate::http::middleware::ratelimit::{Guard, Limits};
 use crate::http::{AppState, app};
@@ -136,6 +138,16 @@ pub async fn build_app(
         .filter(|t| !t.is_empty())
         .map(Arc::from);
     state.auth = Arc::new(Authenticator::with_jwt(store.clone(), jwt));
+    // Keys' last use is written here, off the request path, at most once a minute each.
+    let auth = state.auth.clone();
+    tokio::spawn(async move {
+        loop {
+            tokio::time::sleep(KEY_USE_FLUSH_INTERVAL).await;
+            if let Err(err) = auth.flush_key_uses().await {
+                tracing::warn!(error = %err, "could not record API key uses");
+            }
+        }
+    });
     let limits = Limits {
         per_second: args.rate_limit_per_second,
         burst: args.rate_limit_burst,

@@ -36,11 +36,15 @@ pub fn code_problem(raw: &str) -> &'static str {
     }
 }
 
+/// A valid user id: 1..255 characters without control characters.
+pub fn is_valid_user_id(user_id: &str) -> bool {
+    !user_id.is_empty()
+        && user_id.chars().count() <= MAX_USER_ID_CHARS
+        && !user_id.chars().any(char::is_control)
+}
+
 pub fn validate_user_id(field: &str, user_id: &str) -> Result<()> {
-    if user_id.is_empty()
-        || user_id.chars().count() > MAX_USER_ID_CHARS
-        || user_id.chars().any(char::is_control)
-    {
+    if !is_valid_user_id(user_id) {
         return Err(Error::invalid(
             field,
             "user_id must be 1..255 characters without control characters",
@@ -495,6 +499,12 @@ pub fn plan_void(coupon: &CouponRecord) -> Option<CouponRecord> {
         voided: true,
         ..coupon.clone()
     })
+}
+
+/// Whether a bulk delete may remove the coupon: only one never handed out, unused
+/// and not held by a live lock (`live_locks`).
+pub fn can_delete(coupon: &CouponRecord, live_locks: usize) -> bool {
+    coupon.assigned_to.is_none() && coupon.redemption_count == 0 && live_locks == 0
 }
 
 /// Whether `lock` (looked up by the presented id; `None` if no lock has it) may be

@@ -95,6 +95,17 @@ impl Error {
         )
     }
 
+    pub fn job_not_found(id: &str) -> Self {
+        Self::new(ErrorCode::JobNotFound, format!("no job with id {id:?}"))
+    }
+
+    pub fn redemption_not_found(id: &str) -> Self {
+        Self::new(
+            ErrorCode::RedemptionNotFound,
+            format!("no redemption with id {id:?}"),
+        )
+    }
+
     pub fn lock_not_found() -> Self {
         Self::new(
             ErrorCode::LockNotFound,

@@ -19,6 +19,8 @@ pub const COUPON_UNLOCKED: &str = "coupon.unlocked";
 pub const COUPON_LOCK_EXPIRED: &str = "coupon.lock_expired";
 pub const COUPON_REDEEMED: &str = "coupon.redeemed";
 pub const COUPON_VOIDED: &str = "coupon.voided";
+/// A code removed from its book by a bulk delete (it may be added again).
+pub const COUPON_DELETED: &str = "coupon.deleted";
 pub const REDEMPTION_REVERSED: &str = "redemption.reversed";
 
 /// Every event type, for validating the feed's `type` filter.
@@ -35,6 +37,7 @@ pub const TYPES: &[&str] = &[
     COUPON_LOCK_EXPIRED,
     COUPON_REDEEMED,
     COUPON_VOIDED,
+    COUPON_DELETED,
     REDEMPTION_REVERSED,
 ];
 
@@ -65,6 +68,8 @@ pub enum EventType {
     CouponRedeemed,
     #[serde(rename = "coupon.voided")]
     CouponVoided,
+    #[serde(rename = "coupon.deleted")]
+    CouponDeleted,
     #[serde(rename = "redemption.reversed")]
     RedemptionReversed,
 }
@@ -260,6 +265,19 @@ pub struct Event {
     /// The object after the change: a Book, a Coupon or a Redemption.
     #[schema(value_type = Object)]
     pub data: Value,
+}
+
+impl Event {
+    /// The book the event is about (its own, or its coupon's or redemption's), read
+    /// from its data as `Subject::of` reads it.
+    pub fn book_id(&self) -> Option<&str> {
+        let field = if self.event_type.starts_with("book.") {
+            "id"
+        } else {
+            "book_id"
+        };
+        self.data.get(field).and_then(Value::as_str)
+    }
 }
 
 #[cfg(test)]

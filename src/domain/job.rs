@@ -20,6 +20,9 @@ pub const MAX_CODES_PER_REQUEST: usize = 10_000;
 pub enum JobKind {
     Generate,
     Upload,
+    Assign,
+    Void,
+    Delete,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
@@ -49,6 +52,21 @@ pub struct Job {
     pub duplicates_in_file: u64,
     pub already_exist: u64,
     pub invalid: u64,
+    /// Bulk jobs' counts (0 for other kinds).
+    #[serde(default)]
+    pub assigned: u64,
+    #[serde(default)]
+    pub limit_reached: u64,
+    #[serde(default)]
+    pub exhausted: u64,
+    #[serde(default)]
+    pub voided: u64,
+    #[serde(default)]
+    pub deleted: u64,
+    #[serde(default)]
+    pub not_found: u64,
+    #[serde(default)]
+    pub in_use: u64,
     pub errors: Vec<JobError>,
     pub created_at: Timestamp,
     pub finished_at: Option<Timestamp>,
@@ -238,6 +256,13 @@ impl Job {
             duplicates_in_file: 0,
             already_exist: 0,
             invalid: 0,
+            assigned: 0,
+            limit_reached: 0,
+            exhausted: 0,
+            voided: 0,
+            deleted: 0,
+            not_found: 0,
+            in_use: 0,
             errors: Vec::new(),
             created_at: now,
             finished_at: None,

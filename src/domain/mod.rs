@@ -2,6 +2,7 @@
 
 pub mod apikey;
 pub mod book;
+pub mod bulk;
 pub mod coupon;
 pub mod error;
 pub mod event;
@@ -26,6 +27,16 @@ pub struct Page<T> {
     pub data: Vec<T>,
     /// Pass as `cursor` to get the next page; null on the last page.
     pub next_cursor: Option<String>,
+}
+
+impl<T> Page<T> {
+    /// No items and nothing after them.
+    pub fn empty() -> Self {
+        Page {
+            data: Vec::new(),
+            next_cursor: None,
+        }
+    }
 }
 
 pub const DEFAULT_PAGE_LIMIT: u32 = 100;

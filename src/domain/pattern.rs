@@ -43,6 +43,18 @@ pub struct GenerateSpec {
 }
 
 impl GenerateSpec {
+    /// Checks the fields the request gives, before any book is looked up (the book
+    /// fills in the others).
+    pub fn check_fields(&self) -> Result<()> {
+        if self.count.is_some() {
+            self.count()?;
+        }
+        if self.pattern.is_some() || self.length.is_some() || self.charset.is_some() {
+            CodePattern::parse(self)?;
+        }
+        Ok(())
+    }
+
     /// This spec, with the book's defaults for the fields it leaves out.
     pub fn with_defaults(self, defaults: Option<&GenerateSpec>) -> GenerateSpec {
         let Some(d) = defaults else { return self };

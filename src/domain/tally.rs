@@ -42,6 +42,8 @@ impl Tally {
 /// How one coupon change moves its book's counters.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct TallyDelta {
+    /// -1 when the coupon itself goes (a deleted code).
+    pub total: i64,
     pub available: i64,
     pub assigned: i64,
     pub redeemed: i64,
@@ -60,11 +62,27 @@ impl TallyDelta {
             *moved.slot(after) += 1;
         }
         TallyDelta {
+            total: 0,
             available: moved.available,
             assigned: moved.assigned,
             redeemed: moved.redeemed,
             voided: moved.voided,
             redemptions,
+            marks_in_use: false,
+        }
+    }
+
+    /// A coupon of `status` removed from its book.
+    pub fn removal(status: BaseStatus) -> Self {
+        let mut moved = Tally::default();
+        *moved.slot(status) -= 1;
+        TallyDelta {
+            total: -1,
+            available: moved.available,
+            assigned: moved.assigned,
+            redeemed: moved.redeemed,
+            voided: moved.voided,
+            redemptions: 0,
             marks_in_use: false,
         }
     }
@@ -82,6 +100,7 @@ impl TallyDelta {
     /// Each counter that moves, by the name stores give it.
     pub fn counters(&self) -> impl Iterator<Item = (&'static str, i64)> {
         [
+            ("total", self.total),
             ("available", self.available),
             ("assigned", self.assigned),
             ("redeemed", self.redeemed),
@@ -96,7 +115,7 @@ impl TallyDelta {
     /// The counters after this change (net redemptions never below zero).
     pub fn apply(&self, tally: &Tally) -> Tally {
         Tally {
-            total: tally.total,
+            total: tally.total + self.total,
             available: tally.available + self.available,
             assigned: tally.assigned + self.assigned,
             redeemed: tally.redeemed + self.redeemed,
@@ -129,6 +148,27 @@ mod tests {
         assert!(delta.is_empty());
         assert_eq!(delta.counters().count(), 0);
         assert!(!delta.marking_in_use().is_empty());
+    }
+
+    #[test]
+    fn a_removed_code_leaves_the_total_and_its_status() {
+        let delta = TallyDelta::removal(BaseStatus::Available);
+        let names: Vec<_> = delta.counters().collect();
+        assert_eq!(
+            names,
+            vec![("total", -1), ("available", -1), ("unused", -1)]
+        );
+        let delta = TallyDelta::removal(BaseStatus::Voided);
+        let names: Vec<_> = delta.counters().collect();
+        assert_eq!(names, vec![("total", -1), ("voided", -1)]);
+        let before = Tally {
+            total: 3,
+            available: 2,
+            voided: 1,
+            ..Tally::default()
+        };
+        let after = delta.apply(&before);
+        assert_eq!((after.total, after.voided, after.available), (2, 0, 2));
     }
 
     #[test]

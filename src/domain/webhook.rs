@@ -35,6 +35,7 @@ pub const EVENT_TYPES: &[&str] = &[
     event::COUPON_LOCK_EXPIRED,
     event::COUPON_REDEEMED,
     event::COUPON_VOIDED,
+    event::COUPON_DELETED,
     event::REDEMPTION_REVERSED,
 ];
 

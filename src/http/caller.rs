@@ -5,7 +5,8 @@
 use axum::http::{HeaderMap, header};
 
 use super::error::{ApiError, ApiResult};
-use crate::domain::apikey::Scope;
+use crate::domain::Timestamp;
+use crate::domain::apikey::{BookAccess, Scope};
 use crate::domain::event::Actor;
 use crate::domain::{Error, ErrorCode};
 use crate::store::{Idempotency, Write};
@@ -20,6 +21,10 @@ pub struct Caller {
     pub scopes: Vec<Scope>,
     /// Set for end-user tokens: the only user this caller may act for.
     pub end_user: Option<String>,
+    /// The books this caller may see and change (API keys may be limited; JWTs never are).
+    pub books: BookAccess,
+    /// When the caller's API key expires: checked on every request, cached or not.
+    pub expires_at: Option<Timestamp>,
 }
 
 impl Caller {
@@ -44,6 +49,25 @@ impl Caller {
                 Err(forbidden("this token may act only for its own user"))
             }
             _ => Ok(()),
+        }
+    }
+
+    /// A book outside this caller's books answers as if it did not exist.
+    pub fn see_book(&self, book_id: &str) -> ApiResult<()> {
+        if self.books.allows(book_id) {
+            Ok(())
+        } else {
+            Err(ApiError(Error::book_not_found(book_id)))
+        }
+    }
+
+    /// Keys limited to books may not reach beyond them: no new books, no keys, no
+    /// webhooks (which would see every book's events).
+    pub fn require_every_book(&self) -> ApiResult<()> {
+        if self.books.is_limited() {
+            Err(forbidden("a key limited to books cannot use this route"))
+        } else {
+            Ok(())
         }
     }
 

@@ -26,6 +26,9 @@ const MAX_IDEMPOTENCY_KEY_LEN: usize = 255;
 /// The scopes a route accepts (any one of them; `admin` always passes).
 pub trait Requirement: Send + Sync + 'static {
     const SCOPES: &'static [Scope];
+    /// Whether the route reaches beyond books (keys, webhooks): a key limited to
+    /// books is refused (403) there.
+    const EVERY_BOOK: bool = false;
 }
 
 macro_rules! requirement {
@@ -43,10 +46,18 @@ requirement! {
     BooksRead => [BooksRead, BooksWrite];
     BooksWrite => [BooksWrite];
     Assign => [CouponsAssign];
+    BulkAssign => [BooksWrite, CouponsAssign];
     Redeem => [CouponsRedeem];
     CouponRead => [BooksRead, CouponsAssign, CouponsRedeem];
     EventsRead => [EventsRead];
-    AdminOnly => [Admin];
+}
+
+/// API keys and webhooks: admin, and never a key limited to books (such a key could
+/// otherwise mint itself an unlimited one, or watch every book's events).
+pub struct AdminOnly;
+impl Requirement for AdminOnly {
+    const SCOPES: &'static [Scope] = &[Scope::Admin];
+    const EVERY_BOOK: bool = true;
 }
 
 /// Extracts an authenticated caller holding one of `R`'s scopes: 401 without a valid
@@ -76,6 +87,9 @@ impl<R: Requirement> FromRequestParts<AppState> for Auth<R> {
             return Err(forbidden(&format!(
                 "this route needs one of the scopes {names:?}"
             )));
+        }
+        if R::EVERY_BOOK {
+            caller.require_every_book()?;
         }
         parts.extensions.insert(caller.clone());
         Ok(Auth {

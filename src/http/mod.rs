@@ -27,7 +27,9 @@ use crate::domain::{Error, ErrorCode};
 use crate::store::DynStore;
 use error::{ApiError, not_found_route};
 use middleware::auth::Authenticator;
-use routes::{books, codes, console, coupons, events, keys, ops, redemptions, seed, webhooks};
+use routes::{
+    books, bulk, codes, console, coupons, events, keys, ops, redemptions, seed, webhooks,
+};
 
 /// Default of `COUPON_BOOK_END_USER_MAX_LOCK_TTL_SECONDS`.
 pub const DEFAULT_END_USER_MAX_LOCK_TTL_SECONDS: u32 = 900;
@@ -86,6 +88,10 @@ pub fn api_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(codes::generate))
         .routes(routes!(codes::upload))
         .routes(routes!(codes::export))
+        .routes(routes!(bulk::assign_bulk))
+        .routes(routes!(bulk::void_codes))
+        .routes(routes!(bulk::delete_codes))
+        .routes(routes!(bulk::job_results))
         .routes(routes!(coupons::assign_next))
         .routes(routes!(coupons::get_coupon))
         .routes(routes!(coupons::assign))
@@ -103,7 +109,7 @@ pub fn api_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(redemptions::user_redemptions))
         .routes(routes!(events::list_events))
         .routes(routes!(keys::create_api_key, keys::list_api_keys))
-        .routes(routes!(keys::delete_api_key))
+        .routes(routes!(keys::update_api_key, keys::delete_api_key))
         .routes(routes!(webhooks::create_webhook, webhooks::list_webhooks))
         .routes(routes!(webhooks::get_webhook, webhooks::delete_webhook))
         .routes(routes!(webhooks::list_deliveries))

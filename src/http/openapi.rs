@@ -9,7 +9,8 @@ use utoipa::openapi::{ContentBuilder, OpenApi, Ref, RefOr, ResponseBuilder};
 
 use super::error::{ErrorBody, ErrorDetail};
 use super::extract::{
-    AdminOnly, Assign, BooksRead, BooksWrite, CouponRead, EventsRead, Redeem, Requirement,
+    AdminOnly, Assign, BooksRead, BooksWrite, BulkAssign, CouponRead, EventsRead, Redeem,
+    Requirement,
 };
 use crate::domain::apikey::Scope;
 use crate::domain::event::EventType;
@@ -33,6 +34,10 @@ const OPERATION_SCOPES: &[(&str, &[Scope])] = &[
     ("generate", BooksWrite::SCOPES),
     ("upload", BooksWrite::SCOPES),
     ("export", BooksRead::SCOPES),
+    ("assign_bulk", BulkAssign::SCOPES),
+    ("void_codes", BooksWrite::SCOPES),
+    ("delete_codes", BooksWrite::SCOPES),
+    ("job_results", BooksRead::SCOPES),
     ("assign_next", Assign::SCOPES),
     ("get_coupon", CouponRead::SCOPES),
     ("assign", Assign::SCOPES),
@@ -51,6 +56,7 @@ const OPERATION_SCOPES: &[(&str, &[Scope])] = &[
     ("list_events", EventsRead::SCOPES),
     ("create_api_key", AdminOnly::SCOPES),
     ("list_api_keys", AdminOnly::SCOPES),
+    ("update_api_key", AdminOnly::SCOPES),
     ("delete_api_key", AdminOnly::SCOPES),
     ("seed_create_book", BooksWrite::SCOPES),
     ("seed_add_codes", BooksWrite::SCOPES),
@@ -134,7 +140,7 @@ const COMMON_ERRORS: &[(&str, &str)] = &[
     ("401", "unauthenticated: no or invalid bearer token"),
     (
         "403",
-        "forbidden: the token lacks the scope, or an end-user token acts for another user",
+        "forbidden: the token lacks the scope, an end-user token acts for another user, or a key limited to books uses a route beyond them (new books, API keys, webhooks)",
     ),
     ("413", "payload_too_large: JSON body over 1 MiB"),
     ("429", "rate_limited: see Retry-After"),

@@ -12,14 +12,15 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::ToSchema;
 
-use crate::domain::apikey::ApiKey;
+use crate::domain::apikey::{ApiKey, UpdateApiKey};
 use crate::domain::book::{Book, BookSettings, UpdateBook};
+use crate::domain::bulk::{BulkLine, BulkResult};
 use crate::domain::coupon::{Coupon, CouponStatus, Lock, LockTtl, Redemption};
 use crate::domain::event::{Actor, Event, EventFilter};
 use crate::domain::export::RedemptionWindow;
 use crate::domain::job::{CodeIntake, Job, JobKind, JobStatus};
 use crate::domain::stats::{BookStats, Bucket};
-use crate::domain::{ErrorCode, Page, PageRequest, Result};
+use crate::domain::{ErrorCode, Page, PageRequest, Result, Timestamp};
 
 #[cfg(test)]
 pub mod conformance;
@@ -103,6 +104,21 @@ pub trait CodeStore: Send + Sync {
     /// codes (`CodeIntake::shape`), never a scan. Uploaded codes do not count.
     async fn generated_count(&self, shape: &str) -> Result<u64>;
     async fn get_job(&self, job_id: &str) -> Result<Job>;
+    /// Applies one batch of a running bulk job's lines (assign, void or delete, by
+    /// the job's kind) as the system doing the job's work (`Actor::system(job id)`),
+    /// records every line's result and counts it into the job, with the job's new
+    /// resume `spec`. Lines at or below the last line the job already counted are
+    /// skipped, and a line whose work was done by an earlier, interrupted attempt is
+    /// counted from its recorded result without doing the work again: a batch sent
+    /// again after a crash neither repeats nor skips a line.
+    async fn apply_bulk(&self, job_id: &str, lines: Vec<BulkLine>, spec: Value) -> Result<Job>;
+    /// A bulk job's recorded line results after `after_line`, in line order.
+    async fn job_results(
+        &self,
+        job_id: &str,
+        after_line: u64,
+        limit: u32,
+    ) -> Result<Vec<BulkResult>>;
     async fn list_codes(
         &self,
         book_id: &str,
@@ -208,6 +224,12 @@ pub trait KeyStore: Send + Sync {
     async fn list_api_keys(&self, page: PageRequest) -> Result<Page<ApiKey>>;
     async fn delete_api_key(&self, id: &str) -> Result<()>;
     async fn find_api_key(&self, key_hash: &str) -> Result<Option<ApiKey>>;
+    /// Renames, disables or enables a key; `api_key_not_found` when there is none.
+    async fn update_api_key(&self, id: &str, update: UpdateApiKey) -> Result<ApiKey>;
+    /// Moves each key's `last_used_at` to the given time, unless the stored one is
+    /// less than `LAST_USED_RESOLUTION_MS` older (so it is written at most once a
+    /// minute whichever process saw the use). Keys that are gone are skipped.
+    async fn record_key_uses(&self, uses: Vec<(String, Timestamp)>) -> Result<()>;
 }
 
 /// A whole backend: every part of the store, and a health check.

@@ -214,6 +214,36 @@ test('upload a CSV with bad lines and read the per-line report', async () => {
   assert.match(await job.locator('tr[data-line="5"]').textContent(), /duplicate in file/);
 });
 
+test('bulk jobs: assign codes to a file of users, void by status filter', async () => {
+  const form = page.locator('form', { has: page.getByRole('heading', { name: 'Bulk jobs' }) });
+  await form.getByRole('button', { name: 'Start job' }).click();
+  await fieldError(form, 'body').filter({ hasText: 'choose a file' }).waitFor();
+  const csv = ['user_id', 'ann', 'ben', '', 'cat'].join('\n');
+  await form.getByLabel(/File: user ids/).setInputFiles({ name: 'users.csv', mimeType: 'text/csv', buffer: Buffer.from(csv) });
+  let jobs = await page.locator('.job').count();
+  await form.getByRole('button', { name: 'Start job' }).click();
+  await page.locator('.job').nth(jobs).waitFor();
+  let job = page.locator('.job').first();
+  await job.locator('[data-job-status="succeeded"]').waitFor();
+  assert.match(await job.textContent(), /Bulk assign job/);
+  assert.equal(await job.locator('[data-report="assigned"]').textContent(), '3');
+  assert.equal(await job.locator('[data-report="invalid"]').textContent(), '0');
+  await job.locator('[data-action="results"]').waitFor();
+  const ann = await api('GET', '/v1/users/ann/coupons');
+  assert.equal(ann.data.length, 1);
+  // Every voided code of the book, by the status filter: none yet, so an empty job.
+  await form.getByLabel('Job').selectOption('void');
+  await form.getByLabel('Codes to void or delete').selectOption('status');
+  await form.getByLabel('Status', { exact: true }).selectOption('voided');
+  jobs = await page.locator('.job').count();
+  await form.getByRole('button', { name: 'Start job' }).click();
+  await page.locator('.job').nth(jobs).waitFor();
+  job = page.locator('.job').first();
+  await job.locator('[data-job-status="succeeded"]').waitFor();
+  assert.match(await job.textContent(), /Bulk void job/);
+  assert.equal(await job.locator('[data-report="voided"]').textContent(), '0');
+});
+
 test('look up a code', async () => {
   const page1 = await api('GET', `/v1/books/${bookId}/codes?status=available&limit=1`);
   code = page1.data[0].code;
@@ -429,6 +459,31 @@ test('events, webhooks and API keys screens', async () => {
   await page.getByRole('cell', { name: 'checkout', exact: true }).waitFor();
   const keys = await api('GET', '/v1/api-keys');
   assert.ok(keys.data.some((k) => k.name === 'checkout'));
+  // A key limited to one book, with an expiry; then disabled, enabled and renamed.
+  await keyForm.getByLabel('Name').fill('till');
+  await keyForm.getByLabel('coupons:redeem').check();
+  await keyForm.locator('[data-field="book_ids"]').getByLabel('Tail check').first().check();
+  await keyForm.getByLabel('Expires at (UTC)').fill('2099-01-31T12:00');
+  await keyForm.getByRole('button', { name: 'Create key' }).click();
+  await page.getByRole('cell', { name: 'till', exact: true }).waitFor();
+  const till = (await api('GET', '/v1/api-keys')).data.find((k) => k.name === 'till');
+  assert.equal(till.book_ids.length, 1);
+  assert.equal(till.expires_at, '2099-01-31T12:00:00.000Z');
+  const tillRow = page.getByRole('row').filter({ has: page.getByRole('cell', { name: 'till', exact: true }) });
+  await tillRow.getByRole('cell', { name: 'Tail check' }).waitFor();
+  await tillRow.getByText('never', { exact: true }).waitFor();
+  await page.getByRole('button', { name: 'Disable key till' }).click();
+  await page.getByRole('button', { name: 'Enable key till' }).waitFor();
+  await tillRow.getByText('disabled', { exact: true }).waitFor();
+  assert.equal((await api('GET', '/v1/api-keys')).data.find((k) => k.id === till.id).disabled, true);
+  await page.getByRole('button', { name: 'Enable key till' }).click();
+  await page.getByRole('button', { name: 'Disable key till' }).waitFor();
+  page.removeAllListeners('dialog');
+  page.once('dialog', (dialog) => dialog.accept('till 2'));
+  await page.getByRole('button', { name: 'Rename key till' }).click();
+  await page.getByRole('cell', { name: 'till 2', exact: true }).waitFor();
+  page.on('dialog', (dialog) => dialog.accept());
+  assert.equal((await api('GET', '/v1/api-keys')).data.find((k) => k.id === till.id).name, 'till 2');
   assert.ok(!(await page.content()).includes(KEY), 'the admin key is not in the page');
 });
 

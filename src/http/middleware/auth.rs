@@ -10,7 +10,8 @@ use std::time::{Duration, Instant};
 use jsonwebtoken::{Algorithm, DecodingKey, Validation, decode, decode_header};
 use serde::Deserialize;
 
-use crate::domain::apikey::{EndUserRule, Scope, hash_key};
+use crate::domain::Timestamp;
+use crate::domain::apikey::{BookAccess, EndUserRule, LAST_USED_RESOLUTION_MS, Scope, hash_key};
 use crate::domain::coupon::MAX_USER_ID_CHARS;
 use crate::domain::event::Actor;
 use crate::domain::{Error, ErrorCode};
@@ -229,6 +230,8 @@ impl JwtVerifier {
             actor: Actor::jwt(&claims.sub),
             scopes,
             end_user,
+            books: BookAccess::All,
+            expires_at: None,
         })
     }
 }
@@ -259,10 +262,25 @@ pub enum Lookup {
     NeedsStore(String),
 }
 
+/// How often the noted uses of keys are written to the store.
+pub const KEY_USE_FLUSH_INTERVAL: Duration = Duration::from_secs(2);
+
+/// Uses of API keys, noted in memory on the request path and written in the
+/// background (`flush_key_uses`): a request never waits on a store write for them.
+#[derive(Default)]
+struct KeyUses {
+    /// Uses not written yet, by key id.
+    pending: HashMap<String, Timestamp>,
+    /// The last use written (or found stored) per key id: a use within a minute of it
+    /// is not news.
+    written: HashMap<String, Timestamp>,
+}
+
 pub struct Authenticator {
     store: DynStore,
     jwt: Option<JwtVerifier>,
     cache: Mutex<HashMap<String, (Caller, Instant)>>,
+    uses: Mutex<KeyUses>,
 }
 
 impl Authenticator {
@@ -275,6 +293,7 @@ impl Authenticator {
             store,
             jwt,
             cache: Mutex::new(HashMap::new()),
+            uses: Mutex::new(KeyUses::default()),
         }
     }
 
@@ -296,7 +315,18 @@ impl Authenticator {
         // lookup's timing says nothing about how much of a guess was right.
         let key_hash = hash_key(token);
         match self.cached(&key_hash) {
-            Some(caller) => Lookup::Done(Ok(caller)),
+            Some(caller) => {
+                // A cached key expires on time: the cache keeps its expiry too.
+                if caller.expires_at.is_some_and(|at| at <= Timestamp::now()) {
+                    return Lookup::Done(Err(Error::new(
+                        ErrorCode::Unauthenticated,
+                        "this API key has expired",
+                    )
+                    .into()));
+                }
+                self.note_use(&caller.id, None);
+                Lookup::Done(Ok(caller))
+            }
             None => Lookup::NeedsStore(key_hash),
         }
     }
@@ -306,8 +336,14 @@ impl Authenticator {
         let Some(api_key) = self.store.find_api_key(&key_hash).await? else {
             return Err(Error::new(ErrorCode::Unauthenticated, "unknown or revoked token").into());
         };
+        if let Some(why) = api_key.refusal(Timestamp::now()) {
+            return Err(Error::new(ErrorCode::Unauthenticated, why).into());
+        }
+        self.note_use(&api_key.id, api_key.last_used_at);
         let caller = Caller {
             actor: Actor::api_key(&api_key.id),
+            books: api_key.book_access(),
+            expires_at: api_key.expires_at,
             id: api_key.id,
             scopes: api_key.scopes,
             end_user: None,
@@ -325,6 +361,44 @@ impl Authenticator {
         let cache = self.cache.lock().ok()?;
         let (caller, at) = cache.get(key_hash)?;
         (at.elapsed() < KEY_CACHE_TTL).then(|| caller.clone())
+    }
+
+    /// Notes a use of key `id` now, unless one within the last minute was written
+    /// already (`stored`: the use time the store holds, when just read).
+    fn note_use(&self, id: &str, stored: Option<Timestamp>) {
+        let now = Timestamp::now();
+        let Ok(mut uses) = self.uses.lock() else {
+            return;
+        };
+        if uses.written.len() >= KEY_CACHE_MAX {
+            uses.written.clear();
+        }
+        let written = uses.written.get(id).copied();
+        let known = written.max(stored);
+        if known.is_some_and(|at| now.0 - at.0 < LAST_USED_RESOLUTION_MS) {
+            // Only a newer use found in the store is worth remembering: the common
+            // case (a cached key used again) allocates nothing.
+            if known != written
+                && let Some(at) = known
+            {
+                uses.written.insert(id.to_string(), at);
+            }
+            return;
+        }
+        uses.written.insert(id.to_string(), now);
+        uses.pending.insert(id.to_string(), now);
+    }
+
+    /// Writes the uses noted since the last call; returns how many keys it wrote.
+    /// Runs in the background, every `KEY_USE_FLUSH_INTERVAL`.
+    pub async fn flush_key_uses(&self) -> crate::domain::Result<usize> {
+        let pending: Vec<(String, Timestamp)> = match self.uses.lock() {
+            Ok(mut uses) => uses.pending.drain().collect(),
+            Err(_) => return Ok(0),
+        };
+        let count = pending.len();
+        self.store.record_key_uses(pending).await?;
+        Ok(count)
     }
 
     /// Forgets every cached key, e.g. after one was deleted.

@@ -70,14 +70,16 @@ pub async fn security_headers(request: Request, next: Next) -> Response {
 
 /// Answers 503 when a request takes longer than the limit. The work may still finish
 /// (a write that was already handed to the store commits): retry with the same
-/// `Idempotency-Key`. Uploads stream large files: they have their own time limit
+/// `Idempotency-Key`. Uploads (codes, and users for a bulk assign) stream large
+/// files: they have their own time limit
 /// (`COUPON_BOOK_UPLOAD_TIMEOUT_SECONDS`, enforced while the body is read).
 pub async fn request_timeout(
     State(limit): State<Duration>,
     request: Request,
     next: Next,
 ) -> Response {
-    if request.uri().path().ends_with("/codes/upload") {
+    let path = request.uri().path();
+    if path.ends_with("/codes/upload") || path.ends_with("/assign/bulk") {
         return next.run(request).await;
     }
     match tokio::time::timeout(limit, next.run(request)).await {

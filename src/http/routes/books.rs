@@ -17,12 +17,15 @@ use crate::http::extract::{Auth, BooksRead, BooksWrite, Id, JsonBody, Params};
 #[utoipa::path(post, path = "/v1/books", tag = "books",
     request_body = CreateBook,
     params(("Idempotency-Key" = Option<String>, Header, description = "Replay protection")),
-    responses((status = 201, description = "Book created", body = Book)))]
+    responses((status = 201, description = "Book created", body = Book),
+        (status = 403, description = "forbidden: the token lacks the scope, or is a key limited to books", body = ErrorBody)))]
 pub async fn create_book(
     State(state): State<AppState>,
-    _auth: Auth<BooksWrite>,
+    Auth { caller, .. }: Auth<BooksWrite>,
     body: JsonBody<CreateBook>,
 ) -> ApiResult<(StatusCode, Json<Book>)> {
+    // A key limited to books makes none: it would not see it.
+    caller.require_every_book()?;
     let write = body.write();
     let settings = body.value.into_settings()?;
     let book = state.store.create_book(settings, write).await?;
@@ -30,15 +33,22 @@ pub async fn create_book(
 }
 
 /// List books
+///
+/// A key limited to books lists only those (a page may then hold fewer than `limit`
+/// books while more follow: read on until `next_cursor` is null).
 #[utoipa::path(get, path = "/v1/books", tag = "books",
     params(("limit" = Option<u32>, Query, minimum = 1, maximum = 1000), ("cursor" = Option<String>, Query)),
     responses((status = 200, description = "Books in creation order", body = Page<Book>)))]
 pub async fn list_books(
     State(state): State<AppState>,
-    _auth: Auth<BooksRead>,
+    Auth { caller, .. }: Auth<BooksRead>,
     params: Params,
 ) -> ApiResult<Json<Page<Book>>> {
-    Ok(Json(state.store.list_books(params.page()?).await?))
+    let mut page = state.store.list_books(params.page()?).await?;
+    caller
+        .books
+        .retain(&mut page.data, |book| Some(book.id.as_str()));
+    Ok(Json(page))
 }
 
 /// Get a book
@@ -50,9 +60,10 @@ pub async fn list_books(
         (status = 404, description = "book_not_found", body = ErrorBody)))]
 pub async fn get_book(
     State(state): State<AppState>,
-    _auth: Auth<BooksRead>,
+    Auth { caller, .. }: Auth<BooksRead>,
     Id(book_id): Id,
 ) -> ApiResult<Json<Book>> {
+    caller.see_book(&book_id)?;
     Ok(Json(state.store.get_book(&book_id).await?))
 }
 
@@ -68,11 +79,12 @@ pub async fn get_book(
         (status = 409, description = "invalid_status_transition", body = ErrorBody)))]
 pub async fn update_book(
     State(state): State<AppState>,
-    _auth: Auth<BooksWrite>,
+    Auth { caller, .. }: Auth<BooksWrite>,
     Id(book_id): Id,
     body: JsonBody<UpdateBook>,
 ) -> ApiResult<Json<Book>> {
     body.value.check_fields()?;
+    caller.see_book(&book_id)?;
     let write = body.write();
     Ok(Json(
         state.store.update_book(&book_id, body.value, write).await?,
@@ -92,6 +104,7 @@ pub async fn delete_book(
     Auth { caller, .. }: Auth<BooksWrite>,
     Id(book_id): Id,
 ) -> ApiResult<StatusCode> {
+    caller.see_book(&book_id)?;
     state
         .store
         .delete_book(&book_id, caller.write(None))
@@ -108,7 +121,7 @@ pub async fn delete_book(
         (status = 404, description = "book_not_found", body = ErrorBody)))]
 pub async fn book_stats(
     State(state): State<AppState>,
-    _auth: Auth<BooksRead>,
+    Auth { caller, .. }: Auth<BooksRead>,
     Id(book_id): Id,
     params: Params,
 ) -> ApiResult<Json<BookStats>> {
@@ -117,5 +130,6 @@ pub async fn book_stats(
         Some("day") => Bucket::Day,
         Some(_) => return Err(ApiError(Error::invalid("bucket", "bucket is hour or day"))),
     };
+    caller.see_book(&book_id)?;
     Ok(Json(state.store.book_stats(&book_id, bucket).await?))
 }

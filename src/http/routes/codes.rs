@@ -13,13 +13,14 @@ use tokio::time::Instant;
 use utoipa::ToSchema;
 
 use crate::app::job_requests::{self, Submitted};
-use crate::app::jobs;
 use crate::app::spool::{Spool, SpoolFile};
+use crate::app::{access, jobs};
 use crate::domain::coupon::{Coupon, CouponStatus};
 use crate::domain::job::{CodeIntake, Job, JobKind, MAX_CODES_PER_REQUEST};
 use crate::domain::pattern::GenerateSpec;
 use crate::domain::{Error, ErrorCode, Page};
 use crate::http::AppState;
+use crate::http::caller::Caller;
 use crate::http::error::{ApiError, ApiResult, ErrorBody};
 use crate::http::extract::{
     Auth, BooksRead, BooksWrite, Id, JsonBody, Params, fingerprint, idempotency_key,
@@ -43,17 +44,18 @@ pub struct AddCodes {
         (status = 409, description = "book_not_active: the book is archived", body = ErrorBody)))]
 pub async fn add_codes(
     State(state): State<AppState>,
-    _auth: Auth<BooksWrite>,
+    Auth { caller, .. }: Auth<BooksWrite>,
     Id(book_id): Id,
     body: JsonBody<AddCodes>,
 ) -> ApiResult<(StatusCode, Json<Job>)> {
-    let job = add_code_list(&state, &book_id, body).await?;
+    let job = add_code_list(&state, &caller, &book_id, body).await?;
     Ok((StatusCode::CREATED, Json(job)))
 }
 
 /// The JSON form of code intake, shared with the seed's route.
 pub async fn add_code_list(
     state: &AppState,
+    caller: &Caller,
     book_id: &str,
     body: JsonBody<AddCodes>,
 ) -> ApiResult<Job> {
@@ -63,6 +65,7 @@ pub async fn add_code_list(
             "at most 10,000 codes per request; upload a file for more",
         )));
     }
+    caller.see_book(book_id)?;
     let intake = CodeIntake::from_codes(body.value.codes.iter().map(String::as_str));
     Ok(state
         .store
@@ -78,17 +81,14 @@ pub async fn add_code_list(
         (status = 404, description = "book_not_found", body = ErrorBody)))]
 pub async fn list_codes(
     State(state): State<AppState>,
-    _auth: Auth<BooksRead>,
+    Auth { caller, .. }: Auth<BooksRead>,
     Id(book_id): Id,
     params: Params,
 ) -> ApiResult<Json<Page<Coupon>>> {
     let status = status_filter(&params)?;
-    Ok(Json(
-        state
-            .store
-            .list_codes(&book_id, status, params.page()?)
-            .await?,
-    ))
+    let page = params.page()?;
+    caller.see_book(&book_id)?;
+    Ok(Json(state.store.list_codes(&book_id, status, page).await?))
 }
 
 pub fn status_filter(params: &Params) -> ApiResult<Option<CouponStatus>> {
@@ -112,10 +112,12 @@ pub fn status_filter(params: &Params) -> ApiResult<Option<CouponStatus>> {
         (status = 404, description = "job_not_found", body = ErrorBody)))]
 pub async fn get_job(
     State(state): State<AppState>,
-    _auth: Auth<BooksRead>,
+    Auth { caller, .. }: Auth<BooksRead>,
     Id(job_id): Id,
 ) -> ApiResult<Json<Job>> {
-    Ok(Json(state.store.get_job(&job_id).await?))
+    Ok(Json(
+        access::job(&state.store, &caller.books, &job_id).await?,
+    ))
 }
 
 /// Generate codes
@@ -133,10 +135,12 @@ pub async fn get_job(
         (status = 422, description = "pattern_space_too_small", body = ErrorBody)))]
 pub async fn generate(
     State(state): State<AppState>,
-    _auth: Auth<BooksWrite>,
+    Auth { caller, .. }: Auth<BooksWrite>,
     Id(book_id): Id,
     body: JsonBody<GenerateSpec>,
 ) -> ApiResult<(StatusCode, Json<Job>)> {
+    body.value.check_fields()?;
+    caller.see_book(&book_id)?;
     let write = body.write();
     let submitted = job_requests::generate(
         &state.store,
@@ -150,7 +154,7 @@ pub async fn generate(
 }
 
 /// 202 while the job runs on, 201 once it is finished.
-fn answer(submitted: Submitted) -> (StatusCode, Json<Job>) {
+pub(super) fn answer(submitted: Submitted) -> (StatusCode, Json<Job>) {
     let status = if submitted.running {
         StatusCode::ACCEPTED
     } else {
@@ -225,6 +229,29 @@ pub async fn upload(
     headers: HeaderMap,
     body: Body,
 ) -> Result<(StatusCode, Json<Job>), UploadError> {
+    check_text_media(
+        &headers,
+        "send the codes as text/csv or text/plain, one per line",
+    )?;
+    let key = idempotency_key(&headers)?;
+    caller.see_book(&book_id)?;
+    job_requests::check_book_takes_codes(&state.store, &book_id).await?;
+    let route = format!("POST /v1/books/{book_id}/codes/upload");
+    let received = receive(&state, &caller.id, key, &route, &headers, body).await?;
+    let submitted = job_requests::upload(
+        &state.store,
+        &book_id,
+        received.spooled,
+        received.size,
+        caller.write(received.idem),
+        state.background_jobs,
+    )
+    .await?;
+    Ok(answer(submitted))
+}
+
+/// Whether the body's media type is one upload reads (text/csv or text/plain).
+pub(super) fn is_text_media(headers: &HeaderMap) -> bool {
     let content_type = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
@@ -235,18 +262,32 @@ pub async fn upload(
         .unwrap_or("")
         .trim()
         .to_ascii_lowercase();
-    if media != "text/csv" && media != "text/plain" {
-        return Err(Error::new(
-            ErrorCode::UnsupportedMediaType,
-            "send the codes as text/csv or text/plain, one per line",
-        )
-        .into());
+    media == "text/csv" || media == "text/plain"
+}
+
+/// Refuses a body that is not text/csv or text/plain (415, with `message`).
+pub(super) fn check_text_media(headers: &HeaderMap, message: &str) -> Result<(), UploadError> {
+    if !is_text_media(headers) {
+        return Err(Error::new(ErrorCode::UnsupportedMediaType, message).into());
     }
-    let key = idempotency_key(&headers)?;
-    job_requests::check_book_takes_codes(&state.store, &book_id).await?;
+    Ok(())
+}
+
+/// Receives an upload into the spool within the upload limits: a free upload slot,
+/// the declared and the actual size, the spool's room. Returns the file, its size and
+/// the idempotency record of the request (`route` with the body's digest), holding
+/// the upload slot.
+pub(super) async fn receive(
+    state: &AppState,
+    caller_id: &str,
+    key: Option<String>,
+    route: &str,
+    headers: &HeaderMap,
+    body: Body,
+) -> Result<Received, UploadError> {
     // Refused before a byte of the body is read (a client that sent
     // `Expect: 100-continue` never sends it).
-    let _slot = state.spool.upload_slot()?;
+    let slot = state.spool.upload_slot()?;
     if let Some(declared) = headers
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
@@ -256,20 +297,24 @@ pub async fn upload(
     }
     let (spooled, size, digest) = spool(body, &state.spool).await?;
     let idem = key.map(|key| Idempotency {
-        caller: caller.id.clone(),
+        caller: caller_id.to_string(),
         key,
-        fingerprint: fingerprint(&format!("POST /v1/books/{book_id}/codes/upload"), &digest),
+        fingerprint: fingerprint(route, &digest),
     });
-    let submitted = job_requests::upload(
-        &state.store,
-        &book_id,
+    Ok(Received {
         spooled,
         size,
-        caller.write(idem),
-        state.background_jobs,
-    )
-    .await?;
-    Ok(answer(submitted))
+        idem,
+        _slot: slot,
+    })
+}
+
+/// An upload received into the spool; its upload slot is held until this is dropped.
+pub(super) struct Received {
+    pub spooled: SpoolFile,
+    pub size: u64,
+    pub idem: Option<Idempotency>,
+    _slot: tokio::sync::OwnedSemaphorePermit,
 }
 
 /// Writes the request body to a new spool file as it arrives, within the upload
@@ -331,9 +376,10 @@ async fn spool(body: Body, spool: &Spool) -> ApiResult<(SpoolFile, u64, Vec<u8>)
         (status = 404, description = "book_not_found", body = ErrorBody)))]
 pub async fn export(
     State(state): State<AppState>,
-    _auth: Auth<BooksRead>,
+    Auth { caller, .. }: Auth<BooksRead>,
     Id(book_id): Id,
 ) -> ApiResult<Response> {
+    caller.see_book(&book_id)?;
     state.store.get_book(&book_id).await?;
     let store = state.store.clone();
     let pages = super::pages(None::<String>, move |cursor: Option<String>| {

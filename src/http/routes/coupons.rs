@@ -7,6 +7,7 @@ use serde::Deserialize;
 use serde_json::Value;
 use utoipa::ToSchema;
 
+use crate::app::access::check_code;
 use crate::domain::book::{MAX_LOCK_TTL_SECONDS, MAX_METADATA_BYTES};
 use crate::domain::coupon::{Coupon, Lock, LockTtl, Redemption, validate_user_id};
 use crate::domain::{Error, ErrorCode};
@@ -74,7 +75,12 @@ pub async fn get_coupon(
 ) -> ApiResult<Json<Coupon>> {
     // End users see coupons through validate and their own listings only.
     caller.require_service()?;
-    Ok(Json(state.store.get_coupon(code.code()?).await?))
+    let code = code.code()?;
+    let coupon = state.store.get_coupon(code).await?;
+    if !caller.books.allows(&coupon.book_id) {
+        return Err(ApiError(Error::coupon_not_found(code)));
+    }
+    Ok(Json(coupon))
 }
 
 /// Assign a coupon to a user
@@ -88,14 +94,16 @@ pub async fn get_coupon(
         (status = 409, description = "book_not_active, book_not_valid_now, coupon_voided, coupon_already_assigned, coupon_already_redeemed, user_coupon_limit_reached", body = ErrorBody)))]
 pub async fn assign(
     State(state): State<AppState>,
-    _auth: Auth<Assign>,
+    Auth { caller, .. }: Auth<Assign>,
     code: CodeParam,
     body: JsonBody<UserBody>,
 ) -> ApiResult<Json<Coupon>> {
     check_user(&body.value.user_id)?;
+    let code = code.code()?;
+    check_code(&state.store, &caller.books, code).await?;
     let result = state
         .store
-        .assign(code.code()?, &body.value.user_id, body.write())
+        .assign(code, &body.value.user_id, body.write())
         .await;
     observe(&result, "assign");
     Ok(Json(result?))
@@ -113,11 +121,12 @@ pub async fn assign(
         (status = 409, description = "book_not_active, book_not_valid_now, book_exhausted, user_coupon_limit_reached", body = ErrorBody)))]
 pub async fn assign_next(
     State(state): State<AppState>,
-    _auth: Auth<Assign>,
+    Auth { caller, .. }: Auth<Assign>,
     Id(book_id): Id,
     body: JsonBody<UserBody>,
 ) -> ApiResult<Json<Coupon>> {
     check_user(&body.value.user_id)?;
+    caller.see_book(&book_id)?;
     let result = state
         .store
         .assign_next(&book_id, &body.value.user_id, body.write())
@@ -138,7 +147,9 @@ pub async fn unassign(
     code: CodeParam,
 ) -> ApiResult<Json<Coupon>> {
     let write = caller.write(None);
-    Ok(Json(state.store.unassign(code.code()?, write).await?))
+    let code = code.code()?;
+    check_code(&state.store, &caller.books, code).await?;
+    Ok(Json(state.store.unassign(code, write).await?))
 }
 
 /// Check whether a user could redeem
@@ -158,10 +169,9 @@ pub async fn validate(
 ) -> ApiResult<Json<Validation>> {
     check_user(&body.value.user_id)?;
     caller.may_act_for(&body.value.user_id)?;
-    let mut validation = state
-        .store
-        .validate(code.code()?, &body.value.user_id)
-        .await?;
+    let code = code.code()?;
+    check_code(&state.store, &caller.books, code).await?;
+    let mut validation = state.store.validate(code, &body.value.user_id).await?;
     if let Some(user_id) = &caller.end_user {
         validation.coupon = validation.coupon.seen_by_end_user(user_id);
     }
@@ -207,9 +217,11 @@ pub async fn lock(
         }
         ttl.cap = Some(cap);
     }
+    let code = code.code()?;
+    check_code(&state.store, &caller.books, code).await?;
     let result = state
         .store
-        .lock(code.code()?, &body.value.user_id, ttl, body.write())
+        .lock(code, &body.value.user_id, ttl, body.write())
         .await;
     observe(&result, "lock");
     Ok(Json(result?))
@@ -234,6 +246,8 @@ pub async fn unlock(
             "lock_id must not be empty",
         )));
     }
+    let code = code.code()?;
+    check_code(&state.store, &caller.books, code).await?;
     if caller.end_user.is_some() {
         let holder = state.store.lock_holder(&body.value.lock_id).await?;
         if let Some(holder) = holder {
@@ -242,7 +256,7 @@ pub async fn unlock(
     }
     let coupon = state
         .store
-        .unlock(code.code()?, &body.value.lock_id, body.write())
+        .unlock(code, &body.value.lock_id, body.write())
         .await?;
     Ok(Json(match &caller.end_user {
         Some(user_id) => coupon.seen_by_end_user(user_id),
@@ -285,8 +299,11 @@ pub async fn redeem(
         }
     }
     caller.may_act_for(&user_id)?;
+    let code = code.code()?;
+    // Free for keys with every book: no read is added to the hot path.
+    check_code(&state.store, &caller.books, code).await?;
     let request = RedeemRequest {
-        code: code.code()?.to_string(),
+        code: code.to_string(),
         user_id,
         lock_id: lock_id.filter(|id| !id.is_empty()),
         metadata: metadata.filter(|m| !m.is_null()),
@@ -305,9 +322,11 @@ pub async fn redeem(
         (status = 404, description = "coupon_not_found", body = ErrorBody)))]
 pub async fn void(
     State(state): State<AppState>,
-    _auth: Auth<BooksWrite>,
+    Auth { caller, .. }: Auth<BooksWrite>,
     code: CodeParam,
     body: JsonBody<NoFields>,
 ) -> ApiResult<Json<Coupon>> {
-    Ok(Json(state.store.void(code.code()?, body.write()).await?))
+    let code = code.code()?;
+    check_code(&state.store, &caller.books, code).await?;
+    Ok(Json(state.store.void(code, body.write()).await?))
 }

@@ -14,7 +14,8 @@ use crate::http::extract::{Auth, EventsRead, Params};
 /// Changes to books, coupons and redemptions, oldest first, each with its actor.
 /// Filters combine (all must match) and each is read from an index, never by reading
 /// the whole feed; a filtered page may hold fewer than `limit` events while more
-/// follow, so read on until `next_cursor` is null.
+/// follow, so read on until `next_cursor` is null. A key limited to books sees only
+/// their events (same paging).
 #[utoipa::path(get, path = "/v1/events", tag = "events",
     params(("after" = Option<String>, Query, description = "Return events after this event id"),
         ("limit" = Option<u32>, Query, minimum = 1, maximum = 1000),
@@ -34,11 +35,18 @@ pub async fn list_events(
     caller.require_service()?;
     let limit = PageRequest::parse(params.get("limit"), None)?.limit;
     let after = params.get("after").or(params.get("cursor"));
-    let filter = EventFilter::new(
+    let mut filter = EventFilter::new(
         &params.all("type"),
         params.filter("book_id")?,
         params.filter("code")?,
         params.filter("user_id")?,
     )?;
-    Ok(Json(state.store.find_events(&filter, after, limit).await?))
+    // A key limited to books reads its one book's index, or filters what it reads.
+    let Ok(book_id) = caller.books.narrow(filter.book_id.take()) else {
+        return Ok(Json(Page::empty()));
+    };
+    filter.book_id = book_id;
+    let mut page = state.store.find_events(&filter, after, limit).await?;
+    caller.books.retain(&mut page.data, |e| e.book_id());
+    Ok(Json(page))
 }

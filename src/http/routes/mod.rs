@@ -2,6 +2,7 @@
 //! the store or a use case of `app`, and map the answer.
 
 pub mod books;
+pub mod bulk;
 pub mod codes;
 pub mod console;
 pub mod coupons;

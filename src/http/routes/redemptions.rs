@@ -6,7 +6,7 @@ use axum::response::Response;
 
 use super::codes::status_filter;
 use super::coupons::check_user;
-use crate::app::exports;
+use crate::app::{access, exports};
 use crate::domain::Page;
 use crate::domain::coupon::{Coupon, CouponStatus, Redemption};
 use crate::domain::export::{REDEMPTION_EXPORT_HEADER, RedemptionWindow};
@@ -30,6 +30,9 @@ pub async fn reverse(
     body: JsonBody<NoFields>,
 ) -> ApiResult<Json<Redemption>> {
     caller.require_service()?;
+    if caller.books.is_limited() {
+        access::redemption(&state.store, &caller.books, &redemption_id).await?;
+    }
     Ok(Json(
         state.store.reverse(&redemption_id, body.write()).await?,
     ))
@@ -42,31 +45,46 @@ pub async fn reverse(
         (status = 404, description = "redemption_not_found", body = ErrorBody)))]
 pub async fn get_redemption(
     State(state): State<AppState>,
-    _auth: Auth<BooksRead>,
+    Auth { caller, .. }: Auth<BooksRead>,
     Id(redemption_id): Id,
 ) -> ApiResult<Json<Redemption>> {
-    Ok(Json(state.store.get_redemption(&redemption_id).await?))
+    Ok(Json(
+        access::redemption(&state.store, &caller.books, &redemption_id).await?,
+    ))
 }
 
 /// List redemptions
+///
+/// A key limited to books lists only theirs (a page may then hold fewer than `limit`
+/// redemptions while more follow: read on until `next_cursor` is null).
 #[utoipa::path(get, path = "/v1/redemptions", tag = "redemptions",
     params(("book_id" = Option<String>, Query), ("user_id" = Option<String>, Query), ("code" = Option<String>, Query),
         ("limit" = Option<u32>, Query, minimum = 1, maximum = 1000), ("cursor" = Option<String>, Query)),
     responses((status = 200, description = "Redemptions in creation order", body = Page<Redemption>)))]
 pub async fn list_redemptions(
     State(state): State<AppState>,
-    _auth: Auth<BooksRead>,
+    Auth { caller, .. }: Auth<BooksRead>,
     params: Params,
 ) -> ApiResult<Json<Page<Redemption>>> {
+    let book_id = params.filter("book_id")?;
+    let user_id = params.filter("user_id")?;
+    let code = params.filter("code")?.map(|c| c.to_ascii_uppercase());
+    let page = params.page()?;
+    // A book outside the caller's lists nothing, like a book that does not exist.
+    let Ok(book_id) = caller.books.narrow(book_id) else {
+        return Ok(Json(Page::empty()));
+    };
     let filter = RedemptionFilter {
-        book_id: params.filter("book_id")?,
-        user_id: params.filter("user_id")?,
-        code: params.filter("code")?.map(|c| c.to_ascii_uppercase()),
+        book_id,
+        user_id,
+        code,
         ..RedemptionFilter::default()
     };
-    Ok(Json(
-        state.store.list_redemptions(filter, params.page()?).await?,
-    ))
+    let mut page = state.store.list_redemptions(filter, page).await?;
+    caller
+        .books
+        .retain(&mut page.data, |r| Some(r.book_id.as_str()));
+    Ok(Json(page))
 }
 
 /// Export redemptions as CSV
@@ -84,14 +102,16 @@ pub async fn list_redemptions(
         (status = 404, description = "book_not_found (book_id filter)", body = ErrorBody)))]
 pub async fn export_redemptions(
     State(state): State<AppState>,
-    _auth: Auth<BooksRead>,
+    Auth { caller, .. }: Auth<BooksRead>,
     params: Params,
 ) -> ApiResult<Response> {
     let book_id = params.filter("book_id")?;
     let redeemed = RedemptionWindow::parse(params.get("from"), params.get("to"))?;
     if let Some(book_id) = &book_id {
+        caller.see_book(book_id)?;
         state.store.get_book(book_id).await?;
     }
+    let books = caller.books;
     let filter = RedemptionFilter {
         book_id,
         redeemed,
@@ -101,8 +121,9 @@ pub async fn export_redemptions(
     let pages = super::pages(None::<i64>, move |after: Option<i64>| {
         let store = store.clone();
         let filter = filter.clone();
+        let books = books.clone();
         async move {
-            let (rows, next) = exports::redemption_page(&store, &filter, after).await?;
+            let (rows, next) = exports::redemption_page(&store, &filter, &books, after).await?;
             Ok((rows, next.map(Some)))
         }
     });
@@ -130,12 +151,17 @@ pub async fn user_coupons(
     let page = params.page()?;
     let book_id = params.filter("book_id")?;
     caller.may_act_for(&user_id)?;
-    Ok(Json(
-        state
-            .store
-            .user_coupons(&user_id, book_id.as_deref(), status, page)
-            .await?,
-    ))
+    if let Some(book_id) = &book_id {
+        caller.see_book(book_id)?;
+    }
+    let mut page = state
+        .store
+        .user_coupons(&user_id, book_id.as_deref(), status, page)
+        .await?;
+    caller
+        .books
+        .retain(&mut page.data, |c| Some(c.book_id.as_str()));
+    Ok(Json(page))
 }
 
 /// List a user's redemptions
@@ -156,5 +182,9 @@ pub async fn user_redemptions(
         user_id: Some(user_id),
         ..RedemptionFilter::default()
     };
-    Ok(Json(state.store.list_redemptions(filter, page).await?))
+    let mut page = state.store.list_redemptions(filter, page).await?;
+    caller
+        .books
+        .retain(&mut page.data, |r| Some(r.book_id.as_str()));
+    Ok(Json(page))
 }

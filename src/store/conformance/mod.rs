@@ -6,6 +6,7 @@
 
 mod audit;
 mod books;
+mod bulk;
 mod codes;
 mod coupons;
 mod events;
@@ -25,6 +26,7 @@ pub use audit::{
     events_carry_their_actor, events_filter_by_book_code_user_and_type, lock_expiry_is_the_systems,
 };
 pub use books::{book_exhausted_is_announced_once, book_lifecycle};
+pub use bulk::{bulk_assign_applies_each_line_once, bulk_void_and_delete_leave_codes_in_use};
 pub use codes::{
     bulk_upload_counts_exactly_across_batches, codes_are_counted_exactly,
     generation_counts_its_shape,
@@ -37,7 +39,7 @@ pub use coupons::{
 };
 pub use events::events_follow_changes_in_order;
 pub use idempotency::{IDEMPOTENCY_TTL, idempotency_records_expire_after_their_ttl};
-pub use keys::api_keys_round_trip;
+pub use keys::{api_keys_keep_limits_and_record_uses, api_keys_round_trip};
 pub use redemptions::{
     every_redemption_pages_in_order, idempotency_replays_and_refuses_reuse,
     redemptions_are_listed_by_time_window, reverse_gives_the_use_back,
@@ -59,6 +61,7 @@ macro_rules! conformance_tests {
             multi_use_code_respects_user_limit_under_race, budget_is_exact_under_race,
             reverse_gives_the_use_back, idempotency_replays_and_refuses_reuse,
             events_follow_changes_in_order, unassign_and_void, api_keys_round_trip,
+            api_keys_keep_limits_and_record_uses,
             error_precedence_follows_the_contract, webhooks_round_trip,
             webhook_deliveries_are_stored_with_the_cursor,
             a_disabled_webhook_is_enabled_and_deliveries_are_redelivered,
@@ -66,7 +69,8 @@ macro_rules! conformance_tests {
             bulk_upload_counts_exactly_across_batches, generation_counts_its_shape,
             plans_apply_alike_at_their_edges, every_redemption_pages_in_order,
             lock_ttl_stays_under_its_cap, events_carry_their_actor,
-            events_filter_by_book_code_user_and_type);
+            events_filter_by_book_code_user_and_type, bulk_assign_applies_each_line_once,
+            bulk_void_and_delete_leave_codes_in_use);
     };
     (@each $fresh:expr; $($name:ident),*) => {
         $(

@@ -5,6 +5,7 @@ use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem};
 use rand::Rng;
 use serde_json::Value;
 
+use crate::domain::bulk::{BulkLine, BulkResult};
 use crate::domain::coupon::{Coupon, CouponStatus};
 use crate::domain::event::{self, Actor};
 use crate::domain::ids::new_id;
@@ -290,7 +291,9 @@ impl CodeStore for DynamoStore {
             let spec = spec.clone();
             async move {
                 let (book, _) = self.load_book(book_id).await?;
-                book.settings.check_accepts_codes()?;
+                if !kind.is_bulk() {
+                    book.settings.check_accepts_codes()?;
+                }
                 let (id, book_id) = (new_id("job"), book.id.clone());
                 let job = Job::start(id, kind, book_id, total, started_by.clone(), now);
                 let mut item = key(format!("JOB#{}", job.id), "JOB");
@@ -349,6 +352,19 @@ impl CodeStore for DynamoStore {
 
     async fn get_job(&self, job_id: &str) -> Result<Job> {
         Ok(self.load_job(job_id).await?.0)
+    }
+
+    async fn apply_bulk(&self, job_id: &str, lines: Vec<BulkLine>, spec: Value) -> Result<Job> {
+        self.apply_bulk_batch(job_id, lines, spec).await
+    }
+
+    async fn job_results(
+        &self,
+        job_id: &str,
+        after_line: u64,
+        limit: u32,
+    ) -> Result<Vec<BulkResult>> {
+        self.bulk_results(job_id, after_line, limit).await
     }
 
     async fn list_codes(

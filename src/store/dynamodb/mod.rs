@@ -14,6 +14,7 @@
 
 mod attr;
 mod books;
+mod bulk;
 mod client;
 mod codes;
 mod coupons;

@@ -4,6 +4,7 @@ use async_trait::async_trait;
 use rusqlite::{Connection, OptionalExtension, params};
 use serde_json::Value;
 
+use crate::domain::bulk::{BulkLine, BulkResult};
 use crate::domain::coupon::{Coupon, CouponStatus};
 use crate::domain::event;
 use crate::domain::event::Actor;
@@ -134,6 +135,26 @@ impl CodeStore for SqliteStore {
             .await
     }
 
+    async fn apply_bulk(&self, job_id: &str, lines: Vec<BulkLine>, spec: Value) -> Result<Job> {
+        let job_id = job_id.to_string();
+        let assign_seq = self.assign_seq.clone();
+        self.write(None, move |conn, now| {
+            super::bulk::apply_batch(conn, &job_id, &lines, &spec, &assign_seq, now)
+        })
+        .await
+    }
+
+    async fn job_results(
+        &self,
+        job_id: &str,
+        after_line: u64,
+        limit: u32,
+    ) -> Result<Vec<BulkResult>> {
+        let job_id = job_id.to_string();
+        self.read(move |conn, _| super::bulk::results_page(conn, &job_id, after_line, limit))
+            .await
+    }
+
     async fn list_codes(
         &self,
         book_id: &str,
@@ -202,7 +223,9 @@ pub(super) fn insert_job(
     now: Timestamp,
 ) -> Result<(i64, Job)> {
     let book = load_book(conn, book_id)?;
-    book.settings.check_accepts_codes()?;
+    if !kind.is_bulk() {
+        book.settings.check_accepts_codes()?;
+    }
     let job = Job::start(
         new_id("job"),
         kind,

@@ -152,28 +152,7 @@ impl CouponStore for SqliteStore {
         let assign_seq = self.assign_seq.clone();
         let Write { actor, idem } = write;
         self.write(idem, move |conn, now| {
-            let book = load_book(conn, &book_id)?;
-            book.settings.check_usable(now)?;
-            coupon::check_assign_limit(&book.settings, usage(conn, book.seq, &user_id)?)?;
-            let next: Option<String> = conn
-                .prepare_cached(
-                    "SELECT c.code FROM coupons c WHERE c.book_seq = ?1 AND c.state = 0
-                       AND NOT EXISTS (SELECT 1 FROM locks l WHERE l.code = c.code AND l.expires_at > ?2)
-                     LIMIT 1",
-                )
-                .db()?
-                .query_row(params![book.seq, now.0], |r| r.get(0))
-                .optional()
-                .db()?;
-            let Some(code) = next else {
-                return Err(Error::new(ErrorCode::BookExhausted, "no available code left in this book"));
-            };
-            let row = load_coupon(conn, &code)?;
-            let (after, totals) = assign_to(conn, &book, &row.record, &user_id, &assign_seq)?;
-            let view = coupon_view(conn, &after, book.settings.max_redemptions_per_coupon, now)?;
-            append_event(conn, &actor, event::COUPON_ASSIGNED, &view, now)?;
-            announce_exhaustion(conn, &actor, &book, &totals, now)?;
-            Ok(view)
+            assign_next_in(conn, &book_id, &user_id, &actor, &assign_seq, now)
         })
         .await
     }
@@ -379,28 +358,7 @@ impl CouponStore for SqliteStore {
         let Write { actor, idem } = write;
         self.write(idem, move |conn, now| {
             let row = load_coupon(conn, &code)?;
-            let book = load_book_by_seq(conn, row.book_seq)?;
-            let max = book.settings.max_redemptions_per_coupon;
-            let Some(after) = coupon::plan_void(&row.record) else {
-                return coupon_view(conn, &row.record, max, now);
-            };
-            save_coupon(
-                conn,
-                CouponChange {
-                    book: &book,
-                    before: &row.record,
-                    after: &after,
-                    assigned_seq: None,
-                    redemptions: 0,
-                },
-            )?;
-            conn.prepare_cached("DELETE FROM locks WHERE code = ?1")
-                .db()?
-                .execute([&code])
-                .db()?;
-            let view = coupon_view(conn, &after, max, now)?;
-            append_event(conn, &actor, event::COUPON_VOIDED, &view, now)?;
-            Ok(view)
+            void_in(conn, &row.record, &actor, now)
         })
         .await
     }
@@ -454,4 +412,76 @@ pub(super) fn assign_to(
     )?;
     add_usage(conn, book.seq, user_id, 1, 0)?;
     Ok((after, totals))
+}
+
+/// Hands the user the book's next available code (the assign-next rule), in the
+/// caller's transaction: `book_exhausted` or the user's limit refuse before any write.
+pub(super) fn assign_next_in(
+    conn: &Connection,
+    book_id: &str,
+    user_id: &str,
+    actor: &Actor,
+    assign_seq: &AtomicI64,
+    now: Timestamp,
+) -> Result<Coupon> {
+    let book = load_book(conn, book_id)?;
+    book.settings.check_usable(now)?;
+    coupon::check_assign_limit(&book.settings, usage(conn, book.seq, user_id)?)?;
+    // Without the index hint SQLite walks the book's primary key past every code
+    // already handed out, so each assignment got slower as the book filled.
+    let next: Option<String> = conn
+        .prepare_cached(
+            "SELECT c.code FROM coupons c INDEXED BY coupons_state
+             WHERE c.book_seq = ?1 AND c.state = 0
+               AND NOT EXISTS (SELECT 1 FROM locks l WHERE l.code = c.code AND l.expires_at > ?2)
+             LIMIT 1",
+        )
+        .db()?
+        .query_row(params![book.seq, now.0], |r| r.get(0))
+        .optional()
+        .db()?;
+    let Some(code) = next else {
+        return Err(Error::new(
+            ErrorCode::BookExhausted,
+            "no available code left in this book",
+        ));
+    };
+    let row = load_coupon(conn, &code)?;
+    let (after, totals) = assign_to(conn, &book, &row.record, user_id, assign_seq)?;
+    let view = coupon_view(conn, &after, book.settings.max_redemptions_per_coupon, now)?;
+    append_event(conn, actor, event::COUPON_ASSIGNED, &view, now)?;
+    announce_exhaustion(conn, actor, &book, &totals, now)?;
+    Ok(view)
+}
+
+/// Voids the coupon (its locks go with it) in the caller's transaction; a voided one
+/// is answered as it is.
+pub(super) fn void_in(
+    conn: &Connection,
+    record: &CouponRecord,
+    actor: &Actor,
+    now: Timestamp,
+) -> Result<Coupon> {
+    let book = load_book(conn, &record.book_id)?;
+    let max = book.settings.max_redemptions_per_coupon;
+    let Some(after) = coupon::plan_void(record) else {
+        return coupon_view(conn, record, max, now);
+    };
+    save_coupon(
+        conn,
+        CouponChange {
+            book: &book,
+            before: record,
+            after: &after,
+            assigned_seq: None,
+            redemptions: 0,
+        },
+    )?;
+    conn.prepare_cached("DELETE FROM locks WHERE code = ?1")
+        .db()?
+        .execute([&record.code])
+        .db()?;
+    let view = coupon_view(conn, &after, max, now)?;
+    append_event(conn, actor, event::COUPON_VOIDED, &view, now)?;
+    Ok(view)
 }

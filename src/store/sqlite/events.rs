@@ -314,7 +314,10 @@ mod tests {
         let path = dir.path().join("old.db");
         {
             let conn = Connection::open(&path).expect("open");
-            let before_audit = MIGRATIONS.len() - 1;
+            let before_audit = MIGRATIONS
+                .iter()
+                .position(|sql| sql.contains("ALTER TABLE events ADD COLUMN actor"))
+                .expect("the audit migration");
             for (index, sql) in MIGRATIONS.iter().enumerate().take(before_audit) {
                 conn.execute_batch(&format!(
                     "BEGIN; {sql}; PRAGMA user_version = {}; COMMIT;",

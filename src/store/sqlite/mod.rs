@@ -7,6 +7,7 @@
 //! separate connections and never wait for the writer.
 
 mod books;
+mod bulk;
 mod codes;
 mod coupons;
 mod events;

@@ -293,26 +293,35 @@ pub(super) fn save_coupon(conn: &Connection, change: CouponChange) -> Result<Tal
     if change.assigned_seq.is_some() || change.redemptions > 0 {
         delta = delta.marking_in_use();
     }
-    if !delta.is_empty() {
-        conn.prepare_cached(
-            "UPDATE books SET n_available = n_available + ?2, n_assigned = n_assigned + ?3,
-                n_redeemed = n_redeemed + ?4, n_voided = n_voided + ?5,
-                redemptions = MAX(redemptions + ?6, 0), in_use = MAX(in_use, ?7)
-             WHERE seq = ?1",
-        )
-        .db()?
-        .execute(params![
-            change.book.seq,
-            delta.available,
-            delta.assigned,
-            delta.redeemed,
-            delta.voided,
-            delta.redemptions,
-            delta.marks_in_use
-        ])
-        .db()?;
-    }
+    move_tally(conn, change.book.seq, &delta)?;
     Ok(delta.apply(&change.book.tally()))
+}
+
+/// Moves a book's counters as the domain's tally delta says.
+pub(super) fn move_tally(conn: &Connection, book_seq: i64, delta: &TallyDelta) -> Result<()> {
+    if delta.is_empty() {
+        return Ok(());
+    }
+    conn.prepare_cached(
+        "UPDATE books SET n_total = n_total + ?2, n_available = n_available + ?3,
+            n_assigned = n_assigned + ?4, n_redeemed = n_redeemed + ?5,
+            n_voided = n_voided + ?6, redemptions = MAX(redemptions + ?7, 0),
+            in_use = MAX(in_use, ?8)
+         WHERE seq = ?1",
+    )
+    .db()?
+    .execute(params![
+        book_seq,
+        delta.total,
+        delta.available,
+        delta.assigned,
+        delta.redeemed,
+        delta.voided,
+        delta.redemptions,
+        delta.marks_in_use
+    ])
+    .db()?;
+    Ok(())
 }
 
 /// Lists coupons of one query shape: `sql` selects COUPON_COLUMNS plus a position

@@ -134,6 +134,26 @@ CREATE INDEX events_book ON events(book_id, seq) WHERE book_id IS NOT NULL;
 CREATE INDEX events_code ON events(code, seq) WHERE code IS NOT NULL;
 CREATE INDEX events_user ON events(user_id, seq) WHERE user_id IS NOT NULL;
 "#,
+    // API keys limited to books (JSON list; NULL: every book), with an expiry, the
+    // time of their last use and a switch to disable them. Existing keys keep every
+    // book, never expire and stay enabled.
+    r#"
+ALTER TABLE api_keys ADD COLUMN book_ids TEXT;
+ALTER TABLE api_keys ADD COLUMN expires_at INTEGER;
+ALTER TABLE api_keys ADD COLUMN last_used_at INTEGER;
+ALTER TABLE api_keys ADD COLUMN disabled INTEGER NOT NULL DEFAULT 0;
+"#,
+    // Bulk jobs keep every line's outcome, written with the batch that applied it.
+    r#"
+CREATE TABLE job_results (
+    job_seq INTEGER NOT NULL,
+    line INTEGER NOT NULL,
+    input TEXT NOT NULL,
+    outcome TEXT NOT NULL,
+    code TEXT,
+    PRIMARY KEY (job_seq, line)
+) WITHOUT ROWID;
+"#,
 ];
 
 pub(super) fn migrate(conn: &Connection) -> Result<()> {

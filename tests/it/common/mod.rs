@@ -194,6 +194,18 @@ impl Drop for Server {
 
 /// Whether the servers of this run keep their data in DynamoDB (scripts/test.sh's
 /// second pass) rather than the embedded store.
+impl Server {
+    /// Runs a `coupon-book` command on this server's store (`--store` is added).
+    pub fn cli(&self, args: &[&str]) -> std::process::Output {
+        let mut cmd = Command::new(binary());
+        cmd.args(args).arg("--store");
+        configure_store(&mut cmd, &self.db_path);
+        cmd.env("RUST_LOG", "warn")
+            .output()
+            .expect("run coupon-book")
+    }
+}
+
 pub fn on_dynamodb() -> bool {
     std::env::var("COUPON_BOOK_TEST_STORE").as_deref() == Ok("dynamodb")
 }
