@@ -236,7 +236,9 @@ export interface paths {
         put?: never;
         /**
          * Create an API key
-         * @description The secret is shown in this answer only.
+         * @description The secret is shown in this answer only. `book_ids` limits the key to those books
+         *     (it then sees and changes nothing else: 404 as if absent, lists filtered);
+         *     `expires_at` ends it.
          */
         post: operations["create_api_key"];
         delete?: never;
@@ -259,7 +261,12 @@ export interface paths {
         delete: operations["delete_api_key"];
         options?: never;
         head?: never;
-        patch?: never;
+        /**
+         * Rename, disable or enable an API key
+         * @description A disabled key is refused (401) at once on this server process and within
+         *     5 seconds on every other.
+         */
+        patch: operations["update_api_key"];
         trace?: never;
     };
     "/v1/books": {
@@ -269,7 +276,11 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** List books */
+        /**
+         * List books
+         * @description A key limited to books lists only those (a page may then hold fewer than `limit`
+         *     books while more follow: read on until `next_cursor` is null).
+         */
         get: operations["list_books"];
         put?: never;
         /**
@@ -333,6 +344,30 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/books/{book_id}/assign/bulk": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Assign codes to many users
+         * @description Each user (a line of a `text/csv` upload, optional header `user_id`, or an entry of
+         *     the JSON `user_ids`) gets the book's next available code under the book's limits,
+         *     exactly like `POST /v1/books/{book_id}/assign`. Per line: `assigned`,
+         *     `limit_reached`, `exhausted` or `invalid`; every line's outcome is in
+         *     `GET /v1/jobs/{job_id}/results`. Up to 10,000 lines finish in the request (201).
+         */
+        post: operations["assign_bulk"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/books/{book_id}/codes": {
         parameters: {
             query?: never;
@@ -348,6 +383,30 @@ export interface paths {
          * @description The small, synchronous form of upload: at most 10,000 codes in a JSON body.
          */
         post: operations["add_codes"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/books/{book_id}/codes/delete": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Delete many codes
+         * @description Removes the listed codes of the book (`codes`), or every code of the book in a
+         *     status (`status`). Only codes never handed out or used are deleted (not assigned,
+         *     no redemptions, no live lock); the others count as `in_use`. A deleted code no
+         *     longer exists and may be added again. Per line: `deleted`, `in_use`, `not_found`
+         *     or `invalid`.
+         */
+        post: operations["delete_codes"];
         delete?: never;
         options?: never;
         head?: never;
@@ -413,6 +472,29 @@ export interface paths {
          *     (`=`, `+`, `-`, `@`) is read without the `'`, so an exported code uploads as it was.
          */
         post: operations["upload"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/books/{book_id}/codes/void": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Void many codes
+         * @description Voids the listed codes of the book (`codes`), or every code of the book in a
+         *     status (`status`), like `POST /v1/coupons/{code}/void` for each. Per line:
+         *     `voided` (a code voided already counts as `voided`, without a new event; a redeemed
+         *     code is voided too) or `not_found` (no such code in this book), or `invalid`.
+         */
+        post: operations["void_codes"];
         delete?: never;
         options?: never;
         head?: never;
@@ -602,7 +684,8 @@ export interface paths {
          * @description Changes to books, coupons and redemptions, oldest first, each with its actor.
          *     Filters combine (all must match) and each is read from an index, never by reading
          *     the whole feed; a filtered page may hold fewer than `limit` events while more
-         *     follow, so read on until `next_cursor` is null.
+         *     follow, so read on until `next_cursor` is null. A key limited to books sees only
+         *     their events (same paging).
          */
         get: operations["list_events"];
         put?: never;
@@ -633,6 +716,31 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/jobs/{job_id}/results": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Download a job's line results
+         * @description Every line's outcome of a bulk assign, void or delete job as a CSV stream
+         *     `line,input,outcome,code`, in line order and constant memory (the lines applied so
+         *     far while the job runs). `line` counts from 1 at the input's first line, a header
+         *     line included (for JSON, the array index + 1). Generation and upload jobs keep no
+         *     per-line results (their rejected lines are in the job's `errors`): their CSV has
+         *     the header only. Cells that a spreadsheet would run as a formula get a leading `'`.
+         */
+        get: operations["job_results"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/redemptions": {
         parameters: {
             query?: never;
@@ -640,7 +748,11 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** List redemptions */
+        /**
+         * List redemptions
+         * @description A key limited to books lists only theirs (a page may then hold fewer than `limit`
+         *     redemptions while more follow: read on until `next_cursor` is null).
+         */
         get: operations["list_redemptions"];
         put?: never;
         post?: never;
@@ -913,10 +1025,20 @@ export interface components {
             codes: string[];
         };
         ApiKey: {
+            /** @description The only books the key sees and changes; null: every book. */
+            book_ids: string[] | null;
             created_at: components["schemas"]["Timestamp"];
+            /** @description A disabled key is refused (401) until it is enabled again. */
+            disabled: boolean;
+            expires_at: null | components["schemas"]["Timestamp"];
             id: string;
+            last_used_at: null | components["schemas"]["Timestamp"];
             name: string;
             scopes: components["schemas"]["Scope"][];
+        };
+        AssignBulkBody: {
+            /** @description At most 10,000 user ids; each gets the book's next available code. */
+            user_ids: string[];
         };
         AssignNextBody: {
             book_id: string;
@@ -977,6 +1099,12 @@ export interface components {
         BookStatus: "draft" | "active" | "paused" | "archived";
         /** @enum {string} */
         Bucket: "hour" | "day";
+        /** @description The codes a bulk void or delete works on: a list, or every code of a status. */
+        CodeSelection: {
+            /** @description At most 10,000 codes (any case). Give either `codes` or `status`. */
+            codes?: string[] | null;
+            status?: null | components["schemas"]["CouponStatus"];
+        };
         /** @description Code counts by status. */
         Counts: {
             /** Format: int64 */
@@ -1013,6 +1141,9 @@ export interface components {
         /** @enum {string} */
         CouponStatus: "available" | "assigned" | "locked" | "redeemed" | "voided";
         CreateApiKey: {
+            /** @description Limit the key to these books (1..100 existing book ids); absent or null: every book. */
+            book_ids?: string[] | null;
+            expires_at?: null | components["schemas"]["Timestamp"];
             name: string;
             scopes: components["schemas"]["Scope"][];
         };
@@ -1118,7 +1249,7 @@ export interface components {
          * @description The event types, as the OpenAPI document names them (the `type` filter's values).
          * @enum {string}
          */
-        EventType: "book.created" | "book.updated" | "book.deleted" | "book.codes_added" | "book.exhausted" | "coupon.assigned" | "coupon.unassigned" | "coupon.locked" | "coupon.unlocked" | "coupon.lock_expired" | "coupon.redeemed" | "coupon.voided" | "redemption.reversed";
+        EventType: "book.created" | "book.updated" | "book.deleted" | "book.codes_added" | "book.exhausted" | "coupon.assigned" | "coupon.unassigned" | "coupon.locked" | "coupon.unlocked" | "coupon.lock_expired" | "coupon.redeemed" | "coupon.voided" | "coupon.deleted" | "redemption.reversed";
         /**
          * @description Body of `POST /v1/books/{book_id}/codes/generate` (fields a book's `code_pattern`
          *     may also hold as defaults).
@@ -1146,18 +1277,33 @@ export interface components {
         Job: {
             /** Format: int64 */
             already_exist: number;
+            /**
+             * Format: int64
+             * @description Bulk jobs' counts (0 for other kinds).
+             */
+            assigned?: number;
             book_id: string;
             created_at: components["schemas"]["Timestamp"];
             /** Format: int64 */
+            deleted?: number;
+            /** Format: int64 */
             duplicates_in_file: number;
             errors: components["schemas"]["JobError"][];
+            /** Format: int64 */
+            exhausted?: number;
             finished_at?: null | components["schemas"]["Timestamp"];
             id: string;
+            /** Format: int64 */
+            in_use?: number;
             /** Format: int64 */
             inserted: number;
             /** Format: int64 */
             invalid: number;
             kind: components["schemas"]["JobKind"];
+            /** Format: int64 */
+            limit_reached?: number;
+            /** Format: int64 */
+            not_found?: number;
             /** Format: int64 */
             processed: number;
             /** @description Who started the job (its own changes are the system's, named by the job id). */
@@ -1165,6 +1311,8 @@ export interface components {
             status: components["schemas"]["JobStatus"];
             /** Format: int64 */
             total: number;
+            /** Format: int64 */
+            voided?: number;
         };
         JobError: {
             code: string;
@@ -1173,7 +1321,7 @@ export interface components {
             reason: string;
         };
         /** @enum {string} */
-        JobKind: "generate" | "upload";
+        JobKind: "generate" | "upload" | "assign" | "void" | "delete";
         /** @enum {string} */
         JobStatus: "running" | "succeeded" | "failed";
         Lock: {
@@ -1276,6 +1424,13 @@ export interface components {
         UnlockBody: {
             lock_id: string;
         };
+        /** @description `PATCH /v1/api-keys/{id}`: absent fields stay as they are. */
+        UpdateApiKey: {
+            /** @description `true` refuses the key (401) until it is set back to `false`. */
+            disabled?: boolean | null;
+            /** @description A new name, 1..200 characters. */
+            name?: string | null;
+        };
         /** @description Body of `PATCH /v1/books/{book_id}`: absent fields stay as they are. */
         UpdateBook: {
             code_pattern?: Record<string, unknown> | null;
@@ -1330,6 +1485,7 @@ export type Actor = components['schemas']['Actor'];
 export type ActorType = components['schemas']['ActorType'];
 export type AddCodes = components['schemas']['AddCodes'];
 export type ApiKey = components['schemas']['ApiKey'];
+export type AssignBulkBody = components['schemas']['AssignBulkBody'];
 export type AssignNextBody = components['schemas']['AssignNextBody'];
 export type AttemptStatus = components['schemas']['AttemptStatus'];
 export type Book = components['schemas']['Book'];
@@ -1337,6 +1493,7 @@ export type BookSettings = components['schemas']['BookSettings'];
 export type BookStats = components['schemas']['BookStats'];
 export type BookStatus = components['schemas']['BookStatus'];
 export type Bucket = components['schemas']['Bucket'];
+export type CodeSelection = components['schemas']['CodeSelection'];
 export type Counts = components['schemas']['Counts'];
 export type Coupon = components['schemas']['Coupon'];
 export type CouponStatus = components['schemas']['CouponStatus'];
@@ -1373,6 +1530,7 @@ export type Scope = components['schemas']['Scope'];
 export type Timestamp = components['schemas']['Timestamp'];
 export type TopUser = components['schemas']['TopUser'];
 export type UnlockBody = components['schemas']['UnlockBody'];
+export type UpdateApiKey = components['schemas']['UpdateApiKey'];
 export type UpdateBook = components['schemas']['UpdateBook'];
 export type UserBody = components['schemas']['UserBody'];
 export type Validation = components['schemas']['Validation'];
@@ -1420,7 +1578,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description forbidden: the token lacks the scope, or an end-user token acts for another user */
+            /** @description forbidden: the token lacks the scope, an end-user token acts for another user, or a key limited to books uses a route beyond them (new books, API keys, webhooks) */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -1516,7 +1674,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description forbidden: the token lacks the scope, or an end-user token acts for another user */
+            /** @description forbidden: the token lacks the scope, an end-user token acts for another user, or a key limited to books uses a route beyond them (new books, API keys, webhooks) */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -1632,7 +1790,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description forbidden: the token lacks the scope, or an end-user token acts for another user */
+            /** @description forbidden: the token lacks the scope, an end-user token acts for another user, or a key limited to books uses a route beyond them (new books, API keys, webhooks) */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -1980,7 +2138,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description forbidden: the token lacks the scope, or an end-user token acts for another user */
+            /** @description forbidden: the token lacks the scope, an end-user token acts for another user, or a key limited to books uses a route beyond them (new books, API keys, webhooks) */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -2096,7 +2254,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description forbidden: the token lacks the scope, or an end-user token acts for another user */
+            /** @description forbidden: the token lacks the scope, an end-user token acts for another user, or a key limited to books uses a route beyond them (new books, API keys, webhooks) */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -2334,7 +2492,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description forbidden: the token lacks the scope, or an end-user token acts for another user */
+            /** @description forbidden: the token lacks the scope, an end-user token acts for another user, or a key limited to books uses a route beyond them (new books, API keys, webhooks) */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -2411,7 +2569,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description forbidden: the token lacks the scope, or an end-user token acts for another user */
+            /** @description forbidden: not admin, or a key limited to books */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -2473,7 +2631,7 @@ export interface operations {
                     "application/json": components["schemas"]["CreatedApiKey"];
                 };
             };
-            /** @description invalid_request: malformed JSON, wrong type or out-of-range value (see `field`) */
+            /** @description invalid_request: a bad name or scope, an empty `book_ids`, a book id that names no book (field `book_ids[i]`), or an `expires_at` not in the future */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -2491,7 +2649,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description forbidden: the token lacks the scope, or an end-user token acts for another user */
+            /** @description forbidden: not admin, or a key limited to books */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -2583,7 +2741,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description forbidden: the token lacks the scope, or an end-user token acts for another user */
+            /** @description forbidden: not admin, or a key limited to books */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -2594,6 +2752,104 @@ export interface operations {
             };
             /** @description api_key_not_found */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description rate_limited: see Retry-After */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description internal: unexpected failure (logged) */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description store_busy or store_unavailable: try again */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    update_api_key: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                key_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["UpdateApiKey"];
+            };
+        };
+        responses: {
+            /** @description The key (without its secret) */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiKey"];
+                };
+            };
+            /** @description invalid_request: malformed JSON, wrong type or out-of-range value (see `field`) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description unauthenticated: no or invalid bearer token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description forbidden: not admin, or a key limited to books */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description api_key_not_found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description payload_too_large: JSON body over 1 MiB */
+            413: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -2669,7 +2925,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description forbidden: the token lacks the scope, or an end-user token acts for another user */
+            /** @description forbidden: the token lacks the scope, an end-user token acts for another user, or a key limited to books uses a route beyond them (new books, API keys, webhooks) */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -2750,7 +3006,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description forbidden: the token lacks the scope, or an end-user token acts for another user */
+            /** @description forbidden: the token lacks the scope, or is a key limited to books */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -2844,7 +3100,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description forbidden: the token lacks the scope, or an end-user token acts for another user */
+            /** @description forbidden: the token lacks the scope, an end-user token acts for another user, or a key limited to books uses a route beyond them (new books, API keys, webhooks) */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -2927,7 +3183,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description forbidden: the token lacks the scope, or an end-user token acts for another user */
+            /** @description forbidden: the token lacks the scope, an end-user token acts for another user, or a key limited to books uses a route beyond them (new books, API keys, webhooks) */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -3025,7 +3281,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description forbidden: the token lacks the scope, or an end-user token acts for another user */
+            /** @description forbidden: the token lacks the scope, an end-user token acts for another user, or a key limited to books uses a route beyond them (new books, API keys, webhooks) */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -3134,7 +3390,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description forbidden: the token lacks the scope, or an end-user token acts for another user */
+            /** @description forbidden: the token lacks the scope, an end-user token acts for another user, or a key limited to books uses a route beyond them (new books, API keys, webhooks) */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -3208,6 +3464,148 @@ export interface operations {
             };
         };
     };
+    assign_bulk: {
+        parameters: {
+            query?: never;
+            header?: {
+                "Idempotency-Key"?: string | null;
+            };
+            path: {
+                book_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["AssignBulkBody"];
+                /**
+                 * @example user_id
+                 *     user-1
+                 *     user-2
+                 */
+                "text/csv": string;
+            };
+        };
+        responses: {
+            /** @description Finished job with per-line counts */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Job"];
+                };
+            };
+            /** @description Running job; poll GET /v1/jobs/{job_id} */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Job"];
+                };
+            };
+            /** @description invalid_request: malformed JSON, more than 10,000 user_ids (field `user_ids`), or an upload cut off or late */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description unauthenticated: no or invalid bearer token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description forbidden: the token lacks the scope, an end-user token acts for another user, or a key limited to books uses a route beyond them (new books, API keys, webhooks) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description book_not_found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description book_not_active, book_not_valid_now: the book hands out no codes now */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description payload_too_large: a JSON body over 1 MiB, an upload over COUPON_BOOK_MAX_UPLOAD_BYTES, or more lines than a request may take where jobs cannot run in the background (AWS Lambda) */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description unsupported_media_type: send text/csv, text/plain or application/json */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description idempotency_key_reused: this Idempotency-Key was used with a different request */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description rate_limited: as many uploads as allowed are being received; see Retry-After */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description internal: unexpected failure (logged) */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description store_busy: the upload spool is full; see Retry-After */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
     list_codes: {
         parameters: {
             query?: {
@@ -3250,7 +3648,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description forbidden: the token lacks the scope, or an end-user token acts for another user */
+            /** @description forbidden: the token lacks the scope, an end-user token acts for another user, or a key limited to books uses a route beyond them (new books, API keys, webhooks) */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -3341,7 +3739,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description forbidden: the token lacks the scope, or an end-user token acts for another user */
+            /** @description forbidden: the token lacks the scope, an end-user token acts for another user, or a key limited to books uses a route beyond them (new books, API keys, webhooks) */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -3369,6 +3767,124 @@ export interface operations {
                 };
             };
             /** @description payload_too_large: JSON body over 1 MiB */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description idempotency_key_reused: this Idempotency-Key was used with a different request */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description rate_limited: see Retry-After */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description internal: unexpected failure (logged) */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description store_busy or store_unavailable: try again */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    delete_codes: {
+        parameters: {
+            query?: never;
+            header?: {
+                "Idempotency-Key"?: string | null;
+            };
+            path: {
+                book_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["CodeSelection"];
+            };
+        };
+        responses: {
+            /** @description Finished job with per-line counts */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Job"];
+                };
+            };
+            /** @description Running job; poll GET /v1/jobs/{job_id} */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Job"];
+                };
+            };
+            /** @description invalid_request: neither or both of `codes` and `status`, or more than 10,000 codes (field `codes`) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description unauthenticated: no or invalid bearer token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description forbidden: the token lacks the scope, an end-user token acts for another user, or a key limited to books uses a route beyond them (new books, API keys, webhooks) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description book_not_found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description payload_too_large: a JSON body over 1 MiB, or more codes than a request may take where jobs cannot run in the background (AWS Lambda) */
             413: {
                 headers: {
                     [name: string]: unknown;
@@ -3453,7 +3969,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description forbidden: the token lacks the scope, or an end-user token acts for another user */
+            /** @description forbidden: the token lacks the scope, an end-user token acts for another user, or a key limited to books uses a route beyond them (new books, API keys, webhooks) */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -3553,7 +4069,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description forbidden: the token lacks the scope, or an end-user token acts for another user */
+            /** @description forbidden: the token lacks the scope, an end-user token acts for another user, or a key limited to books uses a route beyond them (new books, API keys, webhooks) */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -3681,7 +4197,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description forbidden: the token lacks the scope, or an end-user token acts for another user */
+            /** @description forbidden: the token lacks the scope, an end-user token acts for another user, or a key limited to books uses a route beyond them (new books, API keys, webhooks) */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -3764,6 +4280,124 @@ export interface operations {
             };
         };
     };
+    void_codes: {
+        parameters: {
+            query?: never;
+            header?: {
+                "Idempotency-Key"?: string | null;
+            };
+            path: {
+                book_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["CodeSelection"];
+            };
+        };
+        responses: {
+            /** @description Finished job with per-line counts */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Job"];
+                };
+            };
+            /** @description Running job; poll GET /v1/jobs/{job_id} */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Job"];
+                };
+            };
+            /** @description invalid_request: neither or both of `codes` and `status`, or more than 10,000 codes (field `codes`) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description unauthenticated: no or invalid bearer token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description forbidden: the token lacks the scope, an end-user token acts for another user, or a key limited to books uses a route beyond them (new books, API keys, webhooks) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description book_not_found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description payload_too_large: a JSON body over 1 MiB, or more codes than a request may take where jobs cannot run in the background (AWS Lambda) */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description idempotency_key_reused: this Idempotency-Key was used with a different request */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description rate_limited: see Retry-After */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description internal: unexpected failure (logged) */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description store_busy or store_unavailable: try again */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
     book_stats: {
         parameters: {
             query?: {
@@ -3805,7 +4439,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description forbidden: the token lacks the scope, or an end-user token acts for another user */
+            /** @description forbidden: the token lacks the scope, an end-user token acts for another user, or a key limited to books uses a route beyond them (new books, API keys, webhooks) */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -3891,7 +4525,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description forbidden: the token lacks the scope, or an end-user token acts for another user */
+            /** @description forbidden: the token lacks the scope, an end-user token acts for another user, or a key limited to books uses a route beyond them (new books, API keys, webhooks) */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -3982,7 +4616,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description forbidden: the token lacks the scope, or an end-user token acts for another user */
+            /** @description forbidden: the token lacks the scope, an end-user token acts for another user, or a key limited to books uses a route beyond them (new books, API keys, webhooks) */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -4094,7 +4728,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description forbidden: the token lacks the scope, or an end-user token acts for another user */
+            /** @description forbidden: the token lacks the scope, an end-user token acts for another user, or a key limited to books uses a route beyond them (new books, API keys, webhooks) */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -4430,7 +5064,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description forbidden: the token lacks the scope, or an end-user token acts for another user */
+            /** @description forbidden: the token lacks the scope, an end-user token acts for another user, or a key limited to books uses a route beyond them (new books, API keys, webhooks) */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -4546,7 +5180,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description forbidden: the token lacks the scope, or an end-user token acts for another user */
+            /** @description forbidden: the token lacks the scope, an end-user token acts for another user, or a key limited to books uses a route beyond them (new books, API keys, webhooks) */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -4651,7 +5285,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description forbidden: the token lacks the scope, or an end-user token acts for another user */
+            /** @description forbidden: the token lacks the scope, an end-user token acts for another user, or a key limited to books uses a route beyond them (new books, API keys, webhooks) */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -4766,7 +5400,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description forbidden: the token lacks the scope, or an end-user token acts for another user */
+            /** @description forbidden: the token lacks the scope, an end-user token acts for another user, or a key limited to books uses a route beyond them (new books, API keys, webhooks) */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -4842,7 +5476,92 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description forbidden: the token lacks the scope, or an end-user token acts for another user */
+            /** @description forbidden: the token lacks the scope, an end-user token acts for another user, or a key limited to books uses a route beyond them (new books, API keys, webhooks) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description job_not_found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description rate_limited: see Retry-After */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description internal: unexpected failure (logged) */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description store_busy or store_unavailable: try again */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    job_results: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                job_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description CSV: line,input,outcome,code */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/csv": string;
+                };
+            };
+            /** @description invalid_request: malformed JSON, wrong type or out-of-range value (see `field`) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description unauthenticated: no or invalid bearer token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description forbidden: the token lacks the scope, an end-user token acts for another user, or a key limited to books uses a route beyond them (new books, API keys, webhooks) */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -4931,7 +5650,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description forbidden: the token lacks the scope, or an end-user token acts for another user */
+            /** @description forbidden: the token lacks the scope, an end-user token acts for another user, or a key limited to books uses a route beyond them (new books, API keys, webhooks) */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -5012,7 +5731,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description forbidden: the token lacks the scope, or an end-user token acts for another user */
+            /** @description forbidden: the token lacks the scope, an end-user token acts for another user, or a key limited to books uses a route beyond them (new books, API keys, webhooks) */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -5097,7 +5816,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description forbidden: the token lacks the scope, or an end-user token acts for another user */
+            /** @description forbidden: the token lacks the scope, an end-user token acts for another user, or a key limited to books uses a route beyond them (new books, API keys, webhooks) */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -5184,7 +5903,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description forbidden: the token lacks the scope, or an end-user token acts for another user */
+            /** @description forbidden: the token lacks the scope, an end-user token acts for another user, or a key limited to books uses a route beyond them (new books, API keys, webhooks) */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -5301,7 +6020,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description forbidden: the token lacks the scope, or an end-user token acts for another user */
+            /** @description forbidden: the token lacks the scope, an end-user token acts for another user, or a key limited to books uses a route beyond them (new books, API keys, webhooks) */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -5389,7 +6108,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description forbidden: the token lacks the scope, or an end-user token acts for another user */
+            /** @description forbidden: the token lacks the scope, an end-user token acts for another user, or a key limited to books uses a route beyond them (new books, API keys, webhooks) */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -5466,7 +6185,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description forbidden: the token lacks the scope, or an end-user token acts for another user */
+            /** @description forbidden: the token lacks the scope, an end-user token acts for another user, or a key limited to books uses a route beyond them (new books, API keys, webhooks) */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -5547,7 +6266,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description forbidden: the token lacks the scope, or an end-user token acts for another user */
+            /** @description forbidden: the token lacks the scope, an end-user token acts for another user, or a key limited to books uses a route beyond them (new books, API keys, webhooks) */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -5641,7 +6360,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description forbidden: the token lacks the scope, or an end-user token acts for another user */
+            /** @description forbidden: the token lacks the scope, an end-user token acts for another user, or a key limited to books uses a route beyond them (new books, API keys, webhooks) */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -5724,7 +6443,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description forbidden: the token lacks the scope, or an end-user token acts for another user */
+            /** @description forbidden: the token lacks the scope, an end-user token acts for another user, or a key limited to books uses a route beyond them (new books, API keys, webhooks) */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -5814,7 +6533,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description forbidden: the token lacks the scope, or an end-user token acts for another user */
+            /** @description forbidden: the token lacks the scope, an end-user token acts for another user, or a key limited to books uses a route beyond them (new books, API keys, webhooks) */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -5904,7 +6623,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description forbidden: the token lacks the scope, or an end-user token acts for another user */
+            /** @description forbidden: the token lacks the scope, an end-user token acts for another user, or a key limited to books uses a route beyond them (new books, API keys, webhooks) */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -6010,7 +6729,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description forbidden: the token lacks the scope, or an end-user token acts for another user */
+            /** @description forbidden: the token lacks the scope, an end-user token acts for another user, or a key limited to books uses a route beyond them (new books, API keys, webhooks) */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -6116,7 +6835,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description forbidden: the token lacks the scope, or an end-user token acts for another user */
+            /** @description forbidden: the token lacks the scope, an end-user token acts for another user, or a key limited to books uses a route beyond them (new books, API keys, webhooks) */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -6222,7 +6941,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description forbidden: the token lacks the scope, or an end-user token acts for another user */
+            /** @description forbidden: the token lacks the scope, an end-user token acts for another user, or a key limited to books uses a route beyond them (new books, API keys, webhooks) */
             403: {
                 headers: {
                     [name: string]: unknown;

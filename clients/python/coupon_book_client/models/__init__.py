@@ -4,6 +4,7 @@ from .actor import Actor
 from .actor_type import ActorType
 from .add_codes import AddCodes
 from .api_key import ApiKey
+from .assign_bulk_body import AssignBulkBody
 from .assign_next_body import AssignNextBody
 from .attempt_status import AttemptStatus
 from .book import Book
@@ -13,6 +14,7 @@ from .book_settings_metadata import BookSettingsMetadata
 from .book_stats import BookStats
 from .book_status import BookStatus
 from .bucket import Bucket
+from .code_selection import CodeSelection
 from .counts import Counts
 from .coupon import Coupon
 from .coupon_status import CouponStatus
@@ -53,6 +55,7 @@ from .redemption_status import RedemptionStatus
 from .scope import Scope
 from .top_user import TopUser
 from .unlock_body import UnlockBody
+from .update_api_key import UpdateApiKey
 from .update_book import UpdateBook
 from .update_book_code_pattern_type_0 import UpdateBookCodePatternType0
 from .update_book_metadata_type_0 import UpdateBookMetadataType0
@@ -66,6 +69,7 @@ __all__ = (
     "ActorType",
     "AddCodes",
     "ApiKey",
+    "AssignBulkBody",
     "AssignNextBody",
     "AttemptStatus",
     "Book",
@@ -75,6 +79,7 @@ __all__ = (
     "BookStats",
     "BookStatus",
     "Bucket",
+    "CodeSelection",
     "Counts",
     "Coupon",
     "CouponStatus",
@@ -115,6 +120,7 @@ __all__ = (
     "Scope",
     "TopUser",
     "UnlockBody",
+    "UpdateApiKey",
     "UpdateBook",
     "UpdateBookCodePatternType0",
     "UpdateBookMetadataType0",

@@ -8,6 +8,7 @@ class EventType(StrEnum):
     BOOK_EXHAUSTED = "book.exhausted"
     BOOK_UPDATED = "book.updated"
     COUPON_ASSIGNED = "coupon.assigned"
+    COUPON_DELETED = "coupon.deleted"
     COUPON_LOCKED = "coupon.locked"
     COUPON_LOCK_EXPIRED = "coupon.lock_expired"
     COUPON_REDEEMED = "coupon.redeemed"

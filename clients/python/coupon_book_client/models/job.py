@@ -41,7 +41,14 @@ class Job:
             `{"type": "system", "id": null}`: their actor is unknown.
         status (JobStatus):
         total (int):
+        assigned (int | Unset): Bulk jobs' counts (0 for other kinds).
+        deleted (int | Unset):
+        exhausted (int | Unset):
         finished_at (datetime.datetime | None | Unset):
+        in_use (int | Unset):
+        limit_reached (int | Unset):
+        not_found (int | Unset):
+        voided (int | Unset):
     """
 
     already_exist: int
@@ -57,7 +64,14 @@ class Job:
     started_by: Actor
     status: JobStatus
     total: int
+    assigned: int | Unset = UNSET
+    deleted: int | Unset = UNSET
+    exhausted: int | Unset = UNSET
     finished_at: datetime.datetime | None | Unset = UNSET
+    in_use: int | Unset = UNSET
+    limit_reached: int | Unset = UNSET
+    not_found: int | Unset = UNSET
+    voided: int | Unset = UNSET
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
@@ -90,6 +104,12 @@ class Job:
 
         total = self.total
 
+        assigned = self.assigned
+
+        deleted = self.deleted
+
+        exhausted = self.exhausted
+
         finished_at: None | str | Unset
         if isinstance(self.finished_at, Unset):
             finished_at = UNSET
@@ -97,6 +117,14 @@ class Job:
             finished_at = self.finished_at.isoformat()
         else:
             finished_at = self.finished_at
+
+        in_use = self.in_use
+
+        limit_reached = self.limit_reached
+
+        not_found = self.not_found
+
+        voided = self.voided
 
         field_dict: dict[str, Any] = {}
         field_dict.update(self.additional_properties)
@@ -117,8 +145,22 @@ class Job:
                 "total": total,
             }
         )
+        if assigned is not UNSET:
+            field_dict["assigned"] = assigned
+        if deleted is not UNSET:
+            field_dict["deleted"] = deleted
+        if exhausted is not UNSET:
+            field_dict["exhausted"] = exhausted
         if finished_at is not UNSET:
             field_dict["finished_at"] = finished_at
+        if in_use is not UNSET:
+            field_dict["in_use"] = in_use
+        if limit_reached is not UNSET:
+            field_dict["limit_reached"] = limit_reached
+        if not_found is not UNSET:
+            field_dict["not_found"] = not_found
+        if voided is not UNSET:
+            field_dict["voided"] = voided
 
         return field_dict
 
@@ -159,6 +201,12 @@ class Job:
 
         total = d.pop("total")
 
+        assigned = d.pop("assigned", UNSET)
+
+        deleted = d.pop("deleted", UNSET)
+
+        exhausted = d.pop("exhausted", UNSET)
+
         def _parse_finished_at(data: object) -> datetime.datetime | None | Unset:
             if data is None:
                 return data
@@ -176,6 +224,14 @@ class Job:
 
         finished_at = _parse_finished_at(d.pop("finished_at", UNSET))
 
+        in_use = d.pop("in_use", UNSET)
+
+        limit_reached = d.pop("limit_reached", UNSET)
+
+        not_found = d.pop("not_found", UNSET)
+
+        voided = d.pop("voided", UNSET)
+
         job = cls(
             already_exist=already_exist,
             book_id=book_id,
@@ -190,7 +246,14 @@ class Job:
             started_by=started_by,
             status=status,
             total=total,
+            assigned=assigned,
+            deleted=deleted,
+            exhausted=exhausted,
             finished_at=finished_at,
+            in_use=in_use,
+            limit_reached=limit_reached,
+            not_found=not_found,
+            voided=voided,
         )
 
         job.additional_properties = d

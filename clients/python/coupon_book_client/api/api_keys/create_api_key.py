@@ -106,7 +106,9 @@ def sync_detailed(
 ) -> Response[CreatedApiKey | ErrorBody]:
     """Create an API key
 
-     The secret is shown in this answer only.
+     The secret is shown in this answer only. `book_ids` limits the key to those books
+    (it then sees and changes nothing else: 404 as if absent, lists filtered);
+    `expires_at` ends it.
 
     Args:
         idempotency_key (None | str | Unset):
@@ -140,7 +142,9 @@ def sync(
 ) -> CreatedApiKey | ErrorBody | None:
     """Create an API key
 
-     The secret is shown in this answer only.
+     The secret is shown in this answer only. `book_ids` limits the key to those books
+    (it then sees and changes nothing else: 404 as if absent, lists filtered);
+    `expires_at` ends it.
 
     Args:
         idempotency_key (None | str | Unset):
@@ -169,7 +173,9 @@ async def asyncio_detailed(
 ) -> Response[CreatedApiKey | ErrorBody]:
     """Create an API key
 
-     The secret is shown in this answer only.
+     The secret is shown in this answer only. `book_ids` limits the key to those books
+    (it then sees and changes nothing else: 404 as if absent, lists filtered);
+    `expires_at` ends it.
 
     Args:
         idempotency_key (None | str | Unset):
@@ -201,7 +207,9 @@ async def asyncio(
 ) -> CreatedApiKey | ErrorBody | None:
     """Create an API key
 
-     The secret is shown in this answer only.
+     The secret is shown in this answer only. `book_ids` limits the key to those books
+    (it then sees and changes nothing else: 404 as if absent, lists filtered);
+    `expires_at` ends it.
 
     Args:
         idempotency_key (None | str | Unset):

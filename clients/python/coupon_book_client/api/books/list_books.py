@@ -94,6 +94,9 @@ def sync_detailed(
 ) -> Response[ErrorBody | PageBook]:
     """List books
 
+     A key limited to books lists only those (a page may then hold fewer than `limit`
+    books while more follow: read on until `next_cursor` is null).
+
     Args:
         limit (int | Unset):
         cursor (str | Unset):
@@ -126,6 +129,9 @@ def sync(
 ) -> ErrorBody | PageBook | None:
     """List books
 
+     A key limited to books lists only those (a page may then hold fewer than `limit`
+    books while more follow: read on until `next_cursor` is null).
+
     Args:
         limit (int | Unset):
         cursor (str | Unset):
@@ -152,6 +158,9 @@ async def asyncio_detailed(
     cursor: str | Unset = UNSET,
 ) -> Response[ErrorBody | PageBook]:
     """List books
+
+     A key limited to books lists only those (a page may then hold fewer than `limit`
+    books while more follow: read on until `next_cursor` is null).
 
     Args:
         limit (int | Unset):
@@ -182,6 +191,9 @@ async def asyncio(
     cursor: str | Unset = UNSET,
 ) -> ErrorBody | PageBook | None:
     """List books
+
+     A key limited to books lists only those (a page may then hold fewer than `limit`
+    books while more follow: read on until `next_cursor` is null).
 
     Args:
         limit (int | Unset):

@@ -125,7 +125,8 @@ def sync_detailed(
      Changes to books, coupons and redemptions, oldest first, each with its actor.
     Filters combine (all must match) and each is read from an index, never by reading
     the whole feed; a filtered page may hold fewer than `limit` events while more
-    follow, so read on until `next_cursor` is null.
+    follow, so read on until `next_cursor` is null. A key limited to books sees only
+    their events (same paging).
 
     Args:
         after (str | Unset):
@@ -177,7 +178,8 @@ def sync(
      Changes to books, coupons and redemptions, oldest first, each with its actor.
     Filters combine (all must match) and each is read from an index, never by reading
     the whole feed; a filtered page may hold fewer than `limit` events while more
-    follow, so read on until `next_cursor` is null.
+    follow, so read on until `next_cursor` is null. A key limited to books sees only
+    their events (same paging).
 
     Args:
         after (str | Unset):
@@ -224,7 +226,8 @@ async def asyncio_detailed(
      Changes to books, coupons and redemptions, oldest first, each with its actor.
     Filters combine (all must match) and each is read from an index, never by reading
     the whole feed; a filtered page may hold fewer than `limit` events while more
-    follow, so read on until `next_cursor` is null.
+    follow, so read on until `next_cursor` is null. A key limited to books sees only
+    their events (same paging).
 
     Args:
         after (str | Unset):
@@ -274,7 +277,8 @@ async def asyncio(
      Changes to books, coupons and redemptions, oldest first, each with its actor.
     Filters combine (all must match) and each is read from an index, never by reading
     the whole feed; a filtered page may hold fewer than `limit` events while more
-    follow, so read on until `next_cursor` is null.
+    follow, so read on until `next_cursor` is null. A key limited to books sees only
+    their events (same paging).
 
     Args:
         after (str | Unset):

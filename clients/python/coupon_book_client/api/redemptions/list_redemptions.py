@@ -108,6 +108,9 @@ def sync_detailed(
 ) -> Response[ErrorBody | PageRedemption]:
     """List redemptions
 
+     A key limited to books lists only theirs (a page may then hold fewer than `limit`
+    redemptions while more follow: read on until `next_cursor` is null).
+
     Args:
         book_id (str | Unset):
         user_id (str | Unset):
@@ -149,6 +152,9 @@ def sync(
 ) -> ErrorBody | PageRedemption | None:
     """List redemptions
 
+     A key limited to books lists only theirs (a page may then hold fewer than `limit`
+    redemptions while more follow: read on until `next_cursor` is null).
+
     Args:
         book_id (str | Unset):
         user_id (str | Unset):
@@ -184,6 +190,9 @@ async def asyncio_detailed(
     cursor: str | Unset = UNSET,
 ) -> Response[ErrorBody | PageRedemption]:
     """List redemptions
+
+     A key limited to books lists only theirs (a page may then hold fewer than `limit`
+    redemptions while more follow: read on until `next_cursor` is null).
 
     Args:
         book_id (str | Unset):
@@ -223,6 +232,9 @@ async def asyncio(
     cursor: str | Unset = UNSET,
 ) -> ErrorBody | PageRedemption | None:
     """List redemptions
+
+     A key limited to books lists only theirs (a page may then hold fewer than `limit`
+    redemptions while more follow: read on until `next_cursor` is null).
 
     Args:
         book_id (str | Unset):
