@@ -22,7 +22,7 @@ use super::{Conn, Server, start_server_on};
 const CODES: u64 = 1_000_000;
 const UNAMBIGUOUS: &[u8] = b"23456789ABCDEFGHJKLMNPQRSTUVWXYZ";
 
-fn peak_rss_mb(server: &Server) -> f64 {
+pub(crate) fn peak_rss_mb(server: &Server) -> f64 {
     let status =
         std::fs::read_to_string(format!("/proc/{}/status", server.child.id())).unwrap_or_default();
     status
@@ -33,7 +33,7 @@ fn peak_rss_mb(server: &Server) -> f64 {
         .unwrap_or(f64::NAN)
 }
 
-async fn wait_job(conn: &mut Conn, job: &Value) -> Value {
+pub(crate) async fn wait_job(conn: &mut Conn, job: &Value) -> Value {
     let id = job["id"].as_str().unwrap_or_default().to_string();
     let mut job = job.clone();
     while job["status"] == "running" {
@@ -44,7 +44,7 @@ async fn wait_job(conn: &mut Conn, job: &Value) -> Value {
     job
 }
 
-async fn new_book(conn: &mut Conn) -> String {
+pub(crate) async fn new_book(conn: &mut Conn) -> String {
     let (status, book) = conn
         .send(
             "POST",

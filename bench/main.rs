@@ -4,7 +4,8 @@
 //!
 //! Run: `cargo build --release && cargo run --release -p coupon-book-bench --bin
 //! coupon-book-bench -- [--seconds 5] [--connections 64]` (the first builds the server)
-//! and `... -- codes` for the bulk code figures (see bench/codes.rs).
+//! and `... -- codes` for the bulk code figures (see bench/codes.rs), `... -- bulk
+//! [users]` for bulk assign against single assign calls (bench/bulk.rs).
 //!
 //! Phases: (a) `GET /healthz`; (b) redeem of distinct single-use codes; (c) lock then
 //! redeem with the lock; (d) the same redemptions straight through the `Store`, no HTTP,
@@ -359,12 +360,17 @@ fn report(name: &str, out: &mut Outcome, unit: &str) {
     );
 }
 
+mod bulk;
 mod codes;
 
 #[tokio::main]
 async fn main() {
     if std::env::args().nth(1).as_deref() == Some("codes") {
         codes::run().await;
+        return;
+    }
+    if std::env::args().nth(1).as_deref() == Some("bulk") {
+        bulk::run().await;
         return;
     }
     let options = options();
