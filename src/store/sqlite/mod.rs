@@ -1,9 +1,10 @@
 //! The embedded store: one SQLite file in WAL mode.
 //!
 //! All writes go through one writer thread that commits the operations waiting in its
-//! queue together (group commit) with `synchronous=FULL`: each operation runs in its own
-//! savepoint, so a refused operation leaves no trace, and its caller is answered only
-//! after the COMMIT that holds its write has reached the disk. Reads use a small pool of
+//! queue together (group commit) with `synchronous=FULL`: an operation decides before
+//! it writes, so a refused one leaves no trace (one that fails after writing rolls the
+//! whole batch back, see `writer_loop`), and its caller is answered only after the
+//! COMMIT that holds its write has reached the disk. Reads use a small pool of
 //! separate connections and never wait for the writer.
 
 mod books;
@@ -198,5 +199,46 @@ mod tests {
             .and_then(|mut s| s.query_map([], |r| r.get(0))?.collect())
             .expect("rows");
         assert_eq!(left, ["young"]);
+    }
+
+    /// Counts the idempotency records the writer kept (the table any write may touch).
+    fn records(dir: &tempfile::TempDir) -> i64 {
+        let conn = Connection::open(dir.path().join("test.db")).expect("open");
+        conn.query_row("SELECT COUNT(*) FROM idempotency", [], |r| r.get(0))
+            .expect("count")
+    }
+
+    #[tokio::test]
+    async fn an_operation_that_fails_after_writing_leaves_nothing_and_asks_for_a_retry() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let store = SqliteStore::open(dir.path().join("test.db")).expect("open store");
+        let insert = |conn: &Connection, key: &str| {
+            conn.execute(
+                "INSERT INTO idempotency (caller, key, fingerprint, response, created_at)
+                 VALUES ('c', ?1, 'f', 'null', 0)",
+                [key],
+            )
+            .db()
+        };
+        let torn = store
+            .write(None, move |conn, _| {
+                insert(conn, "half")?;
+                Err::<(), _>(Error::coupon_not_found("HALF"))
+            })
+            .await
+            .expect_err("a torn write is refused");
+        assert_eq!(torn.code, crate::domain::ErrorCode::StoreUnavailable);
+        assert_eq!(records(&dir), 0);
+
+        let refused = store
+            .write(None, |_, _| Err::<(), _>(Error::coupon_not_found("NONE")))
+            .await
+            .expect_err("refused");
+        assert_eq!(refused.code, crate::domain::ErrorCode::CouponNotFound);
+        store
+            .write(None, move |conn, _| insert(conn, "whole"))
+            .await
+            .expect("a whole write commits");
+        assert_eq!(records(&dir), 1);
     }
 }
