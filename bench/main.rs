@@ -129,6 +129,14 @@ fn start_server_on(db: &std::path::Path) -> Server {
     }
 }
 
+/// Size of the server's write-ahead log, in MB (how much disk it holds beyond the data).
+fn wal_mb(server: &Server) -> f64 {
+    let Some(dir) = &server._dir else { return 0.0 };
+    std::fs::metadata(dir.path().join("bench.db-wal"))
+        .map(|m| m.len() as f64 / 1e6)
+        .unwrap_or(0.0)
+}
+
 /// One keep-alive HTTP/1.1 connection.
 struct Conn {
     sender: http1::SendRequest<Body>,
@@ -415,6 +423,7 @@ async fn main() {
     )
     .await;
     report("(b) POST redeem (distinct codes)", &mut redeem, "req/s");
+    let wal_under_load = wal_mb(&server);
     let mut pairs = http_phase(
         addr.clone(),
         c,
@@ -425,6 +434,12 @@ async fn main() {
     )
     .await;
     report("(c) lock + redeem pairs", &mut pairs, "pairs/s");
+    let wal_after_load = wal_mb(&server);
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    println!(
+        "WAL file: {wal_under_load:.1} MB after (b), {wal_after_load:.1} MB after (c), {:.1} MB 2 s later",
+        wal_mb(&server)
+    );
     drop(server);
 
     let dir = tempfile::tempdir().expect("temp dir");

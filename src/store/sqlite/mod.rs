@@ -64,6 +64,8 @@ impl SqliteStore {
              PRAGMA wal_autocheckpoint=0;",
         )
         .db()?;
+        conn.pragma_update(None, "journal_size_limit", writer::WAL_LIMIT_BYTES as i64)
+            .db()?;
         conn.busy_timeout(std::time::Duration::from_secs(5)).db()?;
         migrate(&conn)?;
         let max_assign_seq: i64 = conn
