@@ -77,10 +77,11 @@ impl SqliteStore {
             .db()?;
         let alive = Arc::new(());
         spawn_checkpointer(&path, Arc::downgrade(&alive))?;
+        let wal = writer::wal_path(&path);
         let (sender, receiver) = mpsc::channel::<WriteOp>();
         std::thread::Builder::new()
             .name("sqlite-writer".into())
-            .spawn(move || writer_loop(conn, receiver))
+            .spawn(move || writer_loop(conn, wal, receiver))
             .map_err(|e| Error::internal(format!("start writer: {e}")))?;
         Ok(SqliteStore {
             writer: Mutex::new(sender),

@@ -151,30 +151,21 @@ impl SqliteStore {
     }
 }
 
-/// Largest the write-ahead log may grow before the checkpointer makes the writer wait
-/// for a full checkpoint that empties it (the writer's `journal_size_limit` too).
+/// Largest the write-ahead log may grow before the writer stops for a checkpoint
+/// (also the writer's `journal_size_limit`).
 pub(super) const WAL_LIMIT_BYTES: u64 = 64 * 1024 * 1024;
 
-/// Copies the WAL into the database file from its own connection, so the writer never
-/// pauses for a checkpoint (its automatic checkpoints are off). Under steady writes a
-/// passive checkpoint never catches up with the writer, and SQLite only starts the log
-/// over once one has: without the truncating checkpoint the file grew by ~6 KB per
-/// redemption for as long as the load lasted, and kept its size afterwards.
+/// Copies the WAL into the database file from its own connection, so the writer seldom
+/// pauses for a checkpoint (its automatic checkpoints are off).
 pub(super) fn spawn_checkpointer(path: &Path, alive: std::sync::Weak<()>) -> Result<()> {
     let conn = Connection::open(path).db()?;
     conn.busy_timeout(std::time::Duration::from_secs(5)).db()?;
-    let mut wal = path.as_os_str().to_owned();
-    wal.push("-wal");
-    let wal = PathBuf::from(wal);
     std::thread::Builder::new()
         .name("sqlite-checkpoint".into())
         .spawn(move || {
             while alive.upgrade().is_some() {
                 std::thread::sleep(std::time::Duration::from_millis(200));
-                let too_big = std::fs::metadata(&wal).is_ok_and(|m| m.len() > WAL_LIMIT_BYTES);
-                let mode = if too_big { "TRUNCATE" } else { "PASSIVE" };
-                let sql = format!("PRAGMA wal_checkpoint({mode})");
-                if let Err(err) = conn.query_row(&sql, [], |_| Ok(())) {
+                if let Err(err) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
                     tracing::warn!(error = %err, "WAL checkpoint failed");
                 }
             }
@@ -183,8 +174,30 @@ pub(super) fn spawn_checkpointer(path: &Path, alive: std::sync::Weak<()>) -> Res
     Ok(())
 }
 
-pub(super) fn writer_loop(conn: Connection, receiver: mpsc::Receiver<WriteOp>) {
+/// Under steady writes the checkpointer's passive checkpoints never catch up with the
+/// writer, and SQLite starts the log over only once one has: the file grew by ~6 KB per
+/// redemption for as long as the load lasted, and kept that size. So between two
+/// batches, once the log passes the limit, the writer checkpoints it itself (nothing is
+/// written meanwhile, so the checkpoint completes); its next transaction then starts the
+/// log over and `journal_size_limit` cuts the file back.
+fn bound_wal(conn: &Connection, wal: &Path) {
+    if std::fs::metadata(wal).is_ok_and(|m| m.len() > WAL_LIMIT_BYTES)
+        && let Err(err) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))
+    {
+        tracing::warn!(error = %err, "WAL checkpoint failed");
+    }
+}
+
+/// The write-ahead log of the database at `path`.
+pub(super) fn wal_path(path: &Path) -> PathBuf {
+    let mut wal = path.as_os_str().to_owned();
+    wal.push("-wal");
+    PathBuf::from(wal)
+}
+
+pub(super) fn writer_loop(conn: Connection, wal: PathBuf, receiver: mpsc::Receiver<WriteOp>) {
     while let Ok(first) = receiver.recv() {
+        bound_wal(&conn, &wal);
         let mut batch = vec![first];
         while batch.len() < MAX_BATCH {
             match receiver.try_recv() {
