@@ -30,6 +30,31 @@ const ASSETS: &[Asset] = &[
         body: include_bytes!("../../../console/console.js"),
     },
     Asset {
+        name: "lib.js",
+        content_type: "text/javascript; charset=utf-8",
+        body: include_bytes!("../../../console/lib.js"),
+    },
+    Asset {
+        name: "books.js",
+        content_type: "text/javascript; charset=utf-8",
+        body: include_bytes!("../../../console/books.js"),
+    },
+    Asset {
+        name: "coupon.js",
+        content_type: "text/javascript; charset=utf-8",
+        body: include_bytes!("../../../console/coupon.js"),
+    },
+    Asset {
+        name: "events.js",
+        content_type: "text/javascript; charset=utf-8",
+        body: include_bytes!("../../../console/events.js"),
+    },
+    Asset {
+        name: "admin.js",
+        content_type: "text/javascript; charset=utf-8",
+        body: include_bytes!("../../../console/admin.js"),
+    },
+    Asset {
         name: "pattern.js",
         content_type: "text/javascript; charset=utf-8",
         body: include_bytes!("../../../console/pattern.js"),
