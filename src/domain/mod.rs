@@ -10,6 +10,7 @@ pub mod export;
 pub mod ids;
 pub mod job;
 pub mod pattern;
+pub mod reward;
 pub mod stats;
 pub mod tally;
 pub mod time;
