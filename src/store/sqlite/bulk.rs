@@ -43,6 +43,11 @@ pub(super) fn apply_batch(
         .db()?;
     let last = last.unwrap_or(0).max(0) as u64;
     let book = load_book(conn, &job.book_id)?;
+    if job.kind == JobKind::Assign {
+        // Refused before any line is written: a refusal after one would roll back the
+        // writer's whole batch (see `writer_loop`).
+        book.settings.check_usable(now)?;
+    }
     let actor = Actor::system(&job.id);
     let mut record = conn
         .prepare_cached(
