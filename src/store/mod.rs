@@ -279,6 +279,37 @@ pub struct OpenOptions {
 /// Idempotency records are kept this long unless the settings say otherwise.
 pub const DEFAULT_IDEMPOTENCY_TTL: Duration = Duration::from_secs(24 * 3600);
 
+/// How long an idempotency record answers replays: one rule for every store (a record
+/// is live while younger than the TTL; an older one counts as absent and is replaced).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IdempotencyTtl {
+    millis: i64,
+}
+
+impl IdempotencyTtl {
+    pub fn new(ttl: Duration) -> Self {
+        IdempotencyTtl {
+            millis: i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX),
+        }
+    }
+
+    /// Records created at or before this (ms) are expired at `now`.
+    pub fn cutoff(self, now: Timestamp) -> i64 {
+        now.millis().saturating_sub(self.millis)
+    }
+
+    /// When a record created at `now` expires (ms).
+    pub fn expiry(self, now: Timestamp) -> i64 {
+        now.millis().saturating_add(self.millis)
+    }
+}
+
+impl Default for IdempotencyTtl {
+    fn default() -> Self {
+        IdempotencyTtl::new(DEFAULT_IDEMPOTENCY_TTL)
+    }
+}
+
 impl Default for OpenOptions {
     fn default() -> Self {
         OpenOptions {

@@ -19,10 +19,10 @@ use super::client::{Tx, busy};
 pub(super) const MAX_DECISIONS: u32 = 40;
 
 impl DynamoStore {
-    /// The oldest `created_at` (ms) of an idempotency record that still answers
-    /// replays: DynamoDB's TTL deletes lazily, so expiry is judged on read.
+    /// Records created at or before this (ms) no longer answer replays: DynamoDB's TTL
+    /// deletes lazily, so expiry is judged on read.
     fn idem_cutoff(&self, now: Timestamp) -> i64 {
-        now.millis().saturating_sub(self.idempotency_ttl_ms)
+        self.idempotency_ttl.cutoff(now)
     }
 
     pub(super) fn idem_key(idem: &Idempotency) -> Item {
@@ -40,10 +40,7 @@ impl DynamoStore {
         item.insert("resp".into(), s(to_json(response)?));
         item.insert("created_at".into(), n(now.millis()));
         // DynamoDB's TTL deletes the record some time after this (Unix seconds).
-        item.insert(
-            "ttl".into(),
-            n(now.millis().saturating_add(self.idempotency_ttl_ms) / 1000 + 1),
-        );
+        item.insert("ttl".into(), n(self.idempotency_ttl.expiry(now) / 1000 + 1));
         // Put if absent, or over an expired record (not yet deleted by TTL).
         let put = built(
             Put::builder()

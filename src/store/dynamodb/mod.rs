@@ -74,7 +74,7 @@ pub struct DynamoStore {
     clock: Clock,
     /// Idempotency records older than this answer no replay; DynamoDB's TTL deletes
     /// them (its `ttl` attribute is set from this too).
-    idempotency_ttl_ms: i64,
+    idempotency_ttl: crate::store::IdempotencyTtl,
 }
 
 /// Books whose settings are kept in memory; past it the memory starts over.
@@ -136,13 +136,13 @@ impl DynamoStore {
             books: Mutex::new(HashMap::new()),
             code_books: Mutex::new(HashMap::new()),
             clock: Clock::system(),
-            idempotency_ttl_ms: crate::store::DEFAULT_IDEMPOTENCY_TTL.as_millis() as i64,
+            idempotency_ttl: crate::store::IdempotencyTtl::default(),
         })
     }
 
     /// The same store remembering `Idempotency-Key`s for `ttl`.
     pub fn with_idempotency_ttl(mut self, ttl: Duration) -> Self {
-        self.idempotency_ttl_ms = i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX);
+        self.idempotency_ttl = crate::store::IdempotencyTtl::new(ttl);
         self
     }
 

@@ -41,7 +41,7 @@ pub struct SqliteStore {
     /// The time of every decision.
     clock: Clock,
     /// Idempotency records older than this answer no replay and are swept away.
-    idempotency_ttl_ms: i64,
+    idempotency_ttl: crate::store::IdempotencyTtl,
     /// Background threads stop once the store is dropped.
     _alive: Arc<()>,
 }
@@ -91,14 +91,14 @@ impl SqliteStore {
             }),
             assign_seq: Arc::new(AtomicI64::new(max_assign_seq)),
             clock,
-            idempotency_ttl_ms: crate::store::DEFAULT_IDEMPOTENCY_TTL.as_millis() as i64,
+            idempotency_ttl: crate::store::IdempotencyTtl::default(),
             _alive: alive,
         })
     }
 
     /// The same store remembering `Idempotency-Key`s for `ttl`.
     pub fn with_idempotency_ttl(mut self, ttl: std::time::Duration) -> Self {
-        self.idempotency_ttl_ms = i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX);
+        self.idempotency_ttl = crate::store::IdempotencyTtl::new(ttl);
         self
     }
 }
@@ -111,7 +111,7 @@ impl Store for SqliteStore {
     }
 
     async fn forget_expired_idempotency(&self, limit: u32) -> Result<u64> {
-        let ttl = self.idempotency_ttl_ms;
+        let ttl = self.idempotency_ttl;
         // One short write per batch: the writer's other work waits for one batch at most.
         self.write(None, move |conn, now| {
             let deleted = conn
@@ -120,7 +120,7 @@ impl Store for SqliteStore {
                      FROM idempotency WHERE created_at <= ?1 ORDER BY created_at LIMIT ?2)",
                 )
                 .db()?
-                .execute(rusqlite::params![now.0.saturating_sub(ttl), limit])
+                .execute(rusqlite::params![ttl.cutoff(now), limit])
                 .db()?;
             Ok(deleted as u64)
         })

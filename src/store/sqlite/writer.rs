@@ -11,7 +11,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::domain::{Error, ErrorCode, Result, Timestamp};
-use crate::store::Idempotency;
+use crate::store::{Idempotency, IdempotencyTtl};
 
 use super::SqliteStore;
 
@@ -102,10 +102,10 @@ impl SqliteStore {
     {
         let (reply, answer) = tokio::sync::oneshot::channel::<Result<T>>();
         let clock = self.clock.clone();
-        let idempotency_ttl_ms = self.idempotency_ttl_ms;
+        let ttl = self.idempotency_ttl;
         let op: WriteOp = Box::new(move |conn| {
             let (result, torn) = match conn {
-                Some(conn) => run_write(conn, idem, idempotency_ttl_ms, clock.now(), f),
+                Some(conn) => run_write(conn, idem, ttl, clock.now(), f),
                 None => (
                     Err(Error::unavailable(
                         "the store could not start a transaction",
@@ -234,7 +234,7 @@ pub(super) fn writer_loop(conn: Connection, wal: PathBuf, receiver: mpsc::Receiv
 }
 
 /// Runs `f`, answering from the idempotency record instead when one younger than
-/// `idempotency_ttl_ms` holds the key (an older one counts as absent and is replaced).
+/// `ttl` holds the key (an older one counts as absent and is replaced).
 /// Returns whether `f` failed after it had written (see `writer_loop`).
 ///
 /// No savepoint is opened: operations decide before they write, so a refusal leaves
@@ -243,7 +243,7 @@ pub(super) fn writer_loop(conn: Connection, wal: PathBuf, receiver: mpsc::Receiv
 pub(super) fn run_write<T, F>(
     conn: &Connection,
     idem: Option<Idempotency>,
-    idempotency_ttl_ms: i64,
+    ttl: IdempotencyTtl,
     now: Timestamp,
     f: F,
 ) -> (Result<T>, bool)
@@ -252,7 +252,7 @@ where
     F: FnOnce(&Connection, Timestamp) -> Result<T>,
 {
     let changes_before = conn.total_changes();
-    match apply_write(conn, idem, idempotency_ttl_ms, now, f) {
+    match apply_write(conn, idem, ttl, now, f) {
         Ok(applied) => applied,
         // The store failed around the operation (its record could not be read or
         // written): torn if the operation had written.
@@ -263,7 +263,7 @@ where
 fn apply_write<T, F>(
     conn: &Connection,
     idem: Option<Idempotency>,
-    idempotency_ttl_ms: i64,
+    ttl: IdempotencyTtl,
     now: Timestamp,
     f: F,
 ) -> Result<(Result<T>, bool)>
@@ -278,14 +278,9 @@ where
                  WHERE caller = ?1 AND key = ?2 AND created_at > ?3",
             )
             .db()?
-            .query_row(
-                params![
-                    idem.caller,
-                    idem.key,
-                    now.0.saturating_sub(idempotency_ttl_ms)
-                ],
-                |r| Ok((r.get(0)?, r.get(1)?)),
-            )
+            .query_row(params![idem.caller, idem.key, ttl.cutoff(now)], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })
             .optional()
             .db()?;
         if let Some((fingerprint, response)) = stored {
