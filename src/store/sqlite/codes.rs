@@ -166,30 +166,33 @@ impl CodeStore for SqliteStore {
             let book = load_book(conn, &book_id)?;
             let max = book.settings.max_redemptions_per_coupon;
             let after = page.after.unwrap_or(0);
-            let base = format!(
-                "SELECT {COUPON_COLUMNS}, c.seq FROM coupons c JOIN books b ON b.seq = c.book_seq
-                 WHERE c.seq > ?1 AND c.book_seq = ?2"
-            );
+            let select = |hint: &str, filter: &str| {
+                format!(
+                    "SELECT {COUPON_COLUMNS}, c.seq FROM coupons c {hint}
+                     JOIN books b ON b.seq = c.book_seq
+                     WHERE c.seq > ?1 AND c.book_seq = ?2 {filter} ORDER BY c.seq"
+                )
+            };
+            // Without the index hint SQLite walks the book's primary key and filters each
+            // row, so a page of a rare status read through the whole book.
+            let in_state = |state: i64| {
+                (
+                    select("INDEXED BY coupons_state", "AND c.state = ?3"),
+                    Some(state),
+                )
+            };
             let max_of = |_| Ok(max);
             let (sql, state): (String, Option<i64>) = match status {
-                None => (format!("{base} ORDER BY c.seq"), None),
-                Some(CouponStatus::Voided) => {
-                    (format!("{base} AND c.state = ?3 ORDER BY c.seq"), Some(3))
-                }
-                Some(CouponStatus::Redeemed) => {
-                    (format!("{base} AND c.state = ?3 ORDER BY c.seq"), Some(2))
-                }
-                Some(CouponStatus::Assigned) => {
-                    (format!("{base} AND c.state = ?3 ORDER BY c.seq"), Some(1))
-                }
-                Some(CouponStatus::Available) => {
-                    (format!("{base} AND c.state = ?3 ORDER BY c.seq"), Some(0))
-                }
+                None => (select("", ""), None),
+                Some(CouponStatus::Available) => in_state(0),
+                Some(CouponStatus::Assigned) => in_state(1),
+                Some(CouponStatus::Redeemed) => in_state(2),
+                Some(CouponStatus::Voided) => in_state(3),
                 Some(CouponStatus::Locked) => (
-                    format!(
-                        "{base} AND c.state IN (0, 1) AND c.code IN
-                           (SELECT code FROM locks WHERE book_seq = ?2 AND expires_at > ?3)
-                         ORDER BY c.seq"
+                    select(
+                        "",
+                        "AND c.state IN (0, 1) AND c.code IN
+                           (SELECT code FROM locks WHERE book_seq = ?2 AND expires_at > ?3)",
                     ),
                     Some(now.0),
                 ),
