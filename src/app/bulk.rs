@@ -119,14 +119,7 @@ pub async fn start(
             )
         }
         BulkInput::Filter(status) => {
-            let counts = &book.counts;
-            let total = match status {
-                CouponStatus::Available => counts.available,
-                CouponStatus::Assigned => counts.assigned,
-                CouponStatus::Locked => counts.locked,
-                CouponStatus::Redeemed => counts.redeemed,
-                CouponStatus::Voided => counts.voided,
-            };
+            let total = book.counts.of(status);
             let source = BulkSource::Filter {
                 status,
                 cursor: None,

@@ -98,6 +98,20 @@ pub struct Counts {
     pub voided: u64,
 }
 
+impl Counts {
+    /// How many codes are in `status`.
+    pub fn of(&self, status: super::coupon::CouponStatus) -> u64 {
+        use super::coupon::CouponStatus;
+        match status {
+            CouponStatus::Available => self.available,
+            CouponStatus::Assigned => self.assigned,
+            CouponStatus::Locked => self.locked,
+            CouponStatus::Redeemed => self.redeemed,
+            CouponStatus::Voided => self.voided,
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct Book {
     pub id: String,
