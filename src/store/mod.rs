@@ -110,7 +110,8 @@ pub trait CodeStore: Send + Sync {
     /// resume `spec`. Lines at or below the last line the job already counted are
     /// skipped, and a line whose work was done by an earlier, interrupted attempt is
     /// counted from its recorded result without doing the work again: a batch sent
-    /// again after a crash neither repeats nor skips a line.
+    /// again after a crash neither repeats nor skips a line. An assign batch on a book
+    /// that cannot be used now is refused whole, before any line is recorded.
     async fn apply_bulk(&self, job_id: &str, lines: Vec<BulkLine>, spec: Value) -> Result<Job>;
     /// A bulk job's recorded line results after `after_line`, in line order.
     async fn job_results(

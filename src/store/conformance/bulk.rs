@@ -192,3 +192,38 @@ pub async fn bulk_void_and_delete_leave_codes_in_use(store: &DynStore) {
     let events = store.find_events(&filter, None, 100).await.expect("events");
     assert_eq!(events.data.len(), 2);
 }
+
+pub async fn bulk_assign_stops_on_a_book_paused_mid_job(store: &DynStore) {
+    let list = codes("BULKP", 3);
+    let book = book_with_codes(store, json!({}), &list).await;
+    let job = store
+        .create_job(&book, JobKind::Assign, 3, Value::Null, by_key())
+        .await
+        .expect("create job");
+    let paused = crate::domain::book::UpdateBook {
+        status: Some(crate::domain::book::BookStatus::Paused),
+        ..Default::default()
+    };
+    store
+        .update_book(&book, paused, by_key())
+        .await
+        .expect("pause");
+    // An invalid line first: the refusal still leaves no line recorded.
+    let batch = lines(JobKind::Assign, 1, &["u\u{0}", "u1", "u2"]);
+    let err = store
+        .apply_bulk(&job.id, batch, Value::Null)
+        .await
+        .expect_err("a paused book takes no assignment");
+    assert_eq!(err.code, ErrorCode::BookNotActive);
+    let job = store.get_job(&job.id).await.expect("job");
+    assert_eq!((job.processed, job.assigned, job.invalid), (0, 0, 0));
+    assert!(
+        store
+            .job_results(&job.id, 0, 10)
+            .await
+            .expect("results")
+            .is_empty()
+    );
+    let book = store.get_book(&book).await.expect("book");
+    assert_eq!(book.counts.assigned, 0);
+}

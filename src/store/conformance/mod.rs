@@ -26,7 +26,10 @@ pub use audit::{
     events_carry_their_actor, events_filter_by_book_code_user_and_type, lock_expiry_is_the_systems,
 };
 pub use books::{book_exhausted_is_announced_once, book_lifecycle};
-pub use bulk::{bulk_assign_applies_each_line_once, bulk_void_and_delete_leave_codes_in_use};
+pub use bulk::{
+    bulk_assign_applies_each_line_once, bulk_assign_stops_on_a_book_paused_mid_job,
+    bulk_void_and_delete_leave_codes_in_use,
+};
 pub use codes::{
     bulk_upload_counts_exactly_across_batches, codes_are_counted_exactly,
     generation_counts_its_shape,
@@ -70,7 +73,7 @@ macro_rules! conformance_tests {
             plans_apply_alike_at_their_edges, every_redemption_pages_in_order,
             lock_ttl_stays_under_its_cap, events_carry_their_actor,
             events_filter_by_book_code_user_and_type, bulk_assign_applies_each_line_once,
-            bulk_void_and_delete_leave_codes_in_use);
+            bulk_void_and_delete_leave_codes_in_use, bulk_assign_stops_on_a_book_paused_mid_job);
     };
     (@each $fresh:expr; $($name:ident),*) => {
         $(

@@ -24,7 +24,7 @@ use super::attr::{from_json, get_n, get_s, key, n, opt_n, opt_s, pad, s, to_json
 use super::client::{Tx, busy};
 use super::decide::MAX_DECISIONS;
 use super::expr::{Expr, put_new};
-use super::state::{counts_key, coupon_key};
+use super::state::{CouponState, counts_key, coupon_key};
 
 fn job_key(job_id: &str) -> super::attr::Item {
     key(format!("JOB#{job_id}"), "JOB")
@@ -52,6 +52,11 @@ impl DynamoStore {
         let last = opt_n(&item, "last_line").unwrap_or(0).max(0) as u64;
         if job.status != JobStatus::Running || !job.kind.is_bulk() {
             return Err(Error::internal("not a running bulk job"));
+        }
+        if job.kind == JobKind::Assign {
+            // Refused before any line's result is written, as on every store.
+            let (book, _) = self.load_book(&job.book_id).await?;
+            book.settings.check_usable(self.clock.now())?;
         }
         let actor = Actor::system(&job.id);
         let mut newest = last;
@@ -127,7 +132,7 @@ impl DynamoStore {
                 },
             },
             JobKind::Void => {
-                if !self.in_book(item, &job.book_id).await? {
+                if self.coupon_in_book(item, &job.book_id).await?.is_none() {
                     return Ok((BulkOutcome::NotFound, None, Vec::new()));
                 }
                 let (coupon, items) = self.decide_void(item, by, now).await?;
@@ -138,10 +143,11 @@ impl DynamoStore {
         }
     }
 
-    async fn in_book(&self, code: &str, book_id: &str) -> Result<bool> {
+    /// The coupon with this code, if it is in the book.
+    async fn coupon_in_book(&self, code: &str, book_id: &str) -> Result<Option<CouponState>> {
         match self.load_coupon(code).await {
-            Ok(coupon) => Ok(coupon.record.book_id == book_id),
-            Err(err) if err.code == ErrorCode::CouponNotFound => Ok(false),
+            Ok(coupon) => Ok(Some(coupon).filter(|c| c.record.book_id == book_id)),
+            Err(err) if err.code == ErrorCode::CouponNotFound => Ok(None),
             Err(err) => Err(err),
         }
     }
@@ -155,13 +161,8 @@ impl DynamoStore {
         by: &Actor,
         now: Timestamp,
     ) -> Result<LineWork> {
-        let coupon = match self.load_coupon(code).await {
-            Ok(coupon) if coupon.record.book_id == book_id => coupon,
-            Ok(_) => return Ok((BulkOutcome::NotFound, None, Vec::new())),
-            Err(err) if err.code == ErrorCode::CouponNotFound => {
-                return Ok((BulkOutcome::NotFound, None, Vec::new()));
-            }
-            Err(err) => return Err(err),
+        let Some(coupon) = self.coupon_in_book(code, book_id).await? else {
+            return Ok((BulkOutcome::NotFound, None, Vec::new()));
         };
         let code = coupon.record.code.clone();
         if !coupon::can_delete(&coupon.record, coupon.live_locks(now).len()) {

@@ -44,8 +44,8 @@ pub(super) fn apply_batch(
     let last = last.unwrap_or(0).max(0) as u64;
     let book = load_book(conn, &job.book_id)?;
     if job.kind == JobKind::Assign {
-        // Refused before any line is written: a refusal after one would roll back the
-        // writer's whole batch (see `writer_loop`).
+        // Refused before any line is written, as on every store (here a refusal after
+        // a written line would also roll back the writer's whole batch).
         book.settings.check_usable(now)?;
     }
     let actor = Actor::system(&job.id);
