@@ -8,7 +8,7 @@ use axum::response::Response;
 use serde::Deserialize;
 use utoipa::ToSchema;
 
-use super::codes::{UploadError, answer, check_text_media, is_text_media, receive};
+use super::codes::{UploadError, answer, check_text_media, is_text_media, media_type, receive};
 use crate::app::access;
 use crate::app::bulk::{self, BulkInput};
 use crate::app::job_requests;
@@ -121,12 +121,9 @@ pub async fn assign_bulk(
     Ok(answer(submitted))
 }
 
+/// JSON, or no Content-Type at all (read as JSON).
 fn is_json_media(headers: &HeaderMap) -> bool {
-    headers
-        .get(axum::http::header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split(';').next())
-        .is_none_or(|media| media.trim().eq_ignore_ascii_case("application/json"))
+    media_type(headers).is_none_or(|media| media == "application/json")
 }
 
 fn too_many(field: &str) -> ApiError {

@@ -251,18 +251,15 @@ pub async fn upload(
 }
 
 /// Whether the body's media type is one upload reads (text/csv or text/plain).
+/// The request's media type, lower case, without parameters (None: no Content-Type).
+pub(super) fn media_type(headers: &HeaderMap) -> Option<String> {
+    let content_type = headers.get(header::CONTENT_TYPE)?.to_str().unwrap_or("");
+    let media = content_type.split(';').next().unwrap_or("");
+    Some(media.trim().to_ascii_lowercase())
+}
+
 pub(super) fn is_text_media(headers: &HeaderMap) -> bool {
-    let content_type = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("");
-    let media = content_type
-        .split(';')
-        .next()
-        .unwrap_or("")
-        .trim()
-        .to_ascii_lowercase();
-    media == "text/csv" || media == "text/plain"
+    media_type(headers).is_some_and(|media| media == "text/csv" || media == "text/plain")
 }
 
 /// Refuses a body that is not text/csv or text/plain (415, with `message`).
