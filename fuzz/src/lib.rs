@@ -177,8 +177,9 @@ pub fn json_bodies(data: &[u8]) {
             }
         }
         3 => {
-            if let Some(codes) = parsed::<AddCodes>(body) {
-                let intake = CodeIntake::from_codes(codes.codes.iter().map(String::as_str));
+            if let Some(codes) = parsed::<AddCodes>(body)
+                && let Ok(intake) = CodeIntake::from_inputs(&codes.codes)
+            {
                 assert_eq!(intake.lines, codes.codes.len() as u64);
             }
         }

@@ -5,6 +5,7 @@ use serde_json::{Map, Value};
 use utoipa::ToSchema;
 
 use super::error::{Error, ErrorCode, Result};
+use super::reward::{Reward, reward_field};
 use super::time::Timestamp;
 
 pub const MAX_NAME_CHARS: usize = 200;
@@ -85,6 +86,13 @@ pub struct BookSettings {
     pub code_pattern: Option<Value>,
     #[schema(value_type = Object)]
     pub metadata: Map<String, Value>,
+    /// What each code is worth unless it carries its own (null: no computed value).
+    #[serde(default)]
+    #[schema(value_type = Option<crate::domain::reward::RewardSchema>)]
+    pub reward: Option<Reward>,
+    /// Whether its codes may share an order with other codes (`POST /v1/validations`).
+    #[serde(default)]
+    pub combinable: bool,
 }
 
 /// Code counts by status.
@@ -274,6 +282,12 @@ pub struct CreateBook {
     #[serde(default)]
     #[schema(value_type = Option<Object>)]
     pub metadata: Option<Map<String, Value>>,
+    #[serde(default)]
+    #[schema(value_type = Option<crate::domain::reward::RewardSchema>)]
+    pub reward: Option<Value>,
+    /// Default false.
+    #[serde(default)]
+    pub combinable: Option<bool>,
 }
 
 impl CreateBook {
@@ -296,6 +310,11 @@ impl CreateBook {
             lock_ttl_seconds: self.lock_ttl_seconds.unwrap_or(DEFAULT_LOCK_TTL_SECONDS),
             code_pattern: self.code_pattern,
             metadata: self.metadata.unwrap_or_default(),
+            reward: match &self.reward {
+                Some(value) => reward_field(value, "reward")?,
+                None => None,
+            },
+            combinable: self.combinable.unwrap_or(false),
         };
         settings.validate()?;
         Ok(settings)
@@ -372,6 +391,15 @@ pub struct UpdateBook {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<Object>)]
     pub metadata: Option<Map<String, Value>>,
+    #[serde(
+        default,
+        deserialize_with = "nullable",
+        skip_serializing_if = "Option::is_none"
+    )]
+    #[schema(value_type = Option<crate::domain::reward::RewardSchema>)]
+    pub reward: Option<Option<Value>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub combinable: Option<bool>,
 }
 
 impl UpdateBook {
@@ -427,6 +455,12 @@ impl UpdateBook {
         if let Some(v) = self.metadata {
             next.metadata = v;
         }
+        if let Some(v) = self.reward {
+            next.reward = reward_field(&v.unwrap_or(Value::Null), "reward")?;
+        }
+        if let Some(v) = self.combinable {
+            next.combinable = v;
+        }
         next.validate()?;
         Ok(next)
     }
@@ -449,6 +483,8 @@ impl BookSettings {
             lock_ttl_seconds: DEFAULT_LOCK_TTL_SECONDS,
             code_pattern: None,
             metadata: Map::new(),
+            reward: None,
+            combinable: false,
         }
     }
 }

@@ -3,12 +3,15 @@
 //! outcome in the same atomic step.
 
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
+use serde_json::{Map, Value};
 use utoipa::ToSchema;
 
 use super::book::BookSettings;
 use super::error::{Error, ErrorCode, Result};
+use super::reward::Reward;
 use super::time::Timestamp;
+
+pub use super::coupon_details::{CodeInput, CouponDetails, UpdateCoupon};
 
 pub const MIN_CODE_LEN: usize = 3;
 pub const MAX_CODE_LEN: usize = 64;
@@ -106,6 +109,8 @@ pub struct CouponRecord {
     pub redemption_count: u64,
     pub voided: bool,
     pub created_at: Timestamp,
+    /// The code's own dates, metadata and reward (empty for most codes).
+    pub details: CouponDetails,
 }
 
 impl CouponRecord {
@@ -150,7 +155,16 @@ impl CouponRecord {
             max_redemptions,
             locked_until: live_locks.iter().map(|l| l.expires_at).max(),
             created_at: self.created_at,
+            starts_at: self.details.starts_at,
+            expires_at: self.details.expires_at,
+            metadata: self.details.metadata.clone(),
+            reward: self.details.reward.clone(),
         }
+    }
+
+    /// The reward that applies: the coupon's own, else its book's.
+    pub fn effective_reward<'a>(&'a self, book: &'a BookSettings) -> Option<&'a Reward> {
+        self.details.reward.as_ref().or(book.reward.as_ref())
     }
 }
 
@@ -170,6 +184,14 @@ pub struct Coupon {
     /// assigned to that user.
     pub locked_until: Option<Timestamp>,
     pub created_at: Timestamp,
+    /// The code's own window, within its book's (null: only the book's applies).
+    pub starts_at: Option<Timestamp>,
+    pub expires_at: Option<Timestamp>,
+    #[schema(value_type = Option<Object>)]
+    pub metadata: Option<Map<String, Value>>,
+    /// The code's own reward, overriding its book's (null: the book's applies).
+    #[schema(value_type = Option<crate::domain::reward::RewardSchema>)]
+    pub reward: Option<Reward>,
 }
 
 impl Coupon {
@@ -292,6 +314,7 @@ impl UseContext<'_> {
     /// `coupon_already_redeemed`.
     fn check_common(&self) -> Result<u64> {
         self.book.check_usable(self.now)?;
+        self.coupon.details.check_window(self.now)?;
         if self.coupon.voided {
             return Err(Error::new(ErrorCode::CouponVoided, "the coupon was voided"));
         }
@@ -399,6 +422,7 @@ pub fn check_assign(
     now: Timestamp,
 ) -> Result<AssignPlan> {
     book.check_usable(now)?;
+    coupon.details.check_window(now)?;
     if coupon.voided {
         return Err(Error::new(ErrorCode::CouponVoided, "the coupon was voided"));
     }
@@ -468,7 +492,10 @@ pub enum UnassignPlan {
     /// Not assigned: answered as it is.
     Unchanged,
     /// Taken back from `owner`, whose assignment count falls by one.
-    Release { owner: String, after: CouponRecord },
+    Release {
+        owner: String,
+        after: Box<CouponRecord>,
+    },
 }
 
 /// Only a coupon without redemptions (net of reversals) can be taken back; a voided
@@ -485,10 +512,10 @@ pub fn plan_unassign(coupon: &CouponRecord) -> Result<UnassignPlan> {
     }
     Ok(UnassignPlan::Release {
         owner,
-        after: CouponRecord {
+        after: Box::new(CouponRecord {
             assigned_to: None,
             ..coupon.clone()
-        },
+        }),
     })
 }
 
@@ -542,6 +569,7 @@ mod tests {
             redemption_count,
             voided,
             created_at: Timestamp(0),
+            details: CouponDetails::default(),
         }
     }
 
@@ -556,7 +584,7 @@ mod tests {
             plan_unassign(&voided),
             Ok(UnassignPlan::Release {
                 owner: "ann".into(),
-                after: record(None, 0, true)
+                after: Box::new(record(None, 0, true))
             })
         );
         let refused = plan_unassign(&record(Some("ann"), 1, false));

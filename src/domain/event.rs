@@ -21,6 +21,8 @@ pub const COUPON_REDEEMED: &str = "coupon.redeemed";
 pub const COUPON_VOIDED: &str = "coupon.voided";
 /// A code removed from its book by a bulk delete (it may be added again).
 pub const COUPON_DELETED: &str = "coupon.deleted";
+/// A code's own dates, metadata or reward changed (`PATCH /v1/coupons/{code}`).
+pub const COUPON_UPDATED: &str = "coupon.updated";
 pub const REDEMPTION_REVERSED: &str = "redemption.reversed";
 
 /// Every event type, for validating the feed's `type` filter.
@@ -38,6 +40,7 @@ pub const TYPES: &[&str] = &[
     COUPON_REDEEMED,
     COUPON_VOIDED,
     COUPON_DELETED,
+    COUPON_UPDATED,
     REDEMPTION_REVERSED,
 ];
 
@@ -70,6 +73,8 @@ pub enum EventType {
     CouponVoided,
     #[serde(rename = "coupon.deleted")]
     CouponDeleted,
+    #[serde(rename = "coupon.updated")]
+    CouponUpdated,
     #[serde(rename = "redemption.reversed")]
     RedemptionReversed,
 }

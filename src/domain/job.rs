@@ -1,12 +1,13 @@
 //! Code intake (JSON lists and uploads) and the jobs that report on it.
 
 use std::borrow::Cow;
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::coupon::{code_problem, normalize_code};
+use super::coupon::{CodeInput, CouponDetails, code_problem, normalize_code};
+use super::error::Result;
 use super::event::Actor;
 use super::time::Timestamp;
 
@@ -88,6 +89,8 @@ pub struct CodeIntake {
     /// The generation shape (`CodePattern::shape`) these codes were made in; the
     /// store counts the ones it inserts under it. Uploads have none.
     pub shape: Option<String>,
+    /// The data of accepted codes that carry any, by code.
+    pub details: HashMap<String, CouponDetails>,
     seen: HashSet<String>,
 }
 
@@ -106,6 +109,29 @@ impl CodeIntake {
         CodeIntake {
             shape: Some(shape),
             ..self
+        }
+    }
+
+    /// Sorts the entries of a JSON code list; a bad field of an entry is an error
+    /// naming it (`codes[3].reward.currency`).
+    pub fn from_inputs(inputs: &[CodeInput]) -> Result<Self> {
+        let mut intake = CodeIntake::default();
+        for (index, input) in inputs.iter().enumerate() {
+            let (code, details) = input.read(&format!("codes[{index}]."))?;
+            intake.push_with(index as u64 + 1, &code, details);
+        }
+        Ok(intake)
+    }
+
+    /// Counts one code line that carries data of its own.
+    pub fn push_with(&mut self, line: u64, raw: &str, details: CouponDetails) {
+        let accepted = self.accepted.len();
+        self.push(line, raw);
+        if self.accepted.len() > accepted
+            && !details.is_empty()
+            && let Some((_, code)) = self.accepted.last()
+        {
+            self.details.insert(code.clone(), details);
         }
     }
 

@@ -4,6 +4,7 @@ pub mod apikey;
 pub mod book;
 pub mod bulk;
 pub mod coupon;
+pub mod coupon_details;
 pub mod error;
 pub mod event;
 pub mod export;

@@ -3,10 +3,12 @@
 //! (exact integer arithmetic in minor units, floor rounding, caps), used for one code
 //! and for several codes on one order alike.
 
-use serde::{Deserialize, Serialize};
+use serde::ser::SerializeMap;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::Value;
+use utoipa::ToSchema;
 
-use super::error::{Error, Result};
+use super::error::{Error, ErrorCode, Result};
 
 /// Items one order may carry.
 pub const MAX_ORDER_ITEMS: usize = 500;
@@ -16,7 +18,7 @@ pub const MAX_LABEL_CHARS: usize = 200;
 const WHOLE: u64 = 10_000;
 
 /// What kind of value a reward gives.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum RewardKind {
     PercentOff,
@@ -37,6 +39,70 @@ pub struct Reward {
     pub min_order_amount: Option<u64>,
     pub applies_to_skus: Option<Vec<String>>,
     pub label: Option<String>,
+}
+
+/// A reward as the API shows it and the stores keep it.
+impl Serialize for Reward {
+    fn serialize<S: Serializer>(&self, serializer: S) -> std::result::Result<S::Ok, S::Error> {
+        let mut map = serializer.serialize_map(Some(8))?;
+        map.serialize_entry("type", &self.kind)?;
+        // Hundredths print back as the percent given: 1999 -> 19.99.
+        let percent = self.percent_off_hundredths.map(|h| h as f64 / 100.0);
+        map.serialize_entry("percent_off", &percent)?;
+        map.serialize_entry("amount_off", &self.amount_off)?;
+        map.serialize_entry("currency", &self.currency)?;
+        map.serialize_entry("max_discount", &self.max_discount)?;
+        map.serialize_entry("min_order_amount", &self.min_order_amount)?;
+        map.serialize_entry("applies_to_skus", &self.applies_to_skus)?;
+        map.serialize_entry("label", &self.label)?;
+        map.end()
+    }
+}
+
+/// Read back through the same checks as a client's reward.
+impl<'de> Deserialize<'de> for Reward {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> std::result::Result<Self, D::Error> {
+        RewardInput::deserialize(deserializer)?
+            .validate("reward")
+            .map_err(|e| serde::de::Error::custom(e.message))
+    }
+}
+
+/// What a code is worth (OpenAPI shape of `Reward`).
+#[derive(ToSchema)]
+#[schema(as = Reward)]
+#[allow(dead_code)]
+pub struct RewardSchema {
+    #[schema(rename = "type")]
+    kind: RewardKind,
+    /// percent_off only: 0 < x <= 100, at most 2 decimals.
+    #[schema(value_type = Option<f64>, minimum = 0.01, maximum = 100)]
+    percent_off: Option<f64>,
+    /// amount_off only: minor units (cents), > 0.
+    #[schema(minimum = 1)]
+    amount_off: Option<u64>,
+    /// ISO 4217, upper case; required with amount_off, max_discount, min_order_amount.
+    #[schema(pattern = "^[A-Z]{3}$")]
+    currency: Option<String>,
+    /// percent_off only: the most it takes off, minor units.
+    max_discount: Option<u64>,
+    /// An order below this amount fails with `order_below_minimum`.
+    min_order_amount: Option<u64>,
+    /// The discount base is the matching order items only.
+    applies_to_skus: Option<Vec<String>>,
+    /// Free text for receipts, <= 200 characters.
+    #[schema(max_length = 200)]
+    label: Option<String>,
+}
+
+/// Reads an optional reward field of a request (`null` clears it).
+pub fn reward_field(value: &Value, field: &str) -> Result<Option<Reward>> {
+    if value.is_null() {
+        return Ok(None);
+    }
+    let input = RewardInput::deserialize(value)
+        .map_err(|e| bad(field, format!("{field} is not a valid reward: {e}")))?;
+    input.validate(field).map(Some)
 }
 
 /// A reward as a client sends it.
@@ -343,8 +409,30 @@ pub enum OrderReason {
     NotCombinable,
 }
 
+impl OrderReason {
+    pub fn code(self) -> ErrorCode {
+        match self {
+            OrderReason::CurrencyMismatch => ErrorCode::CurrencyMismatch,
+            OrderReason::OrderBelowMinimum => ErrorCode::OrderBelowMinimum,
+            OrderReason::NoEligibleItems => ErrorCode::NoEligibleItems,
+            OrderReason::NotCombinable => ErrorCode::NotCombinable,
+        }
+    }
+
+    /// The 409 a lock or redeem that fails this rule answers.
+    pub fn error(self) -> Error {
+        let message = match self {
+            OrderReason::CurrencyMismatch => "the order's currency is not the reward's",
+            OrderReason::OrderBelowMinimum => "the order is below the reward's minimum amount",
+            OrderReason::NoEligibleItems => "no item of the order is one the reward applies to",
+            OrderReason::NotCombinable => "this code cannot be combined with the other codes",
+        };
+        Error::new(self.code(), message)
+    }
+}
+
 /// What a code takes off an order.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct Discount {
     pub amount: u64,
     pub currency: String,

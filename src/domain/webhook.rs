@@ -36,6 +36,7 @@ pub const EVENT_TYPES: &[&str] = &[
     event::COUPON_REDEEMED,
     event::COUPON_VOIDED,
     event::COUPON_DELETED,
+    event::COUPON_UPDATED,
     event::REDEMPTION_REVERSED,
 ];
 

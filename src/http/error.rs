@@ -35,6 +35,7 @@ pub fn status_of(code: ErrorCode) -> StatusCode {
         LockNotFound
         | BookNotActive
         | BookNotValidNow
+        | CouponNotValidNow
         | CouponVoided
         | CouponAlreadyRedeemed
         | CouponAlreadyAssigned
@@ -42,6 +43,10 @@ pub fn status_of(code: ErrorCode) -> StatusCode {
         | UserCouponLimitReached
         | UserRedemptionLimitReached
         | BookBudgetExhausted
+        | CurrencyMismatch
+        | OrderBelowMinimum
+        | NoEligibleItems
+        | NotCombinable
         | BookExhausted
         | BookInUse
         | InvalidStatusTransition

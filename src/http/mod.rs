@@ -93,7 +93,7 @@ pub fn api_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(bulk::delete_codes))
         .routes(routes!(bulk::job_results))
         .routes(routes!(coupons::assign_next))
-        .routes(routes!(coupons::get_coupon))
+        .routes(routes!(coupons::get_coupon, coupons::update_coupon))
         .routes(routes!(coupons::assign))
         .routes(routes!(coupons::unassign))
         .routes(routes!(coupons::validate))

@@ -47,6 +47,7 @@ const OPERATION_SCOPES: &[(&str, &[Scope])] = &[
     ("unlock", Redeem::SCOPES),
     ("redeem", Redeem::SCOPES),
     ("void", BooksWrite::SCOPES),
+    ("update_coupon", BooksWrite::SCOPES),
     ("reverse", Redeem::SCOPES),
     ("get_redemption", BooksRead::SCOPES),
     ("list_redemptions", BooksRead::SCOPES),

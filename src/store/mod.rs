@@ -15,7 +15,7 @@ use utoipa::ToSchema;
 use crate::domain::apikey::{ApiKey, UpdateApiKey};
 use crate::domain::book::{Book, BookSettings, UpdateBook};
 use crate::domain::bulk::{BulkLine, BulkResult};
-use crate::domain::coupon::{Coupon, CouponStatus, Lock, LockTtl, Redemption};
+use crate::domain::coupon::{Coupon, CouponStatus, Lock, LockTtl, Redemption, UpdateCoupon};
 use crate::domain::event::{Actor, Event, EventFilter};
 use crate::domain::export::RedemptionWindow;
 use crate::domain::job::{CodeIntake, Job, JobKind, JobStatus};
@@ -159,6 +159,8 @@ pub trait CouponStore: Send + Sync {
     async fn unlock(&self, code: &str, lock_id: &str, write: Write) -> Result<Coupon>;
     async fn redeem(&self, request: RedeemRequest, write: Write) -> Result<Redemption>;
     async fn void(&self, code: &str, write: Write) -> Result<Coupon>;
+    /// Changes a code's own dates, metadata or reward (`coupon.updated`).
+    async fn update_coupon(&self, code: &str, patch: UpdateCoupon, write: Write) -> Result<Coupon>;
     /// Every coupon assigned to the user, in assignment order.
     async fn user_coupons(
         &self,

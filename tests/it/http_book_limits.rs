@@ -105,6 +105,7 @@ fn body(method: &str, template: &str, book: &str, lock: &str) -> Option<Value> {
         ("POST", "generate") => json!({"count": 1, "pattern": "BOLA-####"}),
         ("POST", "bulk") => json!({"user_ids": [USER]}),
         ("POST", "void" | "delete") => json!({"codes": ["BOLA-BULK-1"]}),
+        ("PATCH", _) if template.contains("/coupons/") => json!({"metadata": {"by": "B"}}),
         ("PATCH", _) => json!({"name": "taken over"}),
         _ => json!({}),
     })

@@ -20,6 +20,7 @@ mod http_keys;
 mod http_ops;
 mod http_redemptions;
 mod http_replay;
+mod http_rewards;
 mod http_security;
 mod http_uploads;
 mod lambda;

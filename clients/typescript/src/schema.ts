@@ -535,7 +535,12 @@ export interface paths {
         delete?: never;
         options?: never;
         head?: never;
-        patch?: never;
+        /**
+         * Update a coupon
+         * @description Sets or clears (null) a code's own `starts_at`, `expires_at`, `metadata` and
+         *     `reward`; absent fields stay as they are. Its state is not touched.
+         */
+        patch: operations["update_coupon"];
         trace?: never;
     };
     "/v1/coupons/{code}/assign": {
@@ -1021,8 +1026,11 @@ export interface components {
          */
         ActorType: "api_key" | "jwt" | "system";
         AddCodes: {
-            /** @description At most 10,000 codes; any case, stored upper-case. */
-            codes: string[];
+            /**
+             * @description At most 10,000 codes; any case, stored upper-case. Each is a string, or an
+             *     object with the code's own `starts_at`, `expires_at`, `metadata` and `reward`.
+             */
+            codes: components["schemas"]["CodeInput"][];
         };
         ApiKey: {
             /** @description The only books the key sees and changes; null: every book. */
@@ -1059,6 +1067,8 @@ export interface components {
         BookSettings: {
             /** @description Default pattern for code generation. */
             code_pattern?: Record<string, unknown> | null;
+            /** @description Whether its codes may share an order with other codes (`POST /v1/validations`). */
+            combinable?: boolean;
             description?: string | null;
             /** Format: int32 */
             lock_ttl_seconds: number;
@@ -1086,6 +1096,7 @@ export interface components {
             name: string;
             /** @description When true, only the assigned user may lock or redeem a code. */
             requires_assignment: boolean;
+            reward?: null | components["schemas"]["Reward"];
             status: components["schemas"]["BookStatus"];
             valid_from?: null | components["schemas"]["Timestamp"];
             valid_until?: null | components["schemas"]["Timestamp"];
@@ -1099,11 +1110,21 @@ export interface components {
         BookStatus: "draft" | "active" | "paused" | "archived";
         /** @enum {string} */
         Bucket: "hour" | "day";
+        /** @description One entry of `POST /v1/books/{book_id}/codes`: a code, or a code with its data. */
+        CodeInput: string | components["schemas"]["CodeWithDetails"];
         /** @description The codes a bulk void or delete works on: a list, or every code of a status. */
         CodeSelection: {
             /** @description At most 10,000 codes (any case). Give either `codes` or `status`. */
             codes?: string[] | null;
             status?: null | components["schemas"]["CouponStatus"];
+        };
+        /** @description A code with its own dates, metadata and reward. */
+        CodeWithDetails: {
+            code: string;
+            expires_at?: null | components["schemas"]["Timestamp"];
+            metadata?: Record<string, unknown> | null;
+            reward?: null | components["schemas"]["Reward"];
+            starts_at?: null | components["schemas"]["Timestamp"];
         };
         /** @description Code counts by status. */
         Counts: {
@@ -1131,11 +1152,15 @@ export interface components {
             book_id: string;
             code: string;
             created_at: components["schemas"]["Timestamp"];
+            expires_at?: null | components["schemas"]["Timestamp"];
             locked_until?: null | components["schemas"]["Timestamp"];
             /** Format: int32 */
             max_redemptions?: number | null;
+            metadata?: Record<string, unknown> | null;
             /** Format: int64 */
             redemption_count: number;
+            reward?: null | components["schemas"]["Reward"];
+            starts_at?: null | components["schemas"]["Timestamp"];
             status: components["schemas"]["CouponStatus"];
         };
         /** @enum {string} */
@@ -1150,6 +1175,8 @@ export interface components {
         /** @description Body of `POST /v1/books`. */
         CreateBook: {
             code_pattern?: Record<string, unknown> | null;
+            /** @description Default false. */
+            combinable?: boolean | null;
             description?: string | null;
             /**
              * Format: int32
@@ -1172,6 +1199,7 @@ export interface components {
             name: string;
             /** @default true */
             requires_assignment?: boolean | null;
+            reward?: null | components["schemas"]["Reward"];
             status?: null | components["schemas"]["BookStatus"];
             valid_from?: null | components["schemas"]["Timestamp"];
             valid_until?: null | components["schemas"]["Timestamp"];
@@ -1229,7 +1257,7 @@ export interface components {
          * @description Stable error codes (API.md). The HTTP layer maps each to a status.
          * @enum {string}
          */
-        ErrorCode: "unauthenticated" | "forbidden" | "invalid_request" | "not_found" | "book_not_found" | "coupon_not_found" | "lock_not_found" | "redemption_not_found" | "job_not_found" | "api_key_not_found" | "webhook_not_found" | "delivery_not_found" | "book_not_active" | "book_not_valid_now" | "coupon_voided" | "coupon_not_assigned_to_user" | "coupon_already_redeemed" | "coupon_already_assigned" | "coupon_locked" | "user_coupon_limit_reached" | "user_redemption_limit_reached" | "book_budget_exhausted" | "book_exhausted" | "book_in_use" | "invalid_status_transition" | "redemption_already_reversed" | "idempotency_key_reused" | "payload_too_large" | "unsupported_media_type" | "method_not_allowed" | "rate_limited" | "pattern_space_too_small" | "store_busy" | "store_unavailable" | "internal";
+        ErrorCode: "unauthenticated" | "forbidden" | "invalid_request" | "not_found" | "book_not_found" | "coupon_not_found" | "lock_not_found" | "redemption_not_found" | "job_not_found" | "api_key_not_found" | "webhook_not_found" | "delivery_not_found" | "book_not_active" | "book_not_valid_now" | "coupon_not_valid_now" | "coupon_voided" | "coupon_not_assigned_to_user" | "coupon_already_redeemed" | "coupon_already_assigned" | "coupon_locked" | "user_coupon_limit_reached" | "user_redemption_limit_reached" | "book_budget_exhausted" | "currency_mismatch" | "order_below_minimum" | "no_eligible_items" | "not_combinable" | "book_exhausted" | "book_in_use" | "invalid_status_transition" | "redemption_already_reversed" | "idempotency_key_reused" | "payload_too_large" | "unsupported_media_type" | "method_not_allowed" | "rate_limited" | "pattern_space_too_small" | "store_busy" | "store_unavailable" | "internal";
         ErrorDetail: {
             code: components["schemas"]["ErrorCode"];
             /** @description JSON path of the field at fault, when one is. */
@@ -1249,7 +1277,7 @@ export interface components {
          * @description The event types, as the OpenAPI document names them (the `type` filter's values).
          * @enum {string}
          */
-        EventType: "book.created" | "book.updated" | "book.deleted" | "book.codes_added" | "book.exhausted" | "coupon.assigned" | "coupon.unassigned" | "coupon.locked" | "coupon.unlocked" | "coupon.lock_expired" | "coupon.redeemed" | "coupon.voided" | "coupon.deleted" | "redemption.reversed";
+        EventType: "book.created" | "book.updated" | "book.deleted" | "book.codes_added" | "book.exhausted" | "coupon.assigned" | "coupon.unassigned" | "coupon.locked" | "coupon.unlocked" | "coupon.lock_expired" | "coupon.redeemed" | "coupon.voided" | "coupon.deleted" | "coupon.updated" | "redemption.reversed";
         /**
          * @description Body of `POST /v1/books/{book_id}/codes/generate` (fields a book's `code_pattern`
          *     may also hold as defaults).
@@ -1406,6 +1434,41 @@ export interface components {
         };
         /** @enum {string} */
         RedemptionStatus: "redeemed" | "reversed";
+        /** @description What a code is worth (OpenAPI shape of `Reward`). */
+        Reward: {
+            /**
+             * Format: int64
+             * @description amount_off only: minor units (cents), > 0.
+             */
+            amount_off?: number | null;
+            /** @description The discount base is the matching order items only. */
+            applies_to_skus?: string[] | null;
+            /** @description ISO 4217, upper case; required with amount_off, max_discount, min_order_amount. */
+            currency?: string | null;
+            /** @description Free text for receipts, <= 200 characters. */
+            label?: string | null;
+            /**
+             * Format: int64
+             * @description percent_off only: the most it takes off, minor units.
+             */
+            max_discount?: number | null;
+            /**
+             * Format: int64
+             * @description An order below this amount fails with `order_below_minimum`.
+             */
+            min_order_amount?: number | null;
+            /**
+             * Format: double
+             * @description percent_off only: 0 < x <= 100, at most 2 decimals.
+             */
+            percent_off?: number | null;
+            type: components["schemas"]["RewardKind"];
+        };
+        /**
+         * @description What kind of value a reward gives.
+         * @enum {string}
+         */
+        RewardKind: "percent_off" | "amount_off" | "free_shipping" | "custom";
         /** @enum {string} */
         Scope: "admin" | "books:read" | "books:write" | "coupons:assign" | "coupons:redeem" | "events:read";
         /**
@@ -1434,6 +1497,7 @@ export interface components {
         /** @description Body of `PATCH /v1/books/{book_id}`: absent fields stay as they are. */
         UpdateBook: {
             code_pattern?: Record<string, unknown> | null;
+            combinable?: boolean | null;
             description?: string | null;
             /** Format: int32 */
             lock_ttl_seconds?: number | null;
@@ -1448,9 +1512,18 @@ export interface components {
             metadata?: Record<string, unknown> | null;
             name?: string | null;
             requires_assignment?: boolean | null;
+            reward?: null | components["schemas"]["Reward"];
             status?: null | components["schemas"]["BookStatus"];
             valid_from?: null | components["schemas"]["Timestamp"];
             valid_until?: null | components["schemas"]["Timestamp"];
+        };
+        /** @description Body of `PATCH /v1/coupons/{code}`: absent fields stay as they are, null clears. */
+        UpdateCoupon: {
+            expires_at?: null | components["schemas"]["Timestamp"];
+            /** @description A JSON object of at most 4 KiB. */
+            metadata?: Record<string, unknown> | null;
+            reward?: null | components["schemas"]["Reward"];
+            starts_at?: null | components["schemas"]["Timestamp"];
         };
         UserBody: {
             user_id: string;
@@ -1493,7 +1566,9 @@ export type BookSettings = components['schemas']['BookSettings'];
 export type BookStats = components['schemas']['BookStats'];
 export type BookStatus = components['schemas']['BookStatus'];
 export type Bucket = components['schemas']['Bucket'];
+export type CodeInput = components['schemas']['CodeInput'];
 export type CodeSelection = components['schemas']['CodeSelection'];
+export type CodeWithDetails = components['schemas']['CodeWithDetails'];
 export type Counts = components['schemas']['Counts'];
 export type Coupon = components['schemas']['Coupon'];
 export type CouponStatus = components['schemas']['CouponStatus'];
@@ -1526,12 +1601,15 @@ export type RedeemBody = components['schemas']['RedeemBody'];
 export type Redemption = components['schemas']['Redemption'];
 export type RedemptionBucket = components['schemas']['RedemptionBucket'];
 export type RedemptionStatus = components['schemas']['RedemptionStatus'];
+export type Reward = components['schemas']['Reward'];
+export type RewardKind = components['schemas']['RewardKind'];
 export type Scope = components['schemas']['Scope'];
 export type Timestamp = components['schemas']['Timestamp'];
 export type TopUser = components['schemas']['TopUser'];
 export type UnlockBody = components['schemas']['UnlockBody'];
 export type UpdateApiKey = components['schemas']['UpdateApiKey'];
 export type UpdateBook = components['schemas']['UpdateBook'];
+export type UpdateCoupon = components['schemas']['UpdateCoupon'];
 export type UserBody = components['schemas']['UserBody'];
 export type Validation = components['schemas']['Validation'];
 export type Webhook = components['schemas']['Webhook'];
@@ -4536,6 +4614,105 @@ export interface operations {
             };
             /** @description coupon_not_found */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description rate_limited: see Retry-After */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description internal: unexpected failure (logged) */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description store_busy or store_unavailable: try again */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    update_coupon: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description Any case */
+                code: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["UpdateCoupon"];
+            };
+        };
+        responses: {
+            /** @description The updated coupon */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Coupon"];
+                };
+            };
+            /** @description invalid_request, with the field at fault */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description unauthenticated: no or invalid bearer token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description forbidden: the token lacks the scope, an end-user token acts for another user, or a key limited to books uses a route beyond them (new books, API keys, webhooks) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description coupon_not_found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description payload_too_large: JSON body over 1 MiB */
+            413: {
                 headers: {
                     [name: string]: unknown;
                 };

@@ -15,7 +15,7 @@ use utoipa::ToSchema;
 use crate::app::job_requests::{self, Submitted};
 use crate::app::spool::{Spool, SpoolFile};
 use crate::app::{access, jobs};
-use crate::domain::coupon::{Coupon, CouponStatus};
+use crate::domain::coupon::{CodeInput, Coupon, CouponStatus};
 use crate::domain::job::{CodeIntake, Job, JobKind, MAX_CODES_PER_REQUEST};
 use crate::domain::pattern::GenerateSpec;
 use crate::domain::{Error, ErrorCode, Page};
@@ -29,8 +29,9 @@ use crate::store::Idempotency;
 
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct AddCodes {
-    /// At most 10,000 codes; any case, stored upper-case.
-    pub codes: Vec<String>,
+    /// At most 10,000 codes; any case, stored upper-case. Each is a string, or an
+    /// object with the code's own `starts_at`, `expires_at`, `metadata` and `reward`.
+    pub codes: Vec<CodeInput>,
 }
 
 /// Add codes
@@ -66,7 +67,7 @@ pub async fn add_code_list(
         )));
     }
     caller.see_book(book_id)?;
-    let intake = CodeIntake::from_codes(body.value.codes.iter().map(String::as_str));
+    let intake = CodeIntake::from_inputs(&body.value.codes)?;
     Ok(state
         .store
         .add_codes(book_id, JobKind::Upload, intake, body.write())

@@ -9,7 +9,7 @@ use utoipa::ToSchema;
 
 use crate::app::access::check_code;
 use crate::domain::book::{MAX_LOCK_TTL_SECONDS, MAX_METADATA_BYTES};
-use crate::domain::coupon::{Coupon, Lock, LockTtl, Redemption, validate_user_id};
+use crate::domain::coupon::{Coupon, Lock, LockTtl, Redemption, UpdateCoupon, validate_user_id};
 use crate::domain::{Error, ErrorCode};
 use crate::http::AppState;
 use crate::http::error::{ApiError, ApiResult, ErrorBody};
@@ -311,6 +311,31 @@ pub async fn redeem(
     let result = state.store.redeem(request, write).await;
     observe(&result, "redeem");
     Ok((StatusCode::CREATED, Json(result?)))
+}
+
+/// Update a coupon
+///
+/// Sets or clears (null) a code's own `starts_at`, `expires_at`, `metadata` and
+/// `reward`; absent fields stay as they are. Its state is not touched.
+#[utoipa::path(patch, path = "/v1/coupons/{code}", tag = "coupons",
+    params(("code" = String, Path, description = "Any case")),
+    request_body = UpdateCoupon,
+    responses((status = 200, description = "The updated coupon", body = Coupon),
+        (status = 400, description = "invalid_request, with the field at fault", body = ErrorBody),
+        (status = 404, description = "coupon_not_found", body = ErrorBody)))]
+pub async fn update_coupon(
+    State(state): State<AppState>,
+    Auth { caller, .. }: Auth<BooksWrite>,
+    code: CodeParam,
+    body: JsonBody<UpdateCoupon>,
+) -> ApiResult<Json<Coupon>> {
+    body.value.check_fields()?;
+    let code = code.code()?;
+    check_code(&state.store, &caller.books, code).await?;
+    let write = body.write();
+    Ok(Json(
+        state.store.update_coupon(code, body.value, write).await?,
+    ))
 }
 
 /// Void a coupon

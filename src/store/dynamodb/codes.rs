@@ -6,7 +6,7 @@ use rand::Rng;
 use serde_json::Value;
 
 use crate::domain::bulk::{BulkLine, BulkResult};
-use crate::domain::coupon::{Coupon, CouponStatus};
+use crate::domain::coupon::{Coupon, CouponDetails, CouponStatus};
 use crate::domain::event::{self, Actor};
 use crate::domain::ids::new_id;
 use crate::domain::job::{BatchOutcome, CodeIntake, Job, JobKind, JobStatus};
@@ -61,7 +61,7 @@ impl DynamoStore {
         &self,
         book_id: &str,
         origin: &str,
-        shape: Option<&str>,
+        intake: &CodeIntake,
         chunk: &[(u64, String, i64)],
         now: Timestamp,
         outcome: &mut BatchOutcome,
@@ -84,6 +84,9 @@ impl DynamoStore {
                 item.insert("lv".into(), n(0));
                 item.insert("voided".into(), AttributeValue::Bool(false));
                 item.insert("shard".into(), n(shard));
+                if let Some(text) = intake.details.get(code).and_then(CouponDetails::to_stored) {
+                    item.insert("details".into(), s(text));
+                }
                 item.insert("origin".into(), s(format!("{origin}/{line}")));
                 item.insert("G1PK".into(), s(available_pk(book_id, shard)));
                 item.insert("G1SK".into(), s(code));
@@ -112,7 +115,7 @@ impl DynamoStore {
             let mut meta = Expr::new();
             meta.cond_exists("PK");
             items.push(meta.into_check(&self.table, meta_key(book_id))?);
-            if let Some(shape) = shape {
+            if let Some(shape) = intake.shape.as_deref() {
                 let mut generated = Expr::new();
                 generated.add("generated", count);
                 items.push(generated.into_update(&self.table, shape_key(shape))?);
@@ -188,7 +191,7 @@ impl DynamoStore {
             None => CODES_PER_TRANSACTION,
         };
         for chunk in numbered.chunks(per_transaction) {
-            self.insert_chunk(&job.book_id, &origin, shape, chunk, now, &mut outcome)
+            self.insert_chunk(&job.book_id, &origin, intake, chunk, now, &mut outcome)
                 .await?;
         }
         outcome.already_exist.sort_by_key(|(line, _)| *line);

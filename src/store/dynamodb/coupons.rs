@@ -8,7 +8,7 @@ use rand::Rng;
 
 use crate::domain::coupon::{
     self, AssignPlan, BaseStatus, Coupon, CouponRecord, CouponStatus, Lock, LockPlan, LockTtl,
-    Redemption, UnassignPlan, UseContext, UserUsage,
+    Redemption, UnassignPlan, UpdateCoupon, UseContext, UserUsage,
 };
 use crate::domain::event::{self, Actor};
 use crate::domain::{Error, ErrorCode, Page, PageRequest, Result, Timestamp, page_of};
@@ -417,6 +417,37 @@ impl DynamoStore {
         ];
         Ok((view, items))
     }
+
+    pub(super) async fn decide_update_coupon(
+        &self,
+        code: &str,
+        patch: &UpdateCoupon,
+        by: &Actor,
+        now: Timestamp,
+    ) -> Decision<Coupon> {
+        let coupon = self.load_coupon(code).await?;
+        let details = patch.apply(&coupon.record.details)?;
+        let (book, _) = self.load_book(&coupon.record.book_id).await?;
+        let mut expr = Expr::new();
+        expr.cond_exists("PK");
+        match details.to_stored() {
+            Some(text) => expr.set("details", s(text)),
+            None => expr.remove(&["details"]),
+        };
+        let after = CouponState {
+            record: CouponRecord {
+                details,
+                ..coupon.record.clone()
+            },
+            ..coupon
+        };
+        let view = after.view(book.max(), now);
+        let items = vec![
+            expr.into_update(&self.table, coupon_key(code))?,
+            self.event_put(by, event::COUPON_UPDATED, &view, now)?,
+        ];
+        Ok((view, items))
+    }
 }
 
 #[async_trait]
@@ -518,6 +549,14 @@ impl CouponStore for DynamoStore {
         let by = &write.actor;
         self.run(write.idem.as_ref(), |now| self.decide_void(code, by, now))
             .await
+    }
+
+    async fn update_coupon(&self, code: &str, patch: UpdateCoupon, write: Write) -> Result<Coupon> {
+        let by = &write.actor;
+        self.run(write.idem.as_ref(), |now| {
+            self.decide_update_coupon(code, &patch, by, now)
+        })
+        .await
     }
 
     async fn user_coupons(

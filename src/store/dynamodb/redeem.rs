@@ -153,6 +153,8 @@ impl DynamoStore {
         let mut expr = Expr::new();
         expr.cond("book", "=", s(&book.id));
         expr.cond("voided", "=", AttributeValue::Bool(false));
+        // A code with its own window or reward is decided on a full read.
+        expr.cond_not_exists("details");
         let before = if settings.requires_assignment {
             expr.cond("assigned_to", "=", s(user_id));
             BaseStatus::Assigned

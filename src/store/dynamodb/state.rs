@@ -8,7 +8,7 @@ use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem};
 
 use crate::domain::book::{Book, BookSettings, Counts};
 use crate::domain::coupon::{
-    self, BaseStatus, Coupon, CouponRecord, CouponStatus, Lock, UserUsage,
+    self, BaseStatus, Coupon, CouponDetails, CouponRecord, CouponStatus, Lock, UserUsage,
 };
 use crate::domain::tally::{Tally as Counters, TallyDelta, became_exhausted};
 use crate::domain::{Error, Result, Timestamp};
@@ -287,6 +287,7 @@ impl CouponState {
                 redemption_count: get_n(item, "rc")?.max(0) as u64,
                 voided: get_bool(item, "voided"),
                 created_at: Timestamp(get_n(item, "created")?),
+                details: CouponDetails::from_stored(opt_s(item, "details").as_deref())?,
             },
             lv: get_n(item, "lv")?,
             locks,

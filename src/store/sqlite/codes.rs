@@ -317,8 +317,8 @@ pub(super) fn insert_codes(
         .db()?;
     let mut insert = conn
         .prepare_cached(
-            "INSERT INTO coupons (book_seq, seq, code, state, created_at, job_seq)
-             VALUES (?1, ?2, ?3, 0, ?4, ?5) ON CONFLICT (code) DO NOTHING",
+            "INSERT INTO coupons (book_seq, seq, code, state, created_at, job_seq, details)
+             VALUES (?1, ?2, ?3, 0, ?4, ?5, ?6) ON CONFLICT (code) DO NOTHING",
         )
         .db()?;
     let mut owner = conn
@@ -331,8 +331,9 @@ pub(super) fn insert_codes(
     in_order.sort_unstable_by(|a, b| a.1.cmp(&b.1));
     for (line, code) in in_order {
         seq += 1;
+        let details = intake.details.get(code).and_then(|d| d.to_stored());
         if insert
-            .execute(params![book.seq, seq, code, now.0, job_seq])
+            .execute(params![book.seq, seq, code, now.0, job_seq, details])
             .db()?
             == 1
         {

@@ -7,7 +7,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 
 use crate::domain::coupon::{
     self, AssignPlan, Coupon, CouponRecord, CouponStatus, Lock, LockPlan, LockTtl, RedeemPlan,
-    Redemption, RedemptionStatus, UnassignPlan, UseContext, UserUsage,
+    Redemption, RedemptionStatus, UnassignPlan, UpdateCoupon, UseContext, UserUsage,
 };
 use crate::domain::event;
 use crate::domain::event::Actor;
@@ -338,6 +338,28 @@ impl CouponStore for SqliteStore {
         self.write(idem, move |conn, now| {
             let row = load_coupon(conn, &code)?;
             void_in(conn, &row.record, &actor, now)
+        })
+        .await
+    }
+
+    async fn update_coupon(&self, code: &str, patch: UpdateCoupon, write: Write) -> Result<Coupon> {
+        let code = code.to_string();
+        let Write { actor, idem } = write;
+        self.write(idem, move |conn, now| {
+            let row = load_coupon(conn, &code)?;
+            let details = patch.apply(&row.record.details)?;
+            conn.prepare_cached("UPDATE coupons SET details = ?2 WHERE code = ?1")
+                .db()?
+                .execute(params![code, details.to_stored()])
+                .db()?;
+            let book = load_book_by_seq(conn, row.book_seq)?;
+            let after = CouponRecord {
+                details,
+                ..row.record
+            };
+            let view = coupon_view(conn, &after, book.settings.max_redemptions_per_coupon, now)?;
+            append_event(conn, &actor, event::COUPON_UPDATED, &view, now)?;
+            Ok(view)
         })
         .await
     }

@@ -4,7 +4,7 @@
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
 use crate::domain::book::{Book, BookSettings, Counts};
-use crate::domain::coupon::{BaseStatus, Coupon, CouponRecord, Lock, UserUsage};
+use crate::domain::coupon::{BaseStatus, Coupon, CouponDetails, CouponRecord, Lock, UserUsage};
 use crate::domain::tally::{Tally, TallyDelta};
 use crate::domain::{Error, Page, PageRequest, Result, Timestamp, page_of};
 
@@ -146,11 +146,15 @@ pub(super) struct CouponRow {
 }
 
 pub(super) const COUPON_COLUMNS: &str = "c.book_seq, c.code, b.id, c.assigned_to, c.redemption_count, \
-    c.voided, c.created_at";
+    c.voided, c.created_at, c.details";
 
 pub(super) fn coupon_row(row: &Row) -> rusqlite::Result<(i64, CouponRow)> {
+    let details: Option<String> = row.get(7)?;
+    let details = CouponDetails::from_stored(details.as_deref()).map_err(|e| {
+        rusqlite::Error::FromSqlConversionFailure(7, rusqlite::types::Type::Text, Box::new(e))
+    })?;
     Ok((
-        row.get(7)?,
+        row.get(8)?,
         CouponRow {
             book_seq: row.get(0)?,
             record: CouponRecord {
@@ -160,6 +164,7 @@ pub(super) fn coupon_row(row: &Row) -> rusqlite::Result<(i64, CouponRow)> {
                 redemption_count: row.get::<_, i64>(4)? as u64,
                 voided: row.get(5)?,
                 created_at: Timestamp(row.get(6)?),
+                details,
             },
         },
     ))

@@ -154,6 +154,10 @@ CREATE TABLE job_results (
     PRIMARY KEY (job_seq, line)
 ) WITHOUT ROWID;
 "#,
+    // A code's own dates, metadata and reward (JSON; NULL for a code without any).
+    r#"
+ALTER TABLE coupons ADD COLUMN details TEXT;
+"#,
 ];
 
 pub(super) fn migrate(conn: &Connection) -> Result<()> {

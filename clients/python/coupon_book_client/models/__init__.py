@@ -15,8 +15,11 @@ from .book_stats import BookStats
 from .book_status import BookStatus
 from .bucket import Bucket
 from .code_selection import CodeSelection
+from .code_with_details import CodeWithDetails
+from .code_with_details_metadata_type_0 import CodeWithDetailsMetadataType0
 from .counts import Counts
 from .coupon import Coupon
+from .coupon_metadata_type_0 import CouponMetadataType0
 from .coupon_status import CouponStatus
 from .create_api_key import CreateApiKey
 from .create_book import CreateBook
@@ -52,6 +55,8 @@ from .redemption import Redemption
 from .redemption_bucket import RedemptionBucket
 from .redemption_metadata_type_0 import RedemptionMetadataType0
 from .redemption_status import RedemptionStatus
+from .reward import Reward
+from .reward_kind import RewardKind
 from .scope import Scope
 from .top_user import TopUser
 from .unlock_body import UnlockBody
@@ -59,6 +64,8 @@ from .update_api_key import UpdateApiKey
 from .update_book import UpdateBook
 from .update_book_code_pattern_type_0 import UpdateBookCodePatternType0
 from .update_book_metadata_type_0 import UpdateBookMetadataType0
+from .update_coupon import UpdateCoupon
+from .update_coupon_metadata_type_0 import UpdateCouponMetadataType0
 from .user_body import UserBody
 from .validation import Validation
 from .webhook import Webhook
@@ -80,8 +87,11 @@ __all__ = (
     "BookStatus",
     "Bucket",
     "CodeSelection",
+    "CodeWithDetails",
+    "CodeWithDetailsMetadataType0",
     "Counts",
     "Coupon",
+    "CouponMetadataType0",
     "CouponStatus",
     "CreateApiKey",
     "CreateBook",
@@ -117,6 +127,8 @@ __all__ = (
     "RedemptionBucket",
     "RedemptionMetadataType0",
     "RedemptionStatus",
+    "Reward",
+    "RewardKind",
     "Scope",
     "TopUser",
     "UnlockBody",
@@ -124,6 +136,8 @@ __all__ = (
     "UpdateBook",
     "UpdateBookCodePatternType0",
     "UpdateBookMetadataType0",
+    "UpdateCoupon",
+    "UpdateCouponMetadataType0",
     "UserBody",
     "Validation",
     "Webhook",

@@ -1,10 +1,14 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Self, TypeVar, cast
+from typing import TYPE_CHECKING, Any, Self, TypeVar, cast
 
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
+
+if TYPE_CHECKING:
+    from ..models.code_with_details import CodeWithDetails
+
 
 T = TypeVar("T", bound="AddCodes")
 
@@ -13,14 +17,24 @@ T = TypeVar("T", bound="AddCodes")
 class AddCodes:
     """
     Attributes:
-        codes (list[str]): At most 10,000 codes; any case, stored upper-case.
+        codes (list[CodeWithDetails | str]): At most 10,000 codes; any case, stored upper-case. Each is a string, or an
+            object with the code's own `starts_at`, `expires_at`, `metadata` and `reward`.
     """
 
-    codes: list[str]
+    codes: list[CodeWithDetails | str]
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        codes = self.codes
+        from ..models.code_with_details import CodeWithDetails
+
+        codes = []
+        for codes_item_data in self.codes:
+            codes_item: dict[str, Any] | str
+            if isinstance(codes_item_data, CodeWithDetails):
+                codes_item = codes_item_data.to_dict()
+            else:
+                codes_item = codes_item_data
+            codes.append(codes_item)
 
         field_dict: dict[str, Any] = {}
         field_dict.update(self.additional_properties)
@@ -34,8 +48,27 @@ class AddCodes:
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
+        from ..models.code_with_details import CodeWithDetails
+
         d = dict(src_dict)
-        codes = cast(list[str], d.pop("codes"))
+        codes = []
+        _codes = d.pop("codes")
+        for codes_item_data in _codes:
+
+            def _parse_codes_item(data: object) -> CodeWithDetails | str:
+                try:
+                    if not isinstance(data, dict):
+                        raise TypeError()
+                    componentsschemas_code_input_type_1 = CodeWithDetails.from_dict(data)
+
+                    return componentsschemas_code_input_type_1
+                except (TypeError, ValueError, AttributeError, KeyError):
+                    pass
+                return cast(CodeWithDetails | str, data)
+
+            codes_item = _parse_codes_item(codes_item_data)
+
+            codes.append(codes_item)
 
         add_codes = cls(
             codes=codes,

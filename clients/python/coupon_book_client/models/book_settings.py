@@ -13,6 +13,7 @@ from ..types import UNSET, Unset
 if TYPE_CHECKING:
     from ..models.book_settings_code_pattern_type_0 import BookSettingsCodePatternType0
     from ..models.book_settings_metadata import BookSettingsMetadata
+    from ..models.reward import Reward
 
 
 T = TypeVar("T", bound="BookSettings")
@@ -29,11 +30,13 @@ class BookSettings:
         requires_assignment (bool): When true, only the assigned user may lock or redeem a code.
         status (BookStatus):
         code_pattern (BookSettingsCodePatternType0 | None | Unset): Default pattern for code generation.
+        combinable (bool | Unset): Whether its codes may share an order with other codes (`POST /v1/validations`).
         description (None | str | Unset):
         max_coupons_per_user (int | None | Unset): Codes one user may be assigned in this book; null = unlimited.
         max_redemptions_per_coupon (int | None | Unset): Redemptions each code allows; null = unlimited.
         max_redemptions_per_user (int | None | Unset): Redemptions one user may make in this book; null = unlimited.
         max_total_redemptions (int | None | Unset): Redemptions across all codes of the book; null = unlimited.
+        reward (None | Reward | Unset):
         valid_from (datetime.datetime | None | Unset):
         valid_until (datetime.datetime | None | Unset):
     """
@@ -44,17 +47,20 @@ class BookSettings:
     requires_assignment: bool
     status: BookStatus
     code_pattern: BookSettingsCodePatternType0 | None | Unset = UNSET
+    combinable: bool | Unset = UNSET
     description: None | str | Unset = UNSET
     max_coupons_per_user: int | None | Unset = UNSET
     max_redemptions_per_coupon: int | None | Unset = UNSET
     max_redemptions_per_user: int | None | Unset = UNSET
     max_total_redemptions: int | None | Unset = UNSET
+    reward: None | Reward | Unset = UNSET
     valid_from: datetime.datetime | None | Unset = UNSET
     valid_until: datetime.datetime | None | Unset = UNSET
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         from ..models.book_settings_code_pattern_type_0 import BookSettingsCodePatternType0
+        from ..models.reward import Reward
 
         lock_ttl_seconds = self.lock_ttl_seconds
 
@@ -73,6 +79,8 @@ class BookSettings:
             code_pattern = self.code_pattern.to_dict()
         else:
             code_pattern = self.code_pattern
+
+        combinable = self.combinable
 
         description: None | str | Unset
         if isinstance(self.description, Unset):
@@ -104,6 +112,14 @@ class BookSettings:
         else:
             max_total_redemptions = self.max_total_redemptions
 
+        reward: dict[str, Any] | None | Unset
+        if isinstance(self.reward, Unset):
+            reward = UNSET
+        elif isinstance(self.reward, Reward):
+            reward = self.reward.to_dict()
+        else:
+            reward = self.reward
+
         valid_from: None | str | Unset
         if isinstance(self.valid_from, Unset):
             valid_from = UNSET
@@ -133,6 +149,8 @@ class BookSettings:
         )
         if code_pattern is not UNSET:
             field_dict["code_pattern"] = code_pattern
+        if combinable is not UNSET:
+            field_dict["combinable"] = combinable
         if description is not UNSET:
             field_dict["description"] = description
         if max_coupons_per_user is not UNSET:
@@ -143,6 +161,8 @@ class BookSettings:
             field_dict["max_redemptions_per_user"] = max_redemptions_per_user
         if max_total_redemptions is not UNSET:
             field_dict["max_total_redemptions"] = max_total_redemptions
+        if reward is not UNSET:
+            field_dict["reward"] = reward
         if valid_from is not UNSET:
             field_dict["valid_from"] = valid_from
         if valid_until is not UNSET:
@@ -154,6 +174,7 @@ class BookSettings:
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
         from ..models.book_settings_code_pattern_type_0 import BookSettingsCodePatternType0
         from ..models.book_settings_metadata import BookSettingsMetadata
+        from ..models.reward import Reward
 
         d = dict(src_dict)
         lock_ttl_seconds = d.pop("lock_ttl_seconds")
@@ -182,6 +203,8 @@ class BookSettings:
             return cast(BookSettingsCodePatternType0 | None | Unset, data)
 
         code_pattern = _parse_code_pattern(d.pop("code_pattern", UNSET))
+
+        combinable = d.pop("combinable", UNSET)
 
         def _parse_description(data: object) -> None | str | Unset:
             if data is None:
@@ -228,6 +251,23 @@ class BookSettings:
 
         max_total_redemptions = _parse_max_total_redemptions(d.pop("max_total_redemptions", UNSET))
 
+        def _parse_reward(data: object) -> None | Reward | Unset:
+            if data is None:
+                return data
+            if isinstance(data, Unset):
+                return data
+            try:
+                if not isinstance(data, dict):
+                    raise TypeError()
+                reward_type_1 = Reward.from_dict(data)
+
+                return reward_type_1
+            except (TypeError, ValueError, AttributeError, KeyError):
+                pass
+            return cast(None | Reward | Unset, data)
+
+        reward = _parse_reward(d.pop("reward", UNSET))
+
         def _parse_valid_from(data: object) -> datetime.datetime | None | Unset:
             if data is None:
                 return data
@@ -269,11 +309,13 @@ class BookSettings:
             requires_assignment=requires_assignment,
             status=status,
             code_pattern=code_pattern,
+            combinable=combinable,
             description=description,
             max_coupons_per_user=max_coupons_per_user,
             max_redemptions_per_coupon=max_redemptions_per_coupon,
             max_redemptions_per_user=max_redemptions_per_user,
             max_total_redemptions=max_total_redemptions,
+            reward=reward,
             valid_from=valid_from,
             valid_until=valid_until,
         )

@@ -13,6 +13,7 @@ from ..types import UNSET, Unset
 if TYPE_CHECKING:
     from ..models.create_book_code_pattern_type_0 import CreateBookCodePatternType0
     from ..models.create_book_metadata_type_0 import CreateBookMetadataType0
+    from ..models.reward import Reward
 
 
 T = TypeVar("T", bound="CreateBook")
@@ -25,6 +26,7 @@ class CreateBook:
     Attributes:
         name (str):
         code_pattern (CreateBookCodePatternType0 | None | Unset):
+        combinable (bool | None | Unset): Default false.
         description (None | str | Unset):
         lock_ttl_seconds (int | None | Unset):  Default: 300.
         max_coupons_per_user (int | None | Unset):
@@ -33,6 +35,7 @@ class CreateBook:
         max_total_redemptions (int | None | Unset):
         metadata (CreateBookMetadataType0 | None | Unset):
         requires_assignment (bool | None | Unset):  Default: True.
+        reward (None | Reward | Unset):
         status (BookStatus | None | Unset):
         valid_from (datetime.datetime | None | Unset):
         valid_until (datetime.datetime | None | Unset):
@@ -40,6 +43,7 @@ class CreateBook:
 
     name: str
     code_pattern: CreateBookCodePatternType0 | None | Unset = UNSET
+    combinable: bool | None | Unset = UNSET
     description: None | str | Unset = UNSET
     lock_ttl_seconds: int | None | Unset = 300
     max_coupons_per_user: int | None | Unset = UNSET
@@ -48,6 +52,7 @@ class CreateBook:
     max_total_redemptions: int | None | Unset = UNSET
     metadata: CreateBookMetadataType0 | None | Unset = UNSET
     requires_assignment: bool | None | Unset = True
+    reward: None | Reward | Unset = UNSET
     status: BookStatus | None | Unset = UNSET
     valid_from: datetime.datetime | None | Unset = UNSET
     valid_until: datetime.datetime | None | Unset = UNSET
@@ -56,6 +61,7 @@ class CreateBook:
     def to_dict(self) -> dict[str, Any]:
         from ..models.create_book_code_pattern_type_0 import CreateBookCodePatternType0
         from ..models.create_book_metadata_type_0 import CreateBookMetadataType0
+        from ..models.reward import Reward
 
         name = self.name
 
@@ -66,6 +72,12 @@ class CreateBook:
             code_pattern = self.code_pattern.to_dict()
         else:
             code_pattern = self.code_pattern
+
+        combinable: bool | None | Unset
+        if isinstance(self.combinable, Unset):
+            combinable = UNSET
+        else:
+            combinable = self.combinable
 
         description: None | str | Unset
         if isinstance(self.description, Unset):
@@ -117,6 +129,14 @@ class CreateBook:
         else:
             requires_assignment = self.requires_assignment
 
+        reward: dict[str, Any] | None | Unset
+        if isinstance(self.reward, Unset):
+            reward = UNSET
+        elif isinstance(self.reward, Reward):
+            reward = self.reward.to_dict()
+        else:
+            reward = self.reward
+
         status: None | str | Unset
         if isinstance(self.status, Unset):
             status = UNSET
@@ -150,6 +170,8 @@ class CreateBook:
         )
         if code_pattern is not UNSET:
             field_dict["code_pattern"] = code_pattern
+        if combinable is not UNSET:
+            field_dict["combinable"] = combinable
         if description is not UNSET:
             field_dict["description"] = description
         if lock_ttl_seconds is not UNSET:
@@ -166,6 +188,8 @@ class CreateBook:
             field_dict["metadata"] = metadata
         if requires_assignment is not UNSET:
             field_dict["requires_assignment"] = requires_assignment
+        if reward is not UNSET:
+            field_dict["reward"] = reward
         if status is not UNSET:
             field_dict["status"] = status
         if valid_from is not UNSET:
@@ -179,6 +203,7 @@ class CreateBook:
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
         from ..models.create_book_code_pattern_type_0 import CreateBookCodePatternType0
         from ..models.create_book_metadata_type_0 import CreateBookMetadataType0
+        from ..models.reward import Reward
 
         d = dict(src_dict)
         name = d.pop("name")
@@ -199,6 +224,15 @@ class CreateBook:
             return cast(CreateBookCodePatternType0 | None | Unset, data)
 
         code_pattern = _parse_code_pattern(d.pop("code_pattern", UNSET))
+
+        def _parse_combinable(data: object) -> bool | None | Unset:
+            if data is None:
+                return data
+            if isinstance(data, Unset):
+                return data
+            return cast(bool | None | Unset, data)
+
+        combinable = _parse_combinable(d.pop("combinable", UNSET))
 
         def _parse_description(data: object) -> None | str | Unset:
             if data is None:
@@ -280,6 +314,23 @@ class CreateBook:
 
         requires_assignment = _parse_requires_assignment(d.pop("requires_assignment", UNSET))
 
+        def _parse_reward(data: object) -> None | Reward | Unset:
+            if data is None:
+                return data
+            if isinstance(data, Unset):
+                return data
+            try:
+                if not isinstance(data, dict):
+                    raise TypeError()
+                reward_type_1 = Reward.from_dict(data)
+
+                return reward_type_1
+            except (TypeError, ValueError, AttributeError, KeyError):
+                pass
+            return cast(None | Reward | Unset, data)
+
+        reward = _parse_reward(d.pop("reward", UNSET))
+
         def _parse_status(data: object) -> BookStatus | None | Unset:
             if data is None:
                 return data
@@ -334,6 +385,7 @@ class CreateBook:
         create_book = cls(
             name=name,
             code_pattern=code_pattern,
+            combinable=combinable,
             description=description,
             lock_ttl_seconds=lock_ttl_seconds,
             max_coupons_per_user=max_coupons_per_user,
@@ -342,6 +394,7 @@ class CreateBook:
             max_total_redemptions=max_total_redemptions,
             metadata=metadata,
             requires_assignment=requires_assignment,
+            reward=reward,
             status=status,
             valid_from=valid_from,
             valid_until=valid_until,

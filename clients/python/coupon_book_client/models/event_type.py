@@ -14,6 +14,7 @@ class EventType(StrEnum):
     COUPON_REDEEMED = "coupon.redeemed"
     COUPON_UNASSIGNED = "coupon.unassigned"
     COUPON_UNLOCKED = "coupon.unlocked"
+    COUPON_UPDATED = "coupon.updated"
     COUPON_VOIDED = "coupon.voided"
     REDEMPTION_REVERSED = "redemption.reversed"
 

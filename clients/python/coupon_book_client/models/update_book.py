@@ -11,6 +11,7 @@ from ..models.book_status import BookStatus
 from ..types import UNSET, Unset
 
 if TYPE_CHECKING:
+    from ..models.reward import Reward
     from ..models.update_book_code_pattern_type_0 import UpdateBookCodePatternType0
     from ..models.update_book_metadata_type_0 import UpdateBookMetadataType0
 
@@ -24,6 +25,7 @@ class UpdateBook:
 
     Attributes:
         code_pattern (None | Unset | UpdateBookCodePatternType0):
+        combinable (bool | None | Unset):
         description (None | str | Unset):
         lock_ttl_seconds (int | None | Unset):
         max_coupons_per_user (int | None | Unset):
@@ -33,12 +35,14 @@ class UpdateBook:
         metadata (None | Unset | UpdateBookMetadataType0):
         name (None | str | Unset):
         requires_assignment (bool | None | Unset):
+        reward (None | Reward | Unset):
         status (BookStatus | None | Unset):
         valid_from (datetime.datetime | None | Unset):
         valid_until (datetime.datetime | None | Unset):
     """
 
     code_pattern: None | Unset | UpdateBookCodePatternType0 = UNSET
+    combinable: bool | None | Unset = UNSET
     description: None | str | Unset = UNSET
     lock_ttl_seconds: int | None | Unset = UNSET
     max_coupons_per_user: int | None | Unset = UNSET
@@ -48,12 +52,14 @@ class UpdateBook:
     metadata: None | Unset | UpdateBookMetadataType0 = UNSET
     name: None | str | Unset = UNSET
     requires_assignment: bool | None | Unset = UNSET
+    reward: None | Reward | Unset = UNSET
     status: BookStatus | None | Unset = UNSET
     valid_from: datetime.datetime | None | Unset = UNSET
     valid_until: datetime.datetime | None | Unset = UNSET
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
+        from ..models.reward import Reward
         from ..models.update_book_code_pattern_type_0 import UpdateBookCodePatternType0
         from ..models.update_book_metadata_type_0 import UpdateBookMetadataType0
 
@@ -64,6 +70,12 @@ class UpdateBook:
             code_pattern = self.code_pattern.to_dict()
         else:
             code_pattern = self.code_pattern
+
+        combinable: bool | None | Unset
+        if isinstance(self.combinable, Unset):
+            combinable = UNSET
+        else:
+            combinable = self.combinable
 
         description: None | str | Unset
         if isinstance(self.description, Unset):
@@ -121,6 +133,14 @@ class UpdateBook:
         else:
             requires_assignment = self.requires_assignment
 
+        reward: dict[str, Any] | None | Unset
+        if isinstance(self.reward, Unset):
+            reward = UNSET
+        elif isinstance(self.reward, Reward):
+            reward = self.reward.to_dict()
+        else:
+            reward = self.reward
+
         status: None | str | Unset
         if isinstance(self.status, Unset):
             status = UNSET
@@ -150,6 +170,8 @@ class UpdateBook:
         field_dict.update({})
         if code_pattern is not UNSET:
             field_dict["code_pattern"] = code_pattern
+        if combinable is not UNSET:
+            field_dict["combinable"] = combinable
         if description is not UNSET:
             field_dict["description"] = description
         if lock_ttl_seconds is not UNSET:
@@ -168,6 +190,8 @@ class UpdateBook:
             field_dict["name"] = name
         if requires_assignment is not UNSET:
             field_dict["requires_assignment"] = requires_assignment
+        if reward is not UNSET:
+            field_dict["reward"] = reward
         if status is not UNSET:
             field_dict["status"] = status
         if valid_from is not UNSET:
@@ -179,6 +203,7 @@ class UpdateBook:
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
+        from ..models.reward import Reward
         from ..models.update_book_code_pattern_type_0 import UpdateBookCodePatternType0
         from ..models.update_book_metadata_type_0 import UpdateBookMetadataType0
 
@@ -200,6 +225,15 @@ class UpdateBook:
             return cast(None | Unset | UpdateBookCodePatternType0, data)
 
         code_pattern = _parse_code_pattern(d.pop("code_pattern", UNSET))
+
+        def _parse_combinable(data: object) -> bool | None | Unset:
+            if data is None:
+                return data
+            if isinstance(data, Unset):
+                return data
+            return cast(bool | None | Unset, data)
+
+        combinable = _parse_combinable(d.pop("combinable", UNSET))
 
         def _parse_description(data: object) -> None | str | Unset:
             if data is None:
@@ -290,6 +324,23 @@ class UpdateBook:
 
         requires_assignment = _parse_requires_assignment(d.pop("requires_assignment", UNSET))
 
+        def _parse_reward(data: object) -> None | Reward | Unset:
+            if data is None:
+                return data
+            if isinstance(data, Unset):
+                return data
+            try:
+                if not isinstance(data, dict):
+                    raise TypeError()
+                reward_type_1 = Reward.from_dict(data)
+
+                return reward_type_1
+            except (TypeError, ValueError, AttributeError, KeyError):
+                pass
+            return cast(None | Reward | Unset, data)
+
+        reward = _parse_reward(d.pop("reward", UNSET))
+
         def _parse_status(data: object) -> BookStatus | None | Unset:
             if data is None:
                 return data
@@ -343,6 +394,7 @@ class UpdateBook:
 
         update_book = cls(
             code_pattern=code_pattern,
+            combinable=combinable,
             description=description,
             lock_ttl_seconds=lock_ttl_seconds,
             max_coupons_per_user=max_coupons_per_user,
@@ -352,6 +404,7 @@ class UpdateBook:
             metadata=metadata,
             name=name,
             requires_assignment=requires_assignment,
+            reward=reward,
             status=status,
             valid_from=valid_from,
             valid_until=valid_until,

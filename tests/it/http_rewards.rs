@@ -1,0 +1,252 @@
+//! Rewards on books and codes, a code's own dates and metadata, and
+//! `PATCH /v1/coupons/{code}`, over real HTTP.
+
+use crate::common::*;
+use serde_json::{Value, json};
+
+async fn book(s: &Server, extra: Value) -> String {
+    let mut body = json!({"name": "rewards", "status": "active", "requires_assignment": false});
+    if let (Some(obj), Some(extra)) = (body.as_object_mut(), extra.as_object()) {
+        obj.extend(extra.clone());
+    }
+    let (status, book) = s.post("/v1/books", body).await;
+    assert_eq!(status, 201, "{book}");
+    book["id"].as_str().unwrap_or_default().to_string()
+}
+
+#[tokio::test]
+async fn a_book_keeps_its_reward_and_combinable() {
+    let s = Server::start().await;
+    let reward = json!({"type": "percent_off", "percent_off": 19.99, "currency": "EUR",
+                        "max_discount": 2000, "min_order_amount": 5000,
+                        "applies_to_skus": ["SKU-1"], "label": "19.99% off"});
+    let book_id = book(&s, json!({"reward": reward, "combinable": true})).await;
+    let got = s.book(&book_id).await;
+    assert_eq!(got["reward"]["percent_off"], json!(19.99));
+    assert_eq!(got["reward"]["type"], "percent_off");
+    assert_eq!(got["reward"]["applies_to_skus"], json!(["SKU-1"]));
+    assert_eq!(got["reward"]["label"], "19.99% off");
+    assert_eq!(got["combinable"], true);
+
+    let patched = s
+        .patch(
+            &format!("/v1/books/{book_id}"),
+            json!({"reward": {"type": "free_shipping"}, "combinable": false}),
+        )
+        .await;
+    assert_eq!(patched.0, 200, "{}", patched.1);
+    assert_eq!(patched.1["reward"]["type"], "free_shipping");
+    assert_eq!(patched.1["combinable"], false);
+    let cleared = s
+        .patch(&format!("/v1/books/{book_id}"), json!({"reward": null}))
+        .await;
+    assert_eq!(cleared.1["reward"], Value::Null);
+
+    // A new book carries no reward and is not combinable.
+    let plain = book(&s, json!({})).await;
+    let got = s.book(&plain).await;
+    assert_eq!(
+        (got["reward"].clone(), got["combinable"].clone()),
+        (Value::Null, json!(false))
+    );
+}
+
+#[tokio::test]
+async fn malformed_rewards_are_refused_with_their_field() {
+    let s = Server::start().await;
+    let cases = [
+        (
+            json!({"type": "percent_off", "percent_off": 100.001}),
+            "reward.percent_off",
+        ),
+        (
+            json!({"type": "percent_off", "percent_off": 12.345}),
+            "reward.percent_off",
+        ),
+        (
+            json!({"type": "percent_off", "percent_off": 0}),
+            "reward.percent_off",
+        ),
+        (
+            json!({"type": "amount_off", "amount_off": 500}),
+            "reward.currency",
+        ),
+        (
+            json!({"type": "amount_off", "amount_off": -5, "currency": "EUR"}),
+            "reward.amount_off",
+        ),
+        (
+            json!({"type": "amount_off", "amount_off": 5, "currency": "eur"}),
+            "reward.currency",
+        ),
+        (json!({"type": "bogus"}), "reward.type"),
+        (
+            json!({"type": "custom", "label": "x".repeat(201)}),
+            "reward.label",
+        ),
+        (
+            json!({"type": "free_shipping", "applies_to_skus": []}),
+            "reward.applies_to_skus",
+        ),
+        (json!("ten percent"), "reward"),
+    ];
+    for (reward, field) in &cases {
+        let got = s
+            .post("/v1/books", json!({"name": "bad", "reward": reward}))
+            .await;
+        assert_invalid(&got, field);
+    }
+    let book_id = book(&s, json!({"reward": {"type": "custom", "label": "a mug"}})).await;
+    for (reward, field) in &cases {
+        let got = s
+            .patch(&format!("/v1/books/{book_id}"), json!({"reward": reward}))
+            .await;
+        assert_invalid(&got, field);
+    }
+    assert_eq!(s.book(&book_id).await["reward"]["label"], "a mug");
+}
+
+#[tokio::test]
+async fn codes_added_as_objects_keep_their_data() {
+    let s = Server::start().await;
+    let book_id = book(&s, json!({})).await;
+    let codes = unique_codes("OBJ", 3);
+    let later = "2099-01-01T00:00:00Z";
+    let (status, job) = s
+        .post(
+            &format!("/v1/books/{book_id}/codes"),
+            json!({"codes": [
+                {"code": codes[0].to_lowercase(), "starts_at": later,
+                 "metadata": {"tier": "gold"},
+                 "reward": {"type": "amount_off", "amount_off": 1000, "currency": "EUR"}},
+                {"code": codes[1], "expires_at": "2000-01-01T00:00:00Z"},
+                codes[2],
+            ]}),
+        )
+        .await;
+    assert_eq!(status, 201, "{job}");
+    assert_eq!(job["inserted"], 3);
+    let first = s.coupon(&codes[0]).await;
+    assert_eq!(ts(&first["starts_at"]), ts(&json!(later)));
+    assert_eq!(first["metadata"], json!({"tier": "gold"}));
+    assert_eq!(first["reward"]["amount_off"], 1000);
+    assert_eq!(first["expires_at"], Value::Null);
+    let last = s.coupon(&codes[2]).await;
+    for field in ["starts_at", "expires_at", "metadata", "reward"] {
+        assert_eq!(last[field], Value::Null, "{field} of a plain code");
+    }
+
+    // Outside a code's own window: 409 coupon_not_valid_now, and validate says why.
+    assert_error(
+        &s.redeem(&codes[0], "u1").await,
+        409,
+        "coupon_not_valid_now",
+    );
+    assert_error(&s.lock(&codes[1], "u1").await, 409, "coupon_not_valid_now");
+    let (_, validation) = s
+        .post(
+            &format!("/v1/coupons/{}/validate", enc(&codes[1])),
+            json!({"user_id": "u1"}),
+        )
+        .await;
+    assert_eq!(validation["valid"], false);
+    assert_eq!(validation["reason"], "coupon_not_valid_now");
+    assert_eq!(s.redeem(&codes[2], "u1").await.0, 201);
+
+    // A bad entry names its field, and no code of the request is stored.
+    let more = unique_codes("OBJ", 2);
+    let bad_entries = [
+        (
+            json!({"code": more[0], "metadata": [1, 2]}),
+            "codes[1].metadata",
+        ),
+        (
+            json!({"code": more[0], "reward": {"type": "percent_off"}}),
+            "codes[1].reward.percent_off",
+        ),
+        (
+            json!({"code": more[0], "starts_at": "tomorrow"}),
+            "codes[1].starts_at",
+        ),
+        (json!({"code": more[0], "colour": "red"}), "codes[1].colour"),
+        (json!({"starts_at": later}), "codes[1].code"),
+    ];
+    for (entry, field) in bad_entries {
+        let got = s
+            .post(
+                &format!("/v1/books/{book_id}/codes"),
+                json!({"codes": [more[1], entry]}),
+            )
+            .await;
+        assert_invalid(&got, field);
+    }
+    assert_eq!(s.get(&format!("/v1/coupons/{}", more[1])).await.0, 404);
+}
+
+#[tokio::test]
+async fn a_coupon_is_patched_and_its_window_decides() {
+    let s = Server::start().await;
+    let book_id = book(
+        &s,
+        json!({"reward": {"type": "percent_off", "percent_off": 10}}),
+    )
+    .await;
+    let codes = unique_codes("PATCH", 1);
+    s.add_codes(&book_id, &codes).await;
+    let path = format!("/v1/coupons/{}", codes[0].to_lowercase());
+
+    let (status, coupon) = s
+        .patch(
+            &path,
+            json!({"expires_at": "2000-01-01T00:00:00Z", "metadata": {"note": "vip"},
+                   "reward": {"type": "amount_off", "amount_off": 250, "currency": "USD"}}),
+        )
+        .await;
+    assert_eq!(status, 200, "{coupon}");
+    assert_eq!(coupon["metadata"]["note"], "vip");
+    assert_eq!(coupon["reward"]["currency"], "USD");
+    assert_eq!(coupon["status"], "available");
+    assert_error(
+        &s.redeem(&codes[0], "u1").await,
+        409,
+        "coupon_not_valid_now",
+    );
+
+    // Bad fields are refused, for an unknown code too, and change nothing.
+    for (body, field) in [
+        (json!({"expires_at": 5}), "expires_at"),
+        (json!({"metadata": "text"}), "metadata"),
+        (json!({"metadata": {"k": "x".repeat(5000)}}), "metadata"),
+        (
+            json!({"reward": {"type": "percent_off", "percent_off": 101}}),
+            "reward.percent_off",
+        ),
+        (
+            json!({"starts_at": "2030-01-02T00:00:00Z", "expires_at": "2030-01-01T00:00:00Z"}),
+            "expires_at",
+        ),
+    ] {
+        assert_invalid(&s.patch(&path, body.clone()).await, field);
+        assert_invalid(&s.patch("/v1/coupons/NOPE-NOPE", body).await, field);
+    }
+    assert_error(
+        &s.patch("/v1/coupons/NOPE-NOPE", json!({})).await,
+        404,
+        "coupon_not_found",
+    );
+    assert_eq!(s.coupon(&codes[0]).await, coupon);
+
+    let (status, cleared) = s.patch(&path, json!({"expires_at": null})).await;
+    assert_eq!(status, 200);
+    assert_eq!(cleared["expires_at"], Value::Null);
+    assert_eq!(
+        cleared["metadata"]["note"], "vip",
+        "fields not named are kept"
+    );
+    assert_eq!(s.redeem(&codes[0], "u1").await.0, 201);
+
+    let (_, events) = s
+        .get(&format!("/v1/events?type=coupon.updated&code={}", codes[0]))
+        .await;
+    assert_eq!(data(&events).len(), 2, "{events}");
+}
