@@ -1,7 +1,7 @@
 // coupon-book admin console: the books list and a book's page (charts, jobs, codes).
 
 import { parsePattern, sampleCode, maxCount, formatBig, CHARSETS, PatternError } from './pattern.js';
-import { view, h, put, fill, s, num, pad, fmtTime, nextId, toast, badge, tableWrap, ApiError, api, enc, field, fieldFor, onSubmit, wholeNumber, textOrNull, timeOrNull, toLocalInput, errorBox } from './lib.js';
+import { view, h, put, fill, s, num, pad, fmtTime, nextId, toast, badge, tableWrap, ApiError, api, enc, field, fieldFor, onSubmit, wholeNumber, textOrNull, timeOrNull, toLocalInput, errorBox, rewardSummary, rewardFields, rewardOrNull } from './lib.js';
 import { onLeave, every, title } from './console.js';
 
 // ---------------------------------------------------------------- books list
@@ -24,7 +24,9 @@ function bookFields(book) {
       field({ label: 'Valid from (UTC)', name: 'valid_from', type: 'datetime-local', value: toLocalInput(b.valid_from) }),
       field({ label: 'Valid until (UTC)', name: 'valid_until', type: 'datetime-local', value: toLocalInput(b.valid_until) }),
       field({ label: 'Lock time-to-live (s)', name: 'lock_ttl_seconds', value: b.lock_ttl_seconds ?? 300, attrs: { inputmode: 'numeric' } })),
-    field({ label: 'Codes must be assigned before use', name: 'requires_assignment', type: 'checkbox', value: book ? b.requires_assignment : true }));
+    field({ label: 'Codes must be assigned before use', name: 'requires_assignment', type: 'checkbox', value: book ? b.requires_assignment : true }),
+    field({ label: 'Combinable: its codes may share an order with other codes', name: 'combinable', type: 'checkbox', value: Boolean(b.combinable) }),
+    rewardFields(b.reward ?? null));
   return fields;
 }
 
@@ -40,6 +42,8 @@ function bookBody(data, creating) {
     valid_until: timeOrNull(data, 'valid_until'),
     lock_ttl_seconds: wholeNumber(data, 'lock_ttl_seconds') ?? 300,
     requires_assignment: data.get('requires_assignment') === 'on',
+    combinable: data.get('combinable') === 'on',
+    reward: rewardOrNull(data),
   };
   if (creating) body.status = data.get('status') || 'draft';
   return body;
@@ -105,6 +109,22 @@ function statusActions(book, after) {
   return buttons;
 }
 
+/** A book's edit form; `done(updated)` after a save, `done(null)` on Cancel. */
+function editBookForm(book, done) {
+  return onSubmit(
+    h('form.card', { novalidate: true, 'aria-label': `Edit ${book.name}` },
+      h('h2', `Edit “${book.name}”`),
+      bookFields(book),
+      h('div.actions',
+        h('button', { type: 'submit' }, 'Save'),
+        h('button.secondary', { type: 'button', onclick: () => done(null) }, 'Cancel'))),
+    async (data) => {
+      const updated = await api(`/v1/books/${enc(book.id)}`, { method: 'PATCH', json: bookBody(data, false) });
+      toast(`Saved "${updated.name}"`);
+      done(updated);
+    });
+}
+
 function alertNear(err) {
   const box = view.querySelector('.page-error') || view.appendChild(h('p.form-error.page-error', { role: 'alert' }));
   box.textContent = `${err.message} (${err.code})`;
@@ -129,19 +149,10 @@ function booksView() {
   const details = h('details.create', h('summary', 'New book'), createForm);
 
   function edit(book) {
-    const form = onSubmit(
-      h('form.card', { novalidate: true, 'aria-label': `Edit ${book.name}` },
-        h('h2', `Edit “${book.name}”`),
-        bookFields(book),
-        h('div.actions',
-          h('button', { type: 'submit' }, 'Save'),
-          h('button.secondary', { type: 'button', onclick: () => fill(editSlot) }, 'Cancel'))),
-      async (data) => {
-        const updated = await api(`/v1/books/${enc(book.id)}`, { method: 'PATCH', json: bookBody(data, false) });
-        toast(`Saved "${updated.name}"`);
-        fill(editSlot);
-        load();
-      });
+    const form = editBookForm(book, (updated) => {
+      fill(editSlot);
+      if (updated) load();
+    });
     fill(editSlot, form);
     form.querySelector('input').focus();
   }
@@ -555,6 +566,7 @@ function codesList(book) {
 
 function bookView(bookId) {
   const header = h('div', h('p', 'Loading…'));
+  const editSlot = h('div');
   const countsBox = h('section.card', { 'aria-labelledby': 'counts-title' }, h('h2#counts-title', 'Codes by status'), h('div.counts-slot'));
   const chartBox = h('section.card', { 'aria-labelledby': 'chart-title' });
   const usersBox = h('section.card', { 'aria-labelledby': 'users-title' });
@@ -590,7 +602,11 @@ function bookView(bookId) {
       book.description && h('p', book.description),
       h('p.meta', h('span.mono', book.id), ' · ', validity(book), ' · ',
         `${book.max_redemptions_per_coupon ?? '∞'} redemption(s) per code · budget ${book.max_total_redemptions === null ? 'unlimited' : num(book.max_total_redemptions)} · ${book.requires_assignment ? 'assignment required' : 'no assignment needed'} · locks ${book.lock_ttl_seconds} s`),
-      h('div.actions', statusActions(book, refresh), exportButton, h('button.secondary', { type: 'button', onclick: refresh }, 'Refresh'),
+      h('p.meta', 'Reward: ', h('strong', { 'data-book-reward': book.reward ? book.reward.type : 'none' }, rewardSummary(book.reward)), ' · ',
+        h('span', { 'data-combinable': String(Boolean(book.combinable)) }, book.combinable ? 'combinable with other codes' : 'not combinable with other codes')),
+      h('div.actions', statusActions(book, refresh),
+        book.status !== 'archived' && h('button.secondary', { type: 'button', onclick: edit, 'aria-label': `Edit ${book.name}` }, 'Edit'),
+        exportButton, h('button.secondary', { type: 'button', onclick: refresh }, 'Refresh'),
         h('a', { href: `#/events?book_id=${enc(book.id)}` }, 'Events of this book')));
     if (had) header.querySelector('h1').focus();
     fill(countsBox.querySelector('.counts-slot'), countsBar(book.counts));
@@ -621,7 +637,16 @@ function bookView(bookId) {
     jobsBox.prepend(jobPanel(job, () => refresh()));
   }
 
-  put(header, countsBox, chartBox, usersBox);
+  function edit() {
+    const form = editBookForm(book, (updated) => {
+      fill(editSlot);
+      if (updated) refresh();
+    });
+    fill(editSlot, form);
+    form.querySelector('input').focus();
+  }
+
+  put(header, editSlot, countsBox, chartBox, usersBox);
   loadBook().then((ok) => {
     if (!ok) return;
     codes = codesList(book);

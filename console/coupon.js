@@ -1,8 +1,65 @@
 // coupon-book admin console: a coupon's page.
 
-import { h, put, fill, fmtTimeEl, duration, toast, badge, tableWrap, ApiError, api, enc, field, showError, onSubmit, errorBox } from './lib.js';
+import { h, put, fill, fmtTimeEl, duration, toast, badge, tableWrap, ApiError, api, enc, field, showError, onSubmit, timeOrNull, toLocalInput, errorBox, rewardSummary, rewardFields, rewardOrNull, sameReward } from './lib.js';
 import { alertNear } from './books.js';
 import { onLeave, route, title } from './console.js';
+
+// ---------------------------------------------------------------- a code's own data
+
+/** The form that sets or clears a code's own dates, metadata and reward. Sends only
+ * what changed (a date the form shows to the minute stays exact when left alone);
+ * `done(updated)` after a save, `done(null)` on Cancel or when nothing changed. */
+function detailsForm(c, done) {
+  const metadataText = c.metadata ? JSON.stringify(c.metadata, null, 2) : '';
+  const form = h('form.card', { novalidate: true, 'aria-labelledby': 'details-title' },
+    h('h2#details-title', 'Edit dates, metadata and reward'),
+    h('p.meta', 'An empty field clears the code’s own value: the book’s window and reward then apply.'),
+    h('div.grid',
+      field({ label: 'Starts at (UTC)', name: 'starts_at', type: 'datetime-local', value: toLocalInput(c.starts_at), hint: 'Empty: from the book’s start' }),
+      field({ label: 'Expires at (UTC)', name: 'expires_at', type: 'datetime-local', value: toLocalInput(c.expires_at), hint: 'Empty: until the book’s end' })),
+    field({ label: 'Metadata (JSON object)', name: 'metadata', type: 'textarea', value: metadataText, hint: 'At most 4 KiB, like {"campaign": "spring"}; empty = none', attrs: { rows: 5, spellcheck: 'false' } }),
+    rewardFields(c.reward, 'none: the book’s reward applies'),
+    h('div.actions',
+      h('button', { type: 'submit' }, 'Save'),
+      h('button.secondary', { type: 'button', onclick: () => done(null) }, 'Cancel')));
+  return onSubmit(form, async (data) => {
+    const patch = {};
+    for (const name of ['starts_at', 'expires_at']) {
+      const value = timeOrNull(data, name);
+      if (String(data.get(name) ?? '') !== toLocalInput(c[name])) patch[name] = value;
+    }
+    const text = String(data.get('metadata') ?? '').trim();
+    let metadata = null;
+    if (text !== '') {
+      try {
+        metadata = JSON.parse(text);
+      } catch (err) {
+        throw new ApiError(0, 'invalid_json', `metadata is not valid JSON: ${err.message}`, 'metadata');
+      }
+      if (metadata === null || typeof metadata !== 'object' || Array.isArray(metadata)) {
+        throw new ApiError(0, 'invalid_request', 'metadata must be a JSON object, like {"campaign": "spring"}', 'metadata');
+      }
+    }
+    if (JSON.stringify(metadata) !== JSON.stringify(c.metadata ?? null)) patch.metadata = metadata;
+    const reward = rewardOrNull(data);
+    if (!sameReward(reward, c.reward)) patch.reward = reward;
+    if (!Object.keys(patch).length) {
+      toast('Nothing changed');
+      done(null);
+      return;
+    }
+    const updated = await api(`/v1/coupons/${enc(c.code)}`, { method: 'PATCH', json: patch });
+    toast(`${updated.code} saved`);
+    done(updated);
+  });
+}
+
+/** The code's own window against now: null inside it (or without one). */
+function ownWindow(c, now = Date.now()) {
+  if (c.starts_at && now < Date.parse(c.starts_at)) return 'not-yet';
+  if (c.expires_at && now >= Date.parse(c.expires_at)) return 'ended';
+  return null;
+}
 
 // ---------------------------------------------------------------- coupon page
 
@@ -25,7 +82,8 @@ function couponView(code) {
   }
   const details = h('section.card', { 'aria-labelledby': 'coupon-title' }, h('p', 'Loading…'));
   const redemptions = h('section.card', { 'aria-labelledby': 'red-title' });
-  put(details, redemptions);
+  const editSlot = h('div');
+  put(details, editSlot, redemptions);
   let countdownTimer = null;
   onLeave(() => clearInterval(countdownTimer));
 
@@ -63,7 +121,14 @@ function couponView(code) {
     countdownTimer = setInterval(tick, 1000);
 
     const bookLink = h('a', { href: `#/books/${enc(c.book_id)}`, title: c.book_id }, c.book_id);
-    api(`/v1/books/${enc(c.book_id)}`).then((b) => { bookLink.textContent = b.name; }).catch(() => {});
+    const reward = h('dd', { 'data-reward': c.reward ? 'coupon' : 'book' });
+    if (c.reward) fill(reward, rewardSummary(c.reward), h('br'), h('small', 'its own: overrides the book’s'));
+    else fill(reward, 'the book’s reward applies', h('br'), h('small', { 'data-book-reward': '' }, '…'));
+    api(`/v1/books/${enc(c.book_id)}`).then((b) => {
+      bookLink.textContent = b.name;
+      const bookReward = reward.querySelector('[data-book-reward]');
+      if (bookReward) bookReward.textContent = b.reward ? rewardSummary(b.reward) : 'the book has none';
+    }).catch(() => {});
     const assignForm = onSubmit(
       h('form.inline', { novalidate: true, 'aria-label': 'Assign to a user' },
         field({ label: 'Assign to user', name: 'user_id', value: '' }),
@@ -78,6 +143,7 @@ function couponView(code) {
     if (c.assigned_to && c.redemption_count === 0 && c.status !== 'voided') {
       actions.append(h('button.secondary', { type: 'button', onclick: () => couponAction('DELETE', 'assignment', 'unassigned') }, 'Unassign'));
     }
+    actions.append(h('button.secondary', { type: 'button', onclick: () => editDetails(c) }, 'Edit dates, metadata and reward'));
     if (c.status !== 'voided') {
       actions.append(h('button.danger', { type: 'button', onclick: () => { if (confirm(`Void ${c.code}? It can never be locked or redeemed again.`)) couponAction('POST', 'void', 'voided'); } }, 'Void'));
     }
@@ -89,10 +155,25 @@ function couponView(code) {
         h('div', h('dt', 'Assigned to'), h('dd', { 'data-assigned': '' }, c.assigned_to ?? 'nobody')),
         h('div', h('dt', 'Redemptions'), h('dd', { 'data-redemptions': '' }, `${c.redemption_count} of ${c.max_redemptions ?? 'unlimited'}`)),
         h('div', h('dt', 'Lock'), lock),
-        h('div', h('dt', 'Created'), h('dd', fmtTimeEl(c.created_at)))),
+        h('div', h('dt', 'Created'), h('dd', fmtTimeEl(c.created_at))),
+        h('div', h('dt', 'Starts'), h('dd', { 'data-starts': c.starts_at ?? '' }, c.starts_at ? fmtTimeEl(c.starts_at) : 'with its book')),
+        h('div', h('dt', 'Expires'), h('dd', { 'data-expires': c.expires_at ?? '' }, c.expires_at ? fmtTimeEl(c.expires_at) : 'with its book')),
+        h('div.wide', h('dt', 'Reward'), reward),
+        h('div.wide', h('dt', 'Metadata'), h('dd', { 'data-metadata': '' }, c.metadata ? h('pre', JSON.stringify(c.metadata, null, 2)) : 'none'))),
+      ownWindow(c) && h('p.warn', { 'data-window': ownWindow(c) },
+        ownWindow(c) === 'ended' ? 'Past its own expiry' : 'Before its own start', ': assign, lock and redeem answer coupon_not_valid_now.'),
       c.status !== 'voided' && !c.assigned_to ? assignForm : null,
       actions,
       h('button.secondary.small', { type: 'button', onclick: load }, 'Refresh'));
+  }
+
+  function editDetails(c) {
+    const form = detailsForm(c, (updated) => {
+      fill(editSlot);
+      if (updated) load();
+    });
+    fill(editSlot, form);
+    form.querySelector('input').focus();
   }
 
   async function couponAction(method, path, verb) {

@@ -17,7 +17,7 @@ function summarize(event) {
 const EVENT_TYPES = [
   'book.created', 'book.updated', 'book.deleted', 'book.codes_added', 'book.exhausted',
   'coupon.assigned', 'coupon.unassigned', 'coupon.locked', 'coupon.unlocked', 'coupon.lock_expired',
-  'coupon.redeemed', 'coupon.voided', 'coupon.deleted', 'redemption.reversed',
+  'coupon.redeemed', 'coupon.voided', 'coupon.deleted', 'coupon.updated', 'redemption.reversed',
 ];
 const EVENT_FILTERS = ['type', 'book_id', 'code', 'user_id'];
 

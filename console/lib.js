@@ -255,10 +255,151 @@ function timeOrNull(data, name) {
 }
 const toLocalInput = (iso) => (iso ? iso.slice(0, 16) : '');
 
+// ---------------------------------------------------------------- rewards
+
+const given = (v) => v !== null && v !== undefined;
+
+/** Decimals of a currency's minor unit (EUR 2, JPY 0, KWD 3); 2 when unknown. */
+function currencyDigits(currency) {
+  try {
+    return new Intl.NumberFormat('en-US', { style: 'currency', currency }).resolvedOptions().maximumFractionDigits;
+  } catch {
+    return 2;
+  }
+}
+
+/** Minor units as typed in a form: 2000, "EUR" -> "20.00"; null -> "". */
+function moneyText(minor, currency) {
+  if (!given(minor)) return '';
+  const d = currencyDigits(currency);
+  const digits = String(minor).padStart(d + 1, '0');
+  return d ? `${digits.slice(0, -d)}.${digits.slice(-d)}` : digits;
+}
+
+/** Minor units in words: 200000, "EUR" -> "2,000.00 EUR". */
+function money(minor, currency) {
+  const [whole, frac] = moneyText(minor, currency).split('.');
+  return `${BigInt(whole).toLocaleString('en-US')}${frac ? `.${frac}` : ''}${currency ? ` ${currency}` : ''}`;
+}
+
+const REWARD_TYPES = [['percent_off', 'percent off'], ['amount_off', 'amount off'], ['free_shipping', 'free shipping'], ['custom', 'custom']];
+/** The reward inputs each type uses: the others are hidden and not sent. */
+const REWARD_INPUTS = {
+  percent_off: ['percent_off', 'max_discount', 'currency', 'min_order_amount', 'applies_to_skus', 'label'],
+  amount_off: ['amount_off', 'currency', 'min_order_amount', 'applies_to_skus', 'label'],
+  free_shipping: ['currency', 'min_order_amount', 'applies_to_skus', 'label'],
+  custom: ['label', 'currency', 'min_order_amount', 'applies_to_skus'],
+};
+const MONEY_INPUTS = { amount_off: 'amount off', max_discount: 'max discount', min_order_amount: 'minimum order' };
+
+/** A reward in words: "15.5% off, max 20.00 EUR, min order 50.00 EUR, SKUs: A, B". */
+function rewardSummary(r) {
+  if (!r) return 'none';
+  const cur = r.currency;
+  const heads = {
+    percent_off: () => `${r.percent_off}% off`,
+    amount_off: () => `${money(r.amount_off, cur)} off`,
+    free_shipping: () => 'free shipping',
+    custom: () => (r.label ? `custom: ${r.label}` : 'custom'),
+  };
+  const parts = [heads[r.type] ? heads[r.type]() : String(r.type)];
+  if (given(r.max_discount)) parts.push(`max ${money(r.max_discount, cur)}`);
+  if (given(r.min_order_amount)) parts.push(`min order ${money(r.min_order_amount, cur)}`);
+  if (r.applies_to_skus && r.applies_to_skus.length) parts.push(`SKUs: ${r.applies_to_skus.join(', ')}`);
+  if (r.label && r.type !== 'custom') parts.push(`label “${r.label}”`);
+  return parts.join(', ');
+}
+
+/** The reward inputs of a form (names "reward.percent_off", … as the API's `field`),
+ * showing only those the chosen type uses. `noneText` names the empty choice. */
+function rewardFields(reward, noneText = 'none') {
+  const r = reward || {};
+  const cur = r.currency ?? null;
+  const box = h('fieldset.field.reward', { 'data-field': 'reward' },
+    h('legend', 'Reward'),
+    h('p.field-error', { 'aria-live': 'polite' }),
+    h('div.grid',
+      field({ label: 'Reward type', name: 'reward.type', type: 'select', value: reward ? r.type : '', options: [['', noneText], ...REWARD_TYPES] }),
+      field({ label: 'Percent off', name: 'reward.percent_off', value: r.percent_off ?? '', hint: 'Above 0, at most 100, 2 decimals: 15.5', attrs: { inputmode: 'decimal' } }),
+      field({ label: 'Amount off', name: 'reward.amount_off', value: moneyText(r.amount_off, cur), hint: 'In the currency: 10.00', attrs: { inputmode: 'decimal' } }),
+      field({ label: 'Max discount', name: 'reward.max_discount', value: moneyText(r.max_discount, cur), hint: 'Cap on the discount; empty = none', attrs: { inputmode: 'decimal' } }),
+      field({ label: 'Currency', name: 'reward.currency', value: cur ?? '', hint: 'ISO 4217 (EUR): needed with an amount', attrs: { maxlength: 3, spellcheck: 'false', autocapitalize: 'characters' } }),
+      field({ label: 'Minimum order', name: 'reward.min_order_amount', value: moneyText(r.min_order_amount, cur), hint: 'Empty = any order', attrs: { inputmode: 'decimal' } }),
+      field({ label: 'Only for SKUs', name: 'reward.applies_to_skus', value: (r.applies_to_skus || []).join(', '), hint: 'Comma-separated; empty = the whole order', attrs: { spellcheck: 'false' } }),
+      field({ label: 'Label', name: 'reward.label', value: r.label ?? '', hint: 'For receipts, up to 200 characters', attrs: { maxlength: 200 } })));
+  const select = box.querySelector('select');
+  const sync = () => {
+    const used = REWARD_INPUTS[select.value] || [];
+    for (const f of box.querySelectorAll('.grid > .field')) {
+      const name = f.dataset.field.replace('reward.', '');
+      if (name !== 'type') f.hidden = !used.includes(name);
+    }
+  };
+  select.addEventListener('change', sync);
+  sync();
+  return box;
+}
+
+/** The reward of a form made by rewardFields, or null for none. */
+function rewardOrNull(data) {
+  const type = data.get('reward.type') || '';
+  if (!type) return null;
+  const currencyText = textOrNull(data, 'reward.currency');
+  const currency = currencyText && currencyText.toUpperCase();
+  const reward = { type };
+  for (const name of REWARD_INPUTS[type] || []) {
+    const key = `reward.${name}`;
+    let value;
+    if (name === 'percent_off') {
+      value = textOrNull(data, key);
+      if (value !== null) {
+        if (!/^\d+(\.\d+)?$/.test(value)) throw new ApiError(0, 'invalid_request', 'percent off must be a number, like 15.5', key);
+        value = Number(value);
+      }
+    } else if (MONEY_INPUTS[name]) {
+      value = amountOrNull(data, key, currency, MONEY_INPUTS[name]);
+    } else if (name === 'currency') {
+      value = currency;
+    } else if (name === 'applies_to_skus') {
+      const skus = String(data.get(key) ?? '').split(/[,\n]/).map((sku) => sku.trim()).filter(Boolean);
+      value = skus.length ? skus : null;
+    } else {
+      value = textOrNull(data, key);
+    }
+    if (value !== null) reward[name] = value;
+  }
+  return reward;
+}
+
+/** "20.00" in `currency` -> 2000 minor units; "" -> null. */
+function amountOrNull(data, name, currency, label) {
+  const text = String(data.get(name) ?? '').trim().replaceAll(',', '');
+  if (text === '') return null;
+  const d = currencyDigits(currency);
+  const m = text.match(/^(\d+)(?:\.(\d*))?$/);
+  const example = d ? `10.${'5'.padEnd(d, '0')}` : '10';
+  if (!m || (m[2] ?? '').length > d) {
+    throw new ApiError(0, 'invalid_request', `${label} must be an amount with at most ${d} decimals${currency ? ` in ${currency}` : ''}, like ${example}`, name);
+  }
+  const minor = Number(m[1] + (m[2] ?? '').padEnd(d, '0'));
+  if (!Number.isSafeInteger(minor)) throw new ApiError(0, 'invalid_request', `${label} is too large`, name);
+  return minor;
+}
+
+/** JSON with sorted keys and no null members, to compare two rewards. */
+function canonical(value) {
+  if (Array.isArray(value)) return value.map(canonical);
+  if (value && typeof value === 'object') {
+    return Object.fromEntries(Object.keys(value).sort().filter((k) => given(value[k])).map((k) => [k, canonical(value[k])]));
+  }
+  return value ?? null;
+}
+const sameReward = (a, b) => JSON.stringify(canonical(a)) === JSON.stringify(canonical(b));
+
 /** An error shown in place of a whole section. */
 function errorBox(err) {
   return h('p.form-error', { role: 'alert' }, err instanceof ApiError ? `${err.message} (${err.code})` : String(err));
 }
 
 
-export { KEY_STORAGE, view, h, put, fill, s, num, pad, fmtTime, fmtTimeEl, duration, nextId, toast, badge, tableWrap, ApiError, getKey, api, enc, field, clearErrors, fieldFor, showError, onSubmit, wholeNumber, textOrNull, timeOrNull, toLocalInput, errorBox };
+export { KEY_STORAGE, view, h, put, fill, s, num, pad, fmtTime, fmtTimeEl, duration, nextId, toast, badge, tableWrap, ApiError, getKey, api, enc, field, clearErrors, fieldFor, showError, onSubmit, wholeNumber, textOrNull, timeOrNull, toLocalInput, errorBox, money, rewardSummary, rewardFields, rewardOrNull, sameReward };

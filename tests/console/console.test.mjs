@@ -97,6 +97,7 @@ function fieldError(scope, name) {
 
 let bookId;
 let code;
+let rewardBookId;
 
 test('the page loads from the binary alone, with a strict policy', async () => {
   const response = await page.goto(`${BASE}/console`);
@@ -341,6 +342,151 @@ test('the book page downloads its redemptions as CSV', async () => {
   assert.equal(reversed[0][3], 'alice');
 });
 
+test('a book with a reward: set in the create form, shown on its page, edited there', async () => {
+  await page.getByRole('link', { name: 'Books', exact: true }).first().click();
+  await page.getByText('New book', { exact: true }).first().click();
+  const form = page.locator('form', { has: page.getByRole('heading', { name: 'New book' }) });
+  await form.getByLabel('Name').fill('Rewards 2026');
+  await form.getByLabel('Status').selectOption('active');
+  await form.getByLabel('Codes must be assigned before use').uncheck();
+  await form.getByLabel(/^Combinable/).check();
+  // Only the inputs the chosen type uses are shown.
+  assert.equal(await form.getByLabel('Percent off').isVisible(), false);
+  await form.getByLabel('Reward type').selectOption('percent_off');
+  await form.getByLabel('Percent off').waitFor();
+  assert.equal(await form.getByLabel('Amount off').isVisible(), false);
+  await form.getByLabel('Percent off').fill('15.5');
+  await form.getByLabel('Max discount').fill('20');
+  // An amount without its currency: the server names reward.currency.
+  await form.getByRole('button', { name: 'Create book' }).click();
+  await fieldError(form, 'reward.currency').filter({ hasText: 'currency is required' }).waitFor();
+  assert.equal(await form.getByLabel('Currency').getAttribute('aria-invalid'), 'true');
+  await form.getByLabel('Currency').fill('eur');
+  await form.getByLabel('Minimum order').fill('50.00');
+  await form.getByLabel('Only for SKUs').fill('A, B');
+  await form.getByRole('button', { name: 'Create book' }).click();
+  await page.getByRole('heading', { name: /Rewards 2026/, level: 1 }).waitFor();
+  rewardBookId = decodeURIComponent(new URL(page.url()).hash.split('/')[2]);
+  assert.equal(await page.locator('[data-book-reward]').textContent(), '15.5% off, max 20.00 EUR, min order 50.00 EUR, SKUs: A, B');
+  assert.equal(await page.locator('[data-combinable]').getAttribute('data-combinable'), 'true');
+  const book = await api('GET', `/v1/books/${rewardBookId}`);
+  assert.deepEqual(book.reward, {
+    type: 'percent_off', percent_off: 15.5, amount_off: null, currency: 'EUR', max_discount: 2000,
+    min_order_amount: 5000, applies_to_skus: ['A', 'B'], label: null,
+  });
+  assert.equal(book.combinable, true);
+
+  // The book page's edit form starts from the book as it is: amounts come back whole.
+  await page.getByRole('button', { name: 'Edit Rewards 2026' }).click();
+  const edit = page.getByRole('form', { name: 'Edit Rewards 2026' });
+  assert.equal(await edit.getByLabel('Max discount').inputValue(), '20.00');
+  assert.equal(await edit.getByLabel('Reward type').inputValue(), 'percent_off');
+  await edit.getByLabel('Label').fill('Spring sale');
+  await edit.screenshot({ path: path.join(SCREENS, 'book-reward-form.png') });
+  await edit.getByLabel(/^Combinable/).uncheck();
+  await edit.getByRole('button', { name: 'Save' }).click();
+  await page.locator('[data-combinable="false"]').waitFor();
+  assert.equal(await edit.count(), 0, 'the form closes after a save');
+  assert.equal(await page.locator('[data-book-reward]').textContent(), '15.5% off, max 20.00 EUR, min order 50.00 EUR, SKUs: A, B, label “Spring sale”');
+  const saved = await api('GET', `/v1/books/${rewardBookId}`);
+  assert.equal(saved.reward.max_discount, 2000);
+  assert.equal(saved.reward.label, 'Spring sale');
+  assert.equal(saved.combinable, false);
+});
+
+test('a code’s own dates, metadata and reward: shown, set and cleared on its page', async () => {
+  await api('POST', `/v1/books/${rewardBookId}/codes`, { codes: ['RW-0001', 'RW-0002'] });
+  await page.goto(`${BASE}/console#/coupons/RW-0001`);
+  await page.getByRole('heading', { name: 'Coupon RW-0001', level: 1 }).waitFor();
+  // No reward of its own: the book's applies, and the page says which it is.
+  await page.locator('[data-reward="book"]', { hasText: /the book’s reward applies\s*15\.5% off, max 20\.00 EUR/ }).waitFor();
+  assert.equal(await page.locator('[data-starts]').textContent(), 'with its book');
+  assert.equal(await page.locator('[data-expires]').textContent(), 'with its book');
+  assert.equal(await page.locator('[data-metadata]').textContent(), 'none');
+
+  await page.getByRole('button', { name: 'Edit dates, metadata and reward' }).click();
+  const form = page.locator('form', { has: page.getByRole('heading', { name: 'Edit dates, metadata and reward' }) });
+  // A percent above 100: the server's message, next to the percent.
+  await form.getByLabel('Reward type').selectOption('percent_off');
+  await form.getByLabel('Percent off').fill('100.5');
+  await form.getByRole('button', { name: 'Save' }).click();
+  await fieldError(form, 'reward.percent_off').filter({ hasText: 'reward.percent_off must be above 0 and at most 100' }).waitFor();
+  assert.equal(await form.getByLabel('Percent off').getAttribute('aria-invalid'), 'true');
+  // Metadata that is not JSON, or not an object: said in the form, nothing sent.
+  const patches = [];
+  const onRequest = (request) => {
+    if (request.method() === 'PATCH') patches.push(request.url());
+  };
+  page.on('request', onRequest);
+  await form.getByLabel('Metadata').fill('{"campaign": spring}');
+  await form.getByRole('button', { name: 'Save' }).click();
+  await fieldError(form, 'metadata').filter({ hasText: 'metadata is not valid JSON' }).waitFor();
+  assert.equal(await form.getByLabel('Metadata').getAttribute('aria-invalid'), 'true');
+  await form.getByLabel('Metadata').fill('["spring"]');
+  await form.getByRole('button', { name: 'Save' }).click();
+  await fieldError(form, 'metadata').filter({ hasText: 'must be a JSON object' }).waitFor();
+  assert.deepEqual(patches, []);
+  // Its own expiry, metadata and a reward of 10.00 EUR off.
+  await form.getByLabel('Metadata').fill('{"campaign": "spring", "tier": 2}');
+  await form.getByLabel('Expires at (UTC)').fill('2030-06-30T12:00');
+  await form.getByLabel('Reward type').selectOption('amount_off');
+  await form.getByLabel('Amount off').fill('10');
+  await form.getByLabel('Currency').fill('EUR');
+  await form.screenshot({ path: path.join(SCREENS, 'coupon-details-form.png') });
+  await form.getByRole('button', { name: 'Save' }).click();
+  await page.locator('[data-reward="coupon"]').waitFor();
+  page.off('request', onRequest);
+  assert.equal(patches.length, 1);
+  assert.equal(await form.count(), 0, 'the form closes after a save');
+  assert.match(await page.locator('[data-reward]').textContent(), /^10\.00 EUR off/);
+  assert.equal(await page.locator('[data-expires]').textContent(), '2030-06-30 12:00 UTC');
+  assert.equal(await page.locator('[data-starts]').textContent(), 'with its book');
+  assert.deepEqual(JSON.parse(await page.locator('[data-metadata] pre').textContent()), { campaign: 'spring', tier: 2 });
+  let coupon = await api('GET', '/v1/coupons/RW-0001');
+  assert.equal(coupon.expires_at, '2030-06-30T12:00:00.000Z');
+  assert.equal(coupon.starts_at, null);
+  assert.deepEqual(coupon.metadata, { campaign: 'spring', tier: 2 });
+  assert.equal(coupon.reward.type, 'amount_off');
+  assert.equal(coupon.reward.amount_off, 1000);
+  assert.equal(coupon.reward.currency, 'EUR');
+
+  // Past its own expiry: the page says so, and the server refuses a lock.
+  await page.getByRole('button', { name: 'Edit dates, metadata and reward' }).click();
+  assert.equal(await form.getByLabel('Amount off').inputValue(), '10.00');
+  await form.getByLabel('Expires at (UTC)').fill('2021-01-01T00:00');
+  await form.getByRole('button', { name: 'Save' }).click();
+  await page.locator('[data-window="ended"]').waitFor();
+  assert.equal(await page.locator('[data-expires]').textContent(), '2021-01-01 00:00 UTC');
+  await assert.rejects(api('POST', '/v1/coupons/RW-0001/lock', { user_id: 'gina' }), /409.*coupon_not_valid_now/);
+
+  // Empty fields clear the code's own values: the book's window and reward apply.
+  await page.getByRole('button', { name: 'Edit dates, metadata and reward' }).click();
+  await form.getByLabel('Expires at (UTC)').fill('');
+  await form.getByLabel('Metadata').fill('');
+  await form.getByLabel('Reward type').selectOption('');
+  await form.getByRole('button', { name: 'Save' }).click();
+  await page.locator('[data-reward="book"]').waitFor();
+  assert.equal(await page.locator('[data-window]').count(), 0);
+  assert.equal(await page.locator('[data-expires]').textContent(), 'with its book');
+  assert.equal(await page.locator('[data-metadata]').textContent(), 'none');
+  coupon = await api('GET', '/v1/coupons/RW-0001');
+  assert.equal(coupon.expires_at, null);
+  assert.equal(coupon.metadata, null);
+  assert.equal(coupon.reward, null);
+
+  // The second code keeps data of its own, for the narrow-screen check below.
+  await api('PATCH', '/v1/coupons/RW-0002', {
+    starts_at: '2026-01-01T00:00:00Z',
+    metadata: { campaign: 'spring', note: 'a rather long note that has to wrap on a narrow screen without a sideways scroll' },
+    reward: { type: 'custom', label: 'Free tote bag with every order over fifty euros', min_order_amount: 5000, currency: 'EUR' },
+  });
+  await page.goto(`${BASE}/console#/coupons/RW-0002`);
+  await page.locator('[data-reward="coupon"]', { hasText: 'custom: Free tote bag with every order over fifty euros, min order 50.00 EUR' }).waitFor();
+  await page.setViewportSize({ width: 1100, height: 900 });
+  await page.screenshot({ path: path.join(SCREENS, 'coupon-details.png'), fullPage: true });
+  await page.setViewportSize({ width: 1280, height: 900 });
+});
+
 test('a book can be paused, edited and archived from the list', async () => {
   await page.getByRole('link', { name: 'Books', exact: true }).first().click();
   await page.getByRole('button', { name: 'Pause Summer 2026' }).click();
@@ -506,7 +652,7 @@ test('keyboard: skip link first, visible focus', async () => {
 
 test('usable at 375 px wide: nothing scrolls the page sideways', async () => {
   await page.setViewportSize({ width: 375, height: 800 });
-  for (const hash of [`#/books/${bookId}`, `#/coupons/${code}`, '#/books', '#/events', '#/webhooks', '#/keys']) {
+  for (const hash of [`#/books/${bookId}`, `#/coupons/${code}`, `#/books/${rewardBookId}`, '#/coupons/RW-0002', '#/books', '#/events', '#/webhooks', '#/keys']) {
     await page.goto(`${BASE}/console${hash}`);
     await page.locator('h1').first().waitFor();
     await page.waitForLoadState('networkidle').catch(() => {});
