@@ -163,6 +163,7 @@ async fn run(options: Options) -> Result<(), String> {
             user_id: format!("user{i}"),
             lock_id: None,
             metadata: Some(json!({"order": i})),
+            order: None,
         };
         store.redeem(request, by()).await.map_err(err)?;
     }
@@ -183,6 +184,7 @@ async fn run(options: Options) -> Result<(), String> {
             user_id: format!("user{i}"),
             lock_id: None,
             metadata: None,
+            order: None,
         };
         let idem = Idempotency {
             caller: "bench".into(),
@@ -220,6 +222,7 @@ async fn run(options: Options) -> Result<(), String> {
             user_id: format!("known{i}"),
             lock_id: None,
             metadata: None,
+            order: None,
         };
         store.redeem(request, by()).await.map_err(err)?;
     }
@@ -257,6 +260,7 @@ async fn run(options: Options) -> Result<(), String> {
             user_id: lock.user_id.clone(),
             lock_id: Some(lock.lock_id.clone()),
             metadata: None,
+            order: None,
         };
         store.redeem(request, by()).await.map_err(err)?;
     }

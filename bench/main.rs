@@ -324,6 +324,7 @@ async fn store_phase(
                     user_id: "bench-user".into(),
                     lock_id: None,
                     metadata: None,
+                    order: None,
                 };
                 let ok = store.redeem(request, by()).await.is_ok();
                 out.latencies.push(started.elapsed());

@@ -106,7 +106,7 @@ done
 COUPON_BOOK_TEST_STORE=dynamodb cargo test --test it "${cargo_args[@]}" -- "${test_args[@]}" \
   http_audit:: http_books:: http_coupons:: http_bad_input:: http_concurrency:: http_ops:: crash:: \
   webhooks:: http_codes:: http_security:: http_redemptions:: http_bulk:: http_keys:: http_book_limits:: \
-  http_rewards:: \
+  http_rewards:: http_checkout:: \
   --skip http_bulk::a_large_bulk_assign_runs_in_the_background \
   --skip http_bulk::bulk_assign_resumes_after_kill9_without_repeating_a_line
 

@@ -144,12 +144,21 @@ impl BookSettings {
 
     /// Whether assign, lock and redeem are allowed at `now`.
     pub fn check_usable(&self, now: Timestamp) -> Result<()> {
+        self.check_active()?;
+        self.check_window(now)
+    }
+
+    pub fn check_active(&self) -> Result<()> {
         if self.status != BookStatus::Active {
             return Err(Error::new(
                 ErrorCode::BookNotActive,
                 format!("the book is {}, not active", self.status.as_str()),
             ));
         }
+        Ok(())
+    }
+
+    pub fn check_window(&self, now: Timestamp) -> Result<()> {
         let too_early = self.valid_from.is_some_and(|from| now < from);
         let too_late = self.valid_until.is_some_and(|until| now >= until);
         if too_early || too_late {

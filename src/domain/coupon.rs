@@ -8,7 +8,7 @@ use utoipa::ToSchema;
 
 use super::book::BookSettings;
 use super::error::{Error, ErrorCode, Result};
-use super::reward::Reward;
+use super::reward::{Discount, Evaluation, Order, OrderReason, Reward, judge_order};
 use super::time::Timestamp;
 
 pub use super::coupon_details::{CodeInput, CouponDetails, UpdateCoupon};
@@ -211,6 +211,9 @@ pub struct Lock {
     pub code: String,
     pub user_id: String,
     pub expires_at: Timestamp,
+    /// What the code takes off the order the lock was asked with (null without one).
+    #[serde(default)]
+    pub discount: Option<Discount>,
 }
 
 /// How long a new or extended lock lives: the TTL the request asked for, else its
@@ -270,6 +273,83 @@ pub struct Redemption {
     pub reversed_at: Option<Timestamp>,
     #[schema(value_type = Option<Object>)]
     pub metadata: Option<Value>,
+    /// The order it was redeemed on, as it was then (null without an order).
+    #[serde(default)]
+    pub order_id: Option<String>,
+    #[serde(default)]
+    pub order_amount: Option<u64>,
+    #[serde(default)]
+    pub currency: Option<String>,
+    /// What it took off that order.
+    #[serde(default)]
+    pub discount: Option<Discount>,
+}
+
+/// The order part of a redemption, as the stores keep it (one JSON value).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Checkout {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub order_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub order_amount: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub currency: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub discount: Option<Discount>,
+}
+
+impl Redemption {
+    /// A new redemption of `code`, on `order` if one was sent.
+    pub fn new(
+        code: &str,
+        book_id: &str,
+        user_id: &str,
+        now: Timestamp,
+        metadata: Option<Value>,
+        order: Option<&Order>,
+        discount: Option<Discount>,
+    ) -> Redemption {
+        Redemption {
+            id: super::ids::new_id("red"),
+            code: code.to_string(),
+            book_id: book_id.to_string(),
+            user_id: user_id.to_string(),
+            status: RedemptionStatus::Redeemed,
+            redeemed_at: now,
+            reversed_at: None,
+            metadata,
+            order_id: order.and_then(|o| o.id.clone()),
+            order_amount: order.map(|o| o.amount),
+            currency: order.map(|o| o.currency.clone()),
+            discount,
+        }
+    }
+
+    /// The stored form of its order part (`None` without an order).
+    pub fn checkout_json(&self) -> Option<String> {
+        let checkout = Checkout {
+            order_id: self.order_id.clone(),
+            order_amount: self.order_amount,
+            currency: self.currency.clone(),
+            discount: self.discount.clone(),
+        };
+        (checkout != Checkout::default())
+            .then(|| serde_json::to_string(&checkout).ok())
+            .flatten()
+    }
+
+    /// The redemption with its stored order part read back.
+    pub fn with_checkout(mut self, stored: Option<&str>) -> Result<Redemption> {
+        if let Some(text) = stored {
+            let checkout: Checkout = serde_json::from_str(text)
+                .map_err(|e| Error::internal(format!("unreadable redemption order: {e}")))?;
+            self.order_id = checkout.order_id;
+            self.order_amount = checkout.order_amount;
+            self.currency = checkout.currency;
+            self.discount = checkout.discount;
+        }
+        Ok(self)
+    }
 }
 
 /// What a user has done in one book, for the per-user limits.
@@ -290,6 +370,8 @@ pub struct UseContext<'a> {
     pub usage: UserUsage,
     pub user_id: &'a str,
     pub now: Timestamp,
+    /// The order the checkout sent, if any.
+    pub order: Option<&'a Order>,
 }
 
 /// How a permitted redemption uses the coupon's reservations.
@@ -310,14 +392,27 @@ pub enum LockPlan {
 }
 
 impl UseContext<'_> {
-    /// The checks shared by lock and redeem, in the contract's order, up to
-    /// `coupon_already_redeemed`.
-    fn check_common(&self) -> Result<u64> {
-        self.book.check_usable(self.now)?;
-        self.coupon.details.check_window(self.now)?;
+    /// The rules every lock and redeem passes first, in the contract's order, each
+    /// on its own so that validate can list all that fail.
+    fn rules(&self) -> [fn(&Self) -> Result<()>; 6] {
+        [
+            |c| c.book.check_active(),
+            |c| c.book.check_window(c.now),
+            |c| c.coupon.details.check_window(c.now),
+            |c| c.check_not_voided(),
+            |c| c.check_assignment(),
+            |c| c.check_remaining().map(|_| ()),
+        ]
+    }
+
+    fn check_not_voided(&self) -> Result<()> {
         if self.coupon.voided {
             return Err(Error::new(ErrorCode::CouponVoided, "the coupon was voided"));
         }
+        Ok(())
+    }
+
+    fn check_assignment(&self) -> Result<()> {
         if self.book.requires_assignment && self.coupon.assigned_to.as_deref() != Some(self.user_id)
         {
             return Err(Error::new(
@@ -325,6 +420,10 @@ impl UseContext<'_> {
                 "the coupon is not assigned to this user",
             ));
         }
+        Ok(())
+    }
+
+    fn check_remaining(&self) -> Result<u64> {
         let remaining = self
             .coupon
             .remaining(self.book.max_redemptions_per_coupon)
@@ -338,11 +437,22 @@ impl UseContext<'_> {
         Ok(remaining)
     }
 
+    /// The checks shared by lock and redeem, in the contract's order, up to
+    /// `coupon_already_redeemed`. An order the reward needs but was not sent is a
+    /// bad request, reported before any of them.
+    fn check_common(&self) -> Result<u64> {
+        self.check_order_given()?;
+        for rule in self.rules() {
+            rule(self)?;
+        }
+        self.check_remaining()
+    }
+
     fn own_lock(&self) -> Option<&Lock> {
         self.live_locks.iter().find(|l| l.user_id == self.user_id)
     }
 
-    fn check_limits(&self) -> Result<()> {
+    fn check_user_limit(&self) -> Result<()> {
         if self
             .book
             .max_redemptions_per_user
@@ -353,6 +463,10 @@ impl UseContext<'_> {
                 "the user has reached this book's redemption limit",
             ));
         }
+        Ok(())
+    }
+
+    fn check_budget(&self) -> Result<()> {
         if self
             .book
             .max_total_redemptions
@@ -366,6 +480,40 @@ impl UseContext<'_> {
         Ok(())
     }
 
+    /// The user limit, the budget, then the order rules: what comes after the locks.
+    fn check_limits(&self) -> Result<()> {
+        self.check_user_limit()?;
+        self.check_budget()?;
+        if let Some(first) = self.order_reasons().first() {
+            return Err(first.error());
+        }
+        Ok(())
+    }
+
+    /// The effective reward judged on the order sent (none sent: nothing to judge).
+    fn evaluation(&self) -> Option<Evaluation> {
+        let reward = self.coupon.effective_reward(self.book)?;
+        Some(reward.evaluate(self.order?))
+    }
+
+    fn order_reasons(&self) -> Vec<OrderReason> {
+        self.evaluation().map(|e| e.reasons).unwrap_or_default()
+    }
+
+    /// A reward with a minimum order or a product scope cannot be judged without one.
+    fn check_order_given(&self) -> Result<()> {
+        match self.order {
+            Some(_) => Ok(()),
+            None => judge_order(self.coupon.effective_reward(self.book), None).map(|_| ()),
+        }
+    }
+
+    /// What the code takes off the order sent, once permitted (null without an order
+    /// or for a custom reward).
+    pub fn discount(&self) -> Option<Discount> {
+        self.evaluation().and_then(|e| e.discount)
+    }
+
     pub fn check_lock(&self) -> Result<LockPlan> {
         let remaining = self.check_common()?;
         let plan = match self.own_lock() {
@@ -375,6 +523,18 @@ impl UseContext<'_> {
         };
         self.check_limits()?;
         Ok(plan)
+    }
+
+    /// How a redemption without a lock is served: an unreserved use, else the user's
+    /// own reservation.
+    fn unreserved(&self, remaining: u64) -> Result<RedeemPlan> {
+        if (self.live_locks.len() as u64) < remaining {
+            return Ok(RedeemPlan::Unreserved);
+        }
+        match self.own_lock() {
+            Some(lock) => Ok(RedeemPlan::ConsumeLock(lock.lock_id.clone())),
+            None => Err(locked_error()),
+        }
     }
 
     /// `lock_id`: the lock the caller presents, if any.
@@ -394,15 +554,34 @@ impl UseContext<'_> {
                     None => return Err(Error::lock_not_found()),
                 }
             }
-            None if (self.live_locks.len() as u64) < remaining => RedeemPlan::Unreserved,
-            // Every use is reserved, but one reservation is this user's own.
-            None => match self.own_lock() {
-                Some(lock) => RedeemPlan::ConsumeLock(lock.lock_id.clone()),
-                None => return Err(locked_error()),
-            },
+            None => self.unreserved(remaining)?,
         };
         self.check_limits()?;
         Ok(plan)
+    }
+
+    /// Every rule a redemption without a lock would break now, in precedence order
+    /// (its first is what redeem would answer); an order the reward needs but was
+    /// not sent is an error, as on redeem.
+    pub fn failures(&self) -> Result<Vec<ErrorCode>> {
+        self.check_order_given()?;
+        let mut failed: Vec<ErrorCode> = self
+            .rules()
+            .iter()
+            .filter_map(|rule| rule(self).err().map(|e| e.code))
+            .collect();
+        if let Ok(remaining) = self.check_remaining()
+            && let Err(err) = self.unreserved(remaining)
+        {
+            failed.push(err.code);
+        }
+        for rule in [Self::check_user_limit, Self::check_budget] {
+            if let Err(err) = rule(self) {
+                failed.push(err.code);
+            }
+        }
+        failed.extend(self.order_reasons().into_iter().map(OrderReason::code));
+        Ok(failed)
     }
 }
 
@@ -610,6 +789,10 @@ mod tests {
             redeemed_at: Timestamp(0),
             reversed_at: None,
             metadata: None,
+            order_id: None,
+            order_amount: None,
+            currency: None,
+            discount: None,
         };
         let after = plan_reverse(&redemption, &record(Some("ann"), 1, false));
         assert_eq!(after, Ok(record(Some("ann"), 0, false)));
@@ -628,6 +811,7 @@ mod tests {
             code: "CODE-1".into(),
             user_id: "ann".into(),
             expires_at: Timestamp(10),
+            discount: None,
         };
         assert!(check_unlock(Some(&lock), "CODE-1", Timestamp(9)).is_ok());
         assert!(check_unlock(Some(&lock), "CODE-1", Timestamp(10)).is_err());

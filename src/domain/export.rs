@@ -127,6 +127,10 @@ mod tests {
             redeemed_at: Timestamp(1_795_581_588_288),
             reversed_at: Some(Timestamp(1_795_581_589_000)),
             metadata: None,
+            order_id: None,
+            order_amount: None,
+            currency: None,
+            discount: None,
         };
         let text = String::from_utf8(redemption_rows(&[redemption])).expect("utf-8");
         assert_eq!(

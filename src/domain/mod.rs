@@ -3,6 +3,7 @@
 pub mod apikey;
 pub mod book;
 pub mod bulk;
+pub mod checkout;
 pub mod coupon;
 pub mod coupon_details;
 pub mod error;

@@ -297,6 +297,42 @@ impl RewardInput {
     }
 }
 
+/// The order a checkout sends (OpenAPI shape of `Order`): integer minor units.
+#[derive(ToSchema)]
+#[schema(as = Order)]
+#[allow(dead_code)]
+pub struct OrderSchema {
+    /// Your order id, kept on the redemption.
+    id: Option<String>,
+    #[schema(minimum = 0)]
+    amount: u64,
+    /// ISO 4217, upper case.
+    #[schema(pattern = "^[A-Z]{3}$")]
+    currency: String,
+    #[schema(max_items = 500)]
+    items: Option<Vec<OrderItemSchema>>,
+}
+
+/// One line of an order (OpenAPI shape).
+#[derive(ToSchema)]
+#[schema(as = OrderItem)]
+#[allow(dead_code)]
+pub struct OrderItemSchema {
+    sku: String,
+    #[schema(minimum = 0)]
+    quantity: u64,
+    #[schema(minimum = 0)]
+    unit_amount: u64,
+}
+
+/// Reads an optional `order` field of a request (null: none).
+pub fn order_field(value: Option<&Value>) -> Result<Option<Order>> {
+    match value {
+        None | Some(Value::Null) => Ok(None),
+        Some(value) => Order::from_json(value).map(Some),
+    }
+}
+
 /// One line of an order.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OrderItem {
@@ -529,6 +565,29 @@ impl Reward {
                 free_shipping: self.kind == RewardKind::FreeShipping,
             }),
         }
+    }
+}
+
+/// The order rules of one code with `reward` (its effective one): an order the reward
+/// needs but was not sent is a bad request, a failing rule its 409; else what the code
+/// takes off the order (null without an order or a reward, or for a custom one).
+pub fn judge_order(reward: Option<&Reward>, order: Option<&Order>) -> Result<Option<Discount>> {
+    let Some(reward) = reward else {
+        return Ok(None);
+    };
+    let Some(order) = order else {
+        if reward.needs_order() {
+            return Err(bad(
+                "order",
+                "this code's reward needs the order (min_order_amount or applies_to_skus)",
+            ));
+        }
+        return Ok(None);
+    };
+    let evaluation = reward.evaluate(order);
+    match evaluation.reasons.first() {
+        Some(reason) => Err(reason.error()),
+        None => Ok(evaluation.discount),
     }
 }
 

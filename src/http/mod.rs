@@ -28,7 +28,7 @@ use crate::store::DynStore;
 use error::{ApiError, not_found_route};
 use middleware::auth::Authenticator;
 use routes::{
-    books, bulk, codes, console, coupons, events, keys, ops, redemptions, seed, webhooks,
+    books, bulk, checkout, codes, console, coupons, events, keys, ops, redemptions, seed, webhooks,
 };
 
 /// Default of `COUPON_BOOK_END_USER_MAX_LOCK_TTL_SECONDS`.
@@ -101,6 +101,7 @@ pub fn api_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(coupons::unlock))
         .routes(routes!(coupons::redeem))
         .routes(routes!(coupons::void))
+        .routes(routes!(checkout::validate_order_codes))
         .routes(routes!(redemptions::reverse))
         .routes(routes!(redemptions::get_redemption))
         .routes(routes!(redemptions::list_redemptions))

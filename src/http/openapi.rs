@@ -43,6 +43,7 @@ const OPERATION_SCOPES: &[(&str, &[Scope])] = &[
     ("assign", Assign::SCOPES),
     ("unassign", Assign::SCOPES),
     ("validate", Redeem::SCOPES),
+    ("validate_order_codes", Redeem::SCOPES),
     ("lock", Redeem::SCOPES),
     ("unlock", Redeem::SCOPES),
     ("redeem", Redeem::SCOPES),

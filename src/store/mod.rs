@@ -15,10 +15,13 @@ use utoipa::ToSchema;
 use crate::domain::apikey::{ApiKey, UpdateApiKey};
 use crate::domain::book::{Book, BookSettings, UpdateBook};
 use crate::domain::bulk::{BulkLine, BulkResult};
-use crate::domain::coupon::{Coupon, CouponStatus, Lock, LockTtl, Redemption, UpdateCoupon};
+use crate::domain::coupon::{
+    Coupon, CouponStatus, Lock, LockTtl, Redemption, UpdateCoupon, UseContext,
+};
 use crate::domain::event::{Actor, Event, EventFilter};
 use crate::domain::export::RedemptionWindow;
 use crate::domain::job::{CodeIntake, Job, JobKind, JobStatus};
+use crate::domain::reward::{Discount, Order, Reward};
 use crate::domain::stats::{BookStats, Bucket};
 use crate::domain::{ErrorCode, Page, PageRequest, Result, Timestamp};
 
@@ -134,14 +137,41 @@ pub struct RedeemRequest {
     pub user_id: String,
     pub lock_id: Option<String>,
     pub metadata: Option<Value>,
+    /// The order the code is redeemed on: judged by its reward, kept on the redemption.
+    pub order: Option<Order>,
 }
 
 /// Answer of `validate`: whether the user could redeem the code now.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct Validation {
     pub valid: bool,
+    /// The first of `reasons`, or null.
     pub reason: Option<ErrorCode>,
+    /// Every rule a redemption would break now, in precedence order.
+    pub reasons: Vec<ErrorCode>,
     pub coupon: Coupon,
+    /// The effective reward: the coupon's own, else its book's.
+    #[schema(value_type = Option<crate::domain::reward::RewardSchema>)]
+    pub reward: Option<Reward>,
+    /// What the code takes off the order sent (null without an order, for a custom
+    /// reward, or when it is not valid).
+    pub discount: Option<Discount>,
+}
+
+impl Validation {
+    /// The answer for `coupon` (its view) decided in `context`.
+    pub fn judge(context: &UseContext, coupon: Coupon) -> Result<Validation> {
+        let reasons = context.failures()?;
+        let valid = reasons.is_empty();
+        Ok(Validation {
+            valid,
+            reason: reasons.first().copied(),
+            reasons,
+            coupon,
+            reward: context.coupon.effective_reward(context.book).cloned(),
+            discount: if valid { context.discount() } else { None },
+        })
+    }
 }
 
 /// What happens to one coupon: assignment, locks, redemption, voiding.
@@ -152,8 +182,28 @@ pub trait CouponStore: Send + Sync {
     /// Hands the user the next available code; concurrent callers never share one.
     async fn assign_next(&self, book_id: &str, user_id: &str, write: Write) -> Result<Coupon>;
     async fn unassign(&self, code: &str, write: Write) -> Result<Coupon>;
-    async fn validate(&self, code: &str, user_id: &str) -> Result<Validation>;
-    async fn lock(&self, code: &str, user_id: &str, ttl: LockTtl, write: Write) -> Result<Lock>;
+    async fn validate(&self, code: &str, user_id: &str) -> Result<Validation> {
+        self.validate_order(code, user_id, None).await
+    }
+    /// Whether the user could redeem the code on `order` now, and what it would take off.
+    async fn validate_order(
+        &self,
+        code: &str,
+        user_id: &str,
+        order: Option<Order>,
+    ) -> Result<Validation>;
+    async fn lock(&self, code: &str, user_id: &str, ttl: LockTtl, write: Write) -> Result<Lock> {
+        self.lock_order(code, user_id, ttl, None, write).await
+    }
+    /// A lock judged on `order` (its discount answered with it).
+    async fn lock_order(
+        &self,
+        code: &str,
+        user_id: &str,
+        ttl: LockTtl,
+        order: Option<Order>,
+        write: Write,
+    ) -> Result<Lock>;
     /// The lock's holder, if the lock is live (for end-user authorization).
     async fn lock_holder(&self, lock_id: &str) -> Result<Option<String>>;
     async fn unlock(&self, code: &str, lock_id: &str, write: Write) -> Result<Coupon>;

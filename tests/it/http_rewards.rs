@@ -250,3 +250,196 @@ async fn a_coupon_is_patched_and_its_window_decides() {
         .await;
     assert_eq!(data(&events).len(), 2, "{events}");
 }
+
+fn order(amount: i64) -> Value {
+    json!({"id": "o-1", "amount": amount, "currency": "EUR",
+           "items": [{"sku": "SKU-1", "quantity": 2, "unit_amount": 3000},
+                     {"sku": "SKU-2", "quantity": 1, "unit_amount": amount - 6000}]})
+}
+
+async fn on_code(s: &Server, code: &str, action: &str, body: Value) -> (u16, Value) {
+    s.post(&format!("/v1/coupons/{}/{action}", enc(code)), body)
+        .await
+}
+
+#[tokio::test]
+async fn checkout_judges_the_order_and_keeps_it_on_the_redemption() {
+    let s = Server::start().await;
+    let reward = json!({"type": "percent_off", "percent_off": 15.5, "currency": "EUR",
+                        "max_discount": 2000, "min_order_amount": 5000,
+                        "applies_to_skus": ["SKU-1"]});
+    let book_id = book(&s, json!({"reward": reward})).await;
+    let codes = unique_codes("CHK", 3);
+    s.add_codes(&book_id, &codes).await;
+
+    // 15.5% of the matching items (2 x 3000): 930.
+    let (status, answer) = on_code(
+        &s,
+        &codes[0],
+        "validate",
+        json!({"user_id": "u1", "order": order(12000)}),
+    )
+    .await;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(answer["valid"], true);
+    assert_eq!(answer["reasons"], json!([]));
+    assert_eq!(
+        answer["discount"],
+        json!({"amount": 930, "currency": "EUR", "free_shipping": false})
+    );
+    assert_eq!(answer["reward"]["percent_off"], json!(15.5));
+
+    // Every failing rule, in precedence order; the first is `reason`.
+    let usd = json!({"amount": 4000, "currency": "USD", "items": []});
+    let (_, answer) = on_code(
+        &s,
+        &codes[0],
+        "validate",
+        json!({"user_id": "u1", "order": usd}),
+    )
+    .await;
+    assert_eq!(
+        (answer["valid"].clone(), answer["reason"].clone()),
+        (json!(false), json!("currency_mismatch"))
+    );
+    let small = json!({"amount": 4000, "currency": "EUR", "items": [{"sku": "OTHER", "quantity": 1, "unit_amount": 4000}]});
+    let (_, answer) = on_code(
+        &s,
+        &codes[0],
+        "validate",
+        json!({"user_id": "u1", "order": small}),
+    )
+    .await;
+    assert_eq!(
+        answer["reasons"],
+        json!(["order_below_minimum", "no_eligible_items"])
+    );
+    assert_eq!(answer["discount"], Value::Null);
+
+    // The reward needs an order: without one, a 400 on every path.
+    for action in ["validate", "lock", "redeem"] {
+        let got = on_code(&s, &codes[0], action, json!({"user_id": "u1"})).await;
+        assert_invalid(&got, "order");
+    }
+    assert_error(
+        &on_code(
+            &s,
+            &codes[0],
+            "lock",
+            json!({"user_id": "u1", "order": small}),
+        )
+        .await,
+        409,
+        "order_below_minimum",
+    );
+    let (status, lock) = on_code(
+        &s,
+        &codes[0],
+        "lock",
+        json!({"user_id": "u1", "order": order(12000)}),
+    )
+    .await;
+    assert_eq!(status, 200, "{lock}");
+    assert_eq!(lock["discount"]["amount"], 930);
+    let (status, redemption) = on_code(
+        &s,
+        &codes[0],
+        "redeem",
+        json!({"user_id": "u1", "lock_id": lock["lock_id"], "order": order(12000)}),
+    )
+    .await;
+    assert_eq!(status, 201, "{redemption}");
+    assert_eq!(redemption["order_id"], "o-1");
+    assert_eq!(redemption["order_amount"], 12000);
+    assert_eq!(redemption["currency"], "EUR");
+    assert_eq!(redemption["discount"]["amount"], 930);
+    let id = redemption["id"].as_str().unwrap_or_default();
+    assert_eq!(s.get(&format!("/v1/redemptions/{id}")).await.1, redemption);
+
+    // The cap: 15.5% of 2 x 100,000 is 31,000, at most 2,000.
+    let big = json!({"amount": 200000, "currency": "EUR", "items": [{"sku": "SKU-1", "quantity": 2, "unit_amount": 100000}]});
+    let (status, redemption) = on_code(
+        &s,
+        &codes[1],
+        "redeem",
+        json!({"user_id": "u2", "order": big}),
+    )
+    .await;
+    assert_eq!(status, 201, "{redemption}");
+    assert_eq!(redemption["discount"]["amount"], 2000);
+    assert_eq!(redemption["order_id"], Value::Null);
+    assert_error(
+        &on_code(
+            &s,
+            &codes[2],
+            "redeem",
+            json!({"user_id": "u3", "order": small}),
+        )
+        .await,
+        409,
+        "order_below_minimum",
+    );
+    assert_eq!(s.coupon(&codes[2]).await["redemption_count"], 0);
+}
+
+#[tokio::test]
+async fn bad_orders_are_refused_with_their_field() {
+    let s = Server::start().await;
+    let book_id = book(
+        &s,
+        json!({"reward": {"type": "amount_off", "amount_off": 500, "currency": "EUR"}}),
+    )
+    .await;
+    let codes = unique_codes("BADORD", 1);
+    s.add_codes(&book_id, &codes).await;
+    let many: Vec<Value> = (0..501)
+        .map(|i| json!({"sku": format!("S{i}"), "quantity": 1, "unit_amount": 1}))
+        .collect();
+    let cases = [
+        (json!({"amount": -1, "currency": "EUR"}), "order.amount"),
+        (json!({"amount": 1.5, "currency": "EUR"}), "order.amount"),
+        (json!({"currency": "EUR"}), "order.amount"),
+        (json!({"amount": 100, "currency": "euro"}), "order.currency"),
+        (json!({"amount": 100}), "order.currency"),
+        (
+            json!({"amount": 100, "currency": "EUR", "items": many}),
+            "order.items",
+        ),
+        (
+            json!({"amount": 100, "currency": "EUR", "items": [{"sku": "A", "quantity": 1, "unit_amount": -3}]}),
+            "order.items[0].unit_amount",
+        ),
+        (
+            json!({"amount": 100, "currency": "EUR", "coupon": "x"}),
+            "order.coupon",
+        ),
+        (json!("a big order"), "order"),
+    ];
+    for (bad, field) in cases {
+        for action in ["validate", "lock", "redeem"] {
+            let got = on_code(
+                &s,
+                &codes[0],
+                action,
+                json!({"user_id": "u1", "order": bad}),
+            )
+            .await;
+            assert_invalid(&got, field);
+        }
+    }
+    let coupon = s.coupon(&codes[0]).await;
+    assert_eq!(
+        (coupon["status"].clone(), coupon["redemption_count"].clone()),
+        (json!("available"), json!(0))
+    );
+    // An amount_off never takes more than the order.
+    let (status, redemption) = on_code(
+        &s,
+        &codes[0],
+        "redeem",
+        json!({"user_id": "u1", "order": {"amount": 300, "currency": "EUR"}}),
+    )
+    .await;
+    assert_eq!(status, 201, "{redemption}");
+    assert_eq!(redemption["discount"]["amount"], 300);
+}

@@ -13,6 +13,7 @@ mod http_bad_input;
 mod http_book_limits;
 mod http_books;
 mod http_bulk;
+mod http_checkout;
 mod http_codes;
 mod http_concurrency;
 mod http_coupons;

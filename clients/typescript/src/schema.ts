@@ -862,6 +862,28 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/validations": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Check several codes on one order
+         * @description Changes nothing; ignores an Idempotency-Key. Codes apply in the order given, each on
+         *     what the earlier valid ones left of `order.amount`; a code of a book that is not
+         *     `combinable` shares no order (reason `not_combinable`).
+         */
+        post: operations["validate_order_codes"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/webhooks": {
         parameters: {
             query?: never;
@@ -1118,6 +1140,15 @@ export interface components {
             codes?: string[] | null;
             status?: null | components["schemas"]["CouponStatus"];
         };
+        /** @description One code's answer on a multi-code order. */
+        CodeVerdict: {
+            code: string;
+            discount?: null | components["schemas"]["Discount"];
+            reason?: null | components["schemas"]["ErrorCode"];
+            /** @description Every rule it breaks, in precedence order (`not_combinable` last). */
+            reasons: components["schemas"]["ErrorCode"][];
+            valid: boolean;
+        };
         /** @description A code with its own dates, metadata and reward. */
         CodeWithDetails: {
             code: string;
@@ -1249,6 +1280,13 @@ export interface components {
             status: components["schemas"]["AttemptStatus"];
             webhook_id: string;
         };
+        /** @description What a code takes off an order. */
+        Discount: {
+            /** Format: int64 */
+            amount: number;
+            currency: string;
+            free_shipping: boolean;
+        };
         /** @description The error body of every failed request. */
         ErrorBody: {
             error: components["schemas"]["ErrorDetail"];
@@ -1354,11 +1392,13 @@ export interface components {
         JobStatus: "running" | "succeeded" | "failed";
         Lock: {
             code: string;
+            discount?: null | components["schemas"]["Discount"];
             expires_at: components["schemas"]["Timestamp"];
             lock_id: string;
             user_id: string;
         };
         LockBody: {
+            order?: null | components["schemas"]["Order"];
             /**
              * Format: int32
              * @description Defaults to the book's `lock_ttl_seconds`. End-user tokens get at most
@@ -1366,6 +1406,32 @@ export interface components {
              */
             ttl_seconds?: number | null;
             user_id: string;
+        };
+        /** @description Answer of `POST /v1/validations`. */
+        MultiValidation: {
+            results: components["schemas"]["CodeVerdict"][];
+            /** @description The sum of the valid codes' discounts, never above `order.amount`. */
+            total_discount: components["schemas"]["Discount"];
+            /** @description Whether every code is valid on this order. */
+            valid: boolean;
+        };
+        /** @description The order a checkout sends (OpenAPI shape of `Order`): integer minor units. */
+        Order: {
+            /** Format: int64 */
+            amount: number;
+            /** @description ISO 4217, upper case. */
+            currency: string;
+            /** @description Your order id, kept on the redemption. */
+            id?: string | null;
+            items?: components["schemas"]["OrderItem"][] | null;
+        };
+        /** @description One line of an order (OpenAPI shape). */
+        OrderItem: {
+            /** Format: int64 */
+            quantity: number;
+            sku: string;
+            /** Format: int64 */
+            unit_amount: number;
         };
         /** @description One page of a list, in creation order. */
         Page_ApiKey: {
@@ -1413,13 +1479,20 @@ export interface components {
             lock_id?: string | null;
             /** @description Free JSON object stored with the redemption (e.g. an order id), <= 16 KiB. */
             metadata?: Record<string, unknown> | null;
+            order?: null | components["schemas"]["Order"];
             user_id: string;
         };
         Redemption: {
             book_id: string;
             code: string;
+            currency?: string | null;
+            discount?: null | components["schemas"]["Discount"];
             id: string;
             metadata?: Record<string, unknown> | null;
+            /** Format: int64 */
+            order_amount?: number | null;
+            /** @description The order it was redeemed on, as it was then (null without an order). */
+            order_id?: string | null;
             redeemed_at: components["schemas"]["Timestamp"];
             reversed_at?: null | components["schemas"]["Timestamp"];
             status: components["schemas"]["RedemptionStatus"];
@@ -1528,11 +1601,25 @@ export interface components {
         UserBody: {
             user_id: string;
         };
+        ValidateBody: {
+            order?: null | components["schemas"]["Order"];
+            user_id: string;
+        };
         /** @description Answer of `validate`: whether the user could redeem the code now. */
         Validation: {
             coupon: components["schemas"]["Coupon"];
+            discount?: null | components["schemas"]["Discount"];
             reason?: null | components["schemas"]["ErrorCode"];
+            /** @description Every rule a redemption would break now, in precedence order. */
+            reasons: components["schemas"]["ErrorCode"][];
+            reward?: null | components["schemas"]["Reward"];
             valid: boolean;
+        };
+        ValidationsBody: {
+            /** @description 1 to 10 codes, applied in this order; each listed once. */
+            codes: string[];
+            order: components["schemas"]["Order"];
+            user_id: string;
         };
         /** @description A subscribed endpoint, as the API shows it (never with its secret). */
         Webhook: {
@@ -1568,6 +1655,7 @@ export type BookStatus = components['schemas']['BookStatus'];
 export type Bucket = components['schemas']['Bucket'];
 export type CodeInput = components['schemas']['CodeInput'];
 export type CodeSelection = components['schemas']['CodeSelection'];
+export type CodeVerdict = components['schemas']['CodeVerdict'];
 export type CodeWithDetails = components['schemas']['CodeWithDetails'];
 export type Counts = components['schemas']['Counts'];
 export type Coupon = components['schemas']['Coupon'];
@@ -1578,6 +1666,7 @@ export type CreateWebhook = components['schemas']['CreateWebhook'];
 export type CreatedApiKey = components['schemas']['CreatedApiKey'];
 export type CreatedWebhook = components['schemas']['CreatedWebhook'];
 export type DeliveryAttempt = components['schemas']['DeliveryAttempt'];
+export type Discount = components['schemas']['Discount'];
 export type ErrorBody = components['schemas']['ErrorBody'];
 export type ErrorCode = components['schemas']['ErrorCode'];
 export type ErrorDetail = components['schemas']['ErrorDetail'];
@@ -1590,6 +1679,9 @@ export type JobKind = components['schemas']['JobKind'];
 export type JobStatus = components['schemas']['JobStatus'];
 export type Lock = components['schemas']['Lock'];
 export type LockBody = components['schemas']['LockBody'];
+export type MultiValidation = components['schemas']['MultiValidation'];
+export type Order = components['schemas']['Order'];
+export type OrderItem = components['schemas']['OrderItem'];
 export type PageApiKey = components['schemas']['Page_ApiKey'];
 export type PageBook = components['schemas']['Page_Book'];
 export type PageCoupon = components['schemas']['Page_Coupon'];
@@ -1611,7 +1703,9 @@ export type UpdateApiKey = components['schemas']['UpdateApiKey'];
 export type UpdateBook = components['schemas']['UpdateBook'];
 export type UpdateCoupon = components['schemas']['UpdateCoupon'];
 export type UserBody = components['schemas']['UserBody'];
+export type ValidateBody = components['schemas']['ValidateBody'];
 export type Validation = components['schemas']['Validation'];
+export type ValidationsBody = components['schemas']['ValidationsBody'];
 export type Webhook = components['schemas']['Webhook'];
 export type WebhookStatus = components['schemas']['WebhookStatus'];
 export type $defs = Record<string, never>;
@@ -5023,7 +5117,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description book_not_active, book_not_valid_now, coupon_voided, coupon_already_redeemed, coupon_locked, user_redemption_limit_reached, book_budget_exhausted */
+            /** @description book_not_active, book_not_valid_now, coupon_not_valid_now, coupon_voided, coupon_already_redeemed, coupon_locked, user_redemption_limit_reached, book_budget_exhausted, currency_mismatch, order_below_minimum, no_eligible_items */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -5141,7 +5235,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description book_not_active, book_not_valid_now, coupon_voided, coupon_already_redeemed, coupon_locked, lock_not_found, user_redemption_limit_reached, book_budget_exhausted */
+            /** @description book_not_active, book_not_valid_now, coupon_not_valid_now, coupon_voided, coupon_already_redeemed, coupon_locked, lock_not_found, user_redemption_limit_reached, book_budget_exhausted, currency_mismatch, order_below_minimum, no_eligible_items */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -5326,11 +5420,11 @@ export interface operations {
         };
         requestBody: {
             content: {
-                "application/json": components["schemas"]["UserBody"];
+                "application/json": components["schemas"]["ValidateBody"];
             };
         };
         responses: {
-            /** @description Whether the user could redeem now; changes nothing */
+            /** @description Whether the user could redeem now, every rule that fails, and the discount on the order; changes nothing */
             200: {
                 headers: {
                     [name: string]: unknown;
@@ -5339,7 +5433,7 @@ export interface operations {
                     "application/json": components["schemas"]["Validation"];
                 };
             };
-            /** @description invalid_request: malformed JSON, wrong type or out-of-range value (see `field`) */
+            /** @description invalid_request: a bad order, or none for a reward that needs one (field order) */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -6287,6 +6381,102 @@ export interface operations {
             };
             /** @description forbidden: the token lacks the scope, an end-user token acts for another user, or a key limited to books uses a route beyond them (new books, API keys, webhooks) */
             403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description rate_limited: see Retry-After */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description internal: unexpected failure (logged) */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description store_busy or store_unavailable: try again */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    validate_order_codes: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ValidationsBody"];
+            };
+        };
+        responses: {
+            /** @description Each code's verdict and discount, and the total */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["MultiValidation"];
+                };
+            };
+            /** @description invalid_request: codes (1 to 10, each once), order */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description unauthenticated: no or invalid bearer token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description forbidden: the token lacks the scope, an end-user token acts for another user, or a key limited to books uses a route beyond them (new books, API keys, webhooks) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description payload_too_large: JSON body over 1 MiB */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description idempotency_key_reused: this Idempotency-Key was used with a different request */
+            422: {
                 headers: {
                     [name: string]: unknown;
                 };

@@ -10,6 +10,7 @@ use utoipa::ToSchema;
 use crate::app::access::check_code;
 use crate::domain::book::{MAX_LOCK_TTL_SECONDS, MAX_METADATA_BYTES};
 use crate::domain::coupon::{Coupon, Lock, LockTtl, Redemption, UpdateCoupon, validate_user_id};
+use crate::domain::reward::order_field;
 use crate::domain::{Error, ErrorCode};
 use crate::http::AppState;
 use crate::http::error::{ApiError, ApiResult, ErrorBody};
@@ -24,8 +25,20 @@ pub struct UserBody {
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
+pub struct ValidateBody {
+    pub user_id: String,
+    /// The order to judge the code's reward on (needed when it has
+    /// `min_order_amount` or `applies_to_skus`).
+    #[schema(value_type = Option<crate::domain::reward::OrderSchema>)]
+    pub order: Option<Value>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
 pub struct LockBody {
     pub user_id: String,
+    /// The order the code is held for: its discount is answered with the lock.
+    #[schema(value_type = Option<crate::domain::reward::OrderSchema>)]
+    pub order: Option<Value>,
     /// Defaults to the book's `lock_ttl_seconds`. End-user tokens get at most
     /// `COUPON_BOOK_END_USER_MAX_LOCK_TTL_SECONDS` (900 by default; more is a 400).
     #[schema(minimum = 1, maximum = 86400)]
@@ -44,6 +57,10 @@ pub struct RedeemBody {
     /// Free JSON object stored with the redemption (e.g. an order id), <= 16 KiB.
     #[schema(value_type = Option<Object>)]
     pub metadata: Option<Value>,
+    /// The order the code is redeemed on: judged by its reward; its id, amount,
+    /// currency and the discount are kept on the redemption.
+    #[schema(value_type = Option<crate::domain::reward::OrderSchema>)]
+    pub order: Option<Value>,
 }
 
 pub fn check_user(user_id: &str) -> ApiResult<()> {
@@ -158,20 +175,25 @@ pub async fn unassign(
 #[utoipa::path(post, path = "/v1/coupons/{code}/validate", tag = "coupons",
     description = "Whether the user could redeem the code now. Changes nothing, so it always answers the current state: an `Idempotency-Key` header is ignored, and a repeated request is answered anew.",
     params(("code" = String, Path)),
-    request_body = UserBody,
-    responses((status = 200, description = "Whether the user could redeem now; changes nothing", body = Validation),
+    request_body = ValidateBody,
+    responses((status = 200, description = "Whether the user could redeem now, every rule that fails, and the discount on the order; changes nothing", body = Validation),
+        (status = 400, description = "invalid_request: a bad order, or none for a reward that needs one (field order)", body = ErrorBody),
         (status = 404, description = "coupon_not_found", body = ErrorBody)))]
 pub async fn validate(
     State(state): State<AppState>,
     Auth { caller, .. }: Auth<Redeem>,
     code: CodeParam,
-    body: JsonBody<UserBody>,
+    body: JsonBody<ValidateBody>,
 ) -> ApiResult<Json<Validation>> {
     check_user(&body.value.user_id)?;
+    let order = order_field(body.value.order.as_ref())?;
     caller.may_act_for(&body.value.user_id)?;
     let code = code.code()?;
     check_code(&state.store, &caller.books, code).await?;
-    let mut validation = state.store.validate(code, &body.value.user_id).await?;
+    let mut validation = state
+        .store
+        .validate_order(code, &body.value.user_id, order)
+        .await?;
     if let Some(user_id) = &caller.end_user {
         validation.coupon = validation.coupon.seen_by_end_user(user_id);
     }
@@ -187,7 +209,7 @@ pub async fn validate(
     responses((status = 200, description = "The user's lock", body = Lock),
         (status = 403, description = "coupon_not_assigned_to_user", body = ErrorBody),
         (status = 404, description = "coupon_not_found", body = ErrorBody),
-        (status = 409, description = "book_not_active, book_not_valid_now, coupon_voided, coupon_already_redeemed, coupon_locked, user_redemption_limit_reached, book_budget_exhausted", body = ErrorBody)))]
+        (status = 409, description = "book_not_active, book_not_valid_now, coupon_not_valid_now, coupon_voided, coupon_already_redeemed, coupon_locked, user_redemption_limit_reached, book_budget_exhausted, currency_mismatch, order_below_minimum, no_eligible_items", body = ErrorBody)))]
 pub async fn lock(
     State(state): State<AppState>,
     Auth { caller, .. }: Auth<Redeem>,
@@ -205,6 +227,7 @@ pub async fn lock(
             "ttl_seconds must be 1..86400",
         )));
     }
+    let order = order_field(body.value.order.as_ref())?;
     caller.may_act_for(&body.value.user_id)?;
     let mut ttl = LockTtl::from(body.value.ttl_seconds);
     if caller.end_user.is_some() {
@@ -221,7 +244,7 @@ pub async fn lock(
     check_code(&state.store, &caller.books, code).await?;
     let result = state
         .store
-        .lock(code, &body.value.user_id, ttl, body.write())
+        .lock_order(code, &body.value.user_id, ttl, order, body.write())
         .await;
     observe(&result, "lock");
     Ok(Json(result?))
@@ -273,7 +296,7 @@ pub async fn unlock(
     responses((status = 201, description = "Redeemed; durable when answered", body = Redemption),
         (status = 403, description = "coupon_not_assigned_to_user", body = ErrorBody),
         (status = 404, description = "coupon_not_found", body = ErrorBody),
-        (status = 409, description = "book_not_active, book_not_valid_now, coupon_voided, coupon_already_redeemed, coupon_locked, lock_not_found, user_redemption_limit_reached, book_budget_exhausted", body = ErrorBody)))]
+        (status = 409, description = "book_not_active, book_not_valid_now, coupon_not_valid_now, coupon_voided, coupon_already_redeemed, coupon_locked, lock_not_found, user_redemption_limit_reached, book_budget_exhausted, currency_mismatch, order_below_minimum, no_eligible_items", body = ErrorBody)))]
 pub async fn redeem(
     State(state): State<AppState>,
     Auth { caller, .. }: Auth<Redeem>,
@@ -285,8 +308,10 @@ pub async fn redeem(
         user_id,
         lock_id,
         metadata,
+        order,
     } = body.value;
     check_user(&user_id)?;
+    let order = order_field(order.as_ref())?;
     if let Some(metadata) = &metadata {
         let size = serde_json::to_vec(metadata)
             .map(|v| v.len())
@@ -307,6 +332,7 @@ pub async fn redeem(
         user_id,
         lock_id: lock_id.filter(|id| !id.is_empty()),
         metadata: metadata.filter(|m| !m.is_null()),
+        order,
     };
     let result = state.store.redeem(request, write).await;
     observe(&result, "redeem");

@@ -3,6 +3,7 @@
 
 pub mod books;
 pub mod bulk;
+pub mod checkout;
 pub mod codes;
 pub mod console;
 pub mod coupons;

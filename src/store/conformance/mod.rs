@@ -48,7 +48,7 @@ pub use redemptions::{
     every_redemption_pages_in_order, idempotency_replays_and_refuses_reuse,
     redemptions_are_listed_by_time_window, reverse_gives_the_use_back,
 };
-pub use rewards::codes_carry_their_own_data_and_window;
+pub use rewards::{codes_carry_their_own_data_and_window, orders_are_judged_alike_on_every_path};
 pub use webhooks::{
     a_disabled_webhook_is_enabled_and_deliveries_are_redelivered,
     webhook_deliveries_are_stored_with_the_cursor, webhooks_round_trip,
@@ -76,7 +76,7 @@ macro_rules! conformance_tests {
             lock_ttl_stays_under_its_cap, events_carry_their_actor,
             events_filter_by_book_code_user_and_type, bulk_assign_applies_each_line_once,
             bulk_void_and_delete_leave_codes_in_use, bulk_assign_stops_on_a_book_paused_mid_job,
-            codes_carry_their_own_data_and_window);
+            codes_carry_their_own_data_and_window, orders_are_judged_alike_on_every_path);
     };
     (@each $fresh:expr; $($name:ident),*) => {
         $(
@@ -146,5 +146,6 @@ fn redeem(code: &str, user: &str, lock_id: Option<&str>) -> RedeemRequest {
         user_id: user.to_string(),
         lock_id: lock_id.map(str::to_string),
         metadata: None,
+        order: None,
     }
 }

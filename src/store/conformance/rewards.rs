@@ -4,10 +4,11 @@ use serde_json::json;
 
 use crate::domain::coupon::{CodeInput, UpdateCoupon};
 use crate::domain::job::{CodeIntake, JobKind};
+use crate::domain::reward::Order;
 use crate::domain::{ErrorCode, Timestamp};
-use crate::store::DynStore;
+use crate::store::{DynStore, RedeemRequest};
 
-use super::{by_key, codes, redeem, settings};
+use super::{book_with_codes, by_key, codes, redeem, settings};
 
 fn patch(body: serde_json::Value) -> UpdateCoupon {
     serde_json::from_value(body).expect("patch body")
@@ -138,4 +139,168 @@ pub async fn codes_carry_their_own_data_and_window(store: &DynStore) {
         .filter(|e| e.event_type == "coupon.updated" && e.data["code"] == list[0].as_str())
         .count();
     assert_eq!(updates, 2);
+}
+
+fn order(amount: u64, currency: &str) -> Order {
+    Order::from_json(&json!({
+        "id": format!("o-{amount}"), "amount": amount, "currency": currency,
+        "items": [{"sku": "SKU-1", "quantity": 1, "unit_amount": amount}]
+    }))
+    .expect("valid order")
+}
+
+fn redeem_on(code: &str, order: Option<Order>) -> RedeemRequest {
+    RedeemRequest {
+        order,
+        ..redeem(code, "u", None)
+    }
+}
+
+pub async fn orders_are_judged_alike_on_every_path(store: &DynStore) {
+    let reward = json!({"type": "percent_off", "percent_off": 10, "currency": "EUR",
+                        "min_order_amount": 5000});
+    let list = codes("ORD", 4);
+    let book_id = book_with_codes(
+        store,
+        json!({"requires_assignment": false, "reward": reward}),
+        &list,
+    )
+    .await;
+    let judged = |code: &str, order: Option<Order>| {
+        let code = code.to_string();
+        async move { store.validate_order(&code, "u", order).await }
+    };
+    let missing = judged(&list[0], None).await.map(|_| ()).unwrap_err();
+    assert_eq!(
+        (missing.code, missing.field.as_deref()),
+        (ErrorCode::InvalidRequest, Some("order"))
+    );
+    let low = judged(&list[0], Some(order(4000, "EUR")))
+        .await
+        .expect("validate");
+    assert_eq!(
+        (low.valid, low.reasons.clone()),
+        (false, vec![ErrorCode::OrderBelowMinimum])
+    );
+    assert_eq!(low.discount, None);
+    let foreign = judged(&list[0], Some(order(9000, "USD")))
+        .await
+        .expect("validate");
+    assert_eq!(foreign.reasons, vec![ErrorCode::CurrencyMismatch]);
+    let fine = judged(&list[0], Some(order(12000, "EUR")))
+        .await
+        .expect("validate");
+    assert!(fine.valid && fine.reason.is_none());
+    assert_eq!(fine.discount.as_ref().map(|d| d.amount), Some(1200));
+    assert_eq!(
+        fine.reward.as_ref().and_then(|r| r.min_order_amount),
+        Some(5000)
+    );
+
+    // Lock: the order rules answer 409, else the discount comes with the lock.
+    let refused = store
+        .lock_order(
+            &list[0],
+            "u",
+            None.into(),
+            Some(order(4000, "EUR")),
+            by_key(),
+        )
+        .await;
+    assert_eq!(
+        refused.map(|_| ()).map_err(|e| e.code),
+        Err(ErrorCode::OrderBelowMinimum)
+    );
+    let lock = store
+        .lock_order(
+            &list[0],
+            "u",
+            None.into(),
+            Some(order(12000, "EUR")),
+            by_key(),
+        )
+        .await
+        .expect("lock");
+    assert_eq!(lock.discount.as_ref().map(|d| d.amount), Some(1200));
+
+    // Redeem: the redemption keeps the order and its discount, as read back later.
+    let no_order = store.redeem(redeem_on(&list[1], None), by_key()).await;
+    assert_eq!(
+        no_order.map(|_| ()).map_err(|e| e.code),
+        Err(ErrorCode::InvalidRequest)
+    );
+    let request = RedeemRequest {
+        lock_id: Some(lock.lock_id.clone()),
+        ..redeem_on(&list[0], Some(order(12000, "EUR")))
+    };
+    let redemption = store.redeem(request, by_key()).await.expect("redeem");
+    assert_eq!(redemption.order_id.as_deref(), Some("o-12000"));
+    assert_eq!(
+        (redemption.order_amount, redemption.currency.as_deref()),
+        (Some(12000), Some("EUR"))
+    );
+    assert_eq!(redemption.discount.as_ref().map(|d| d.amount), Some(1200));
+    let stored = store.get_redemption(&redemption.id).await.expect("stored");
+    assert_eq!(stored, redemption);
+    // Without a lock (the path that may decide on nothing read).
+    let second = store
+        .redeem(redeem_on(&list[1], Some(order(9999, "EUR"))), by_key())
+        .await
+        .expect("redeem");
+    assert_eq!(
+        second
+            .discount
+            .as_ref()
+            .map(|d| (d.amount, d.currency.as_str())),
+        Some((999, "EUR"))
+    );
+    assert_eq!(
+        store.get_redemption(&second.id).await.expect("stored"),
+        second
+    );
+    let below = store
+        .redeem(redeem_on(&list[2], Some(order(100, "EUR"))), by_key())
+        .await;
+    assert_eq!(
+        below.map(|_| ()).map_err(|e| e.code),
+        Err(ErrorCode::OrderBelowMinimum)
+    );
+    assert_eq!(
+        store
+            .get_coupon(&list[2])
+            .await
+            .expect("coupon")
+            .redemption_count,
+        0
+    );
+
+    // Validate lists every rule that fails, in precedence order.
+    let used = judged(&list[0], Some(order(4000, "EUR")))
+        .await
+        .expect("validate");
+    assert_eq!(
+        used.reasons,
+        vec![
+            ErrorCode::CouponAlreadyRedeemed,
+            ErrorCode::OrderBelowMinimum
+        ]
+    );
+    assert_eq!(used.reason, Some(ErrorCode::CouponAlreadyRedeemed));
+
+    // A code's own reward overrides the book's: no minimum, so no order needed.
+    let own = serde_json::from_value(json!({
+        "reward": {"type": "amount_off", "amount_off": 700, "currency": "EUR"}
+    }))
+    .expect("patch");
+    store
+        .update_coupon(&list[3], own, by_key())
+        .await
+        .expect("patch");
+    let plain = store
+        .redeem(redeem_on(&list[3], None), by_key())
+        .await
+        .expect("redeem");
+    assert_eq!((plain.discount, plain.order_amount), (None, None));
+    let book = store.get_book(&book_id).await.expect("book");
+    assert_eq!(book.counts.redeemed, 3);
 }

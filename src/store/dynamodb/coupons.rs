@@ -11,6 +11,7 @@ use crate::domain::coupon::{
     Redemption, UnassignPlan, UpdateCoupon, UseContext, UserUsage,
 };
 use crate::domain::event::{self, Actor};
+use crate::domain::reward::Order;
 use crate::domain::{Error, ErrorCode, Page, PageRequest, Result, Timestamp, page_of};
 use crate::store::{RedeemRequest, Validation, Write, prelude::*};
 
@@ -236,6 +237,7 @@ impl DynamoStore {
         code: &str,
         user_id: &str,
         ttl: LockTtl,
+        order: Option<&Order>,
         by: &Actor,
         now: Timestamp,
     ) -> Decision<Lock> {
@@ -254,8 +256,10 @@ impl DynamoStore {
             usage,
             user_id,
             now,
+            order,
         };
         let plan = context.check_lock()?;
+        let discount = context.discount();
         let ttl = ttl.seconds(book.settings.lock_ttl_seconds);
         let expires_at = now.plus_seconds(u64::from(ttl));
         let mut expr = coupon.pinned();
@@ -267,6 +271,7 @@ impl DynamoStore {
                     code: code.to_string(),
                     user_id: user_id.to_string(),
                     expires_at,
+                    discount: None,
                 };
                 // The new reservation must fit next to the live ones, whatever
                 // unreserved redemptions happened since the read.
@@ -310,7 +315,7 @@ impl DynamoStore {
             book.check(&self.table)?,
             self.event_put_for(by, event::COUPON_LOCKED, &view, now, Some(user_id))?,
         ];
-        Ok((lock, items))
+        Ok((Lock { discount, ..lock }, items))
     }
 
     pub(super) async fn decide_unlock(
@@ -485,7 +490,12 @@ impl CouponStore for DynamoStore {
         .await
     }
 
-    async fn validate(&self, code: &str, user_id: &str) -> Result<Validation> {
+    async fn validate_order(
+        &self,
+        code: &str,
+        user_id: &str,
+        order: Option<Order>,
+    ) -> Result<Validation> {
         let now = self.clock.now();
         let ctx = self.load_ctx(code, Some(user_id)).await?;
         let live = ctx.coupon.live_locks(now);
@@ -497,19 +507,22 @@ impl CouponStore for DynamoStore {
             usage: ctx.usage,
             user_id,
             now,
+            order: order.as_ref(),
         };
-        let reason = context.check_redeem(None).err().map(|e| e.code);
-        Ok(Validation {
-            valid: reason.is_none(),
-            reason,
-            coupon: ctx.coupon.record.view(ctx.book.max(), &live),
-        })
+        Validation::judge(&context, ctx.coupon.record.view(ctx.book.max(), &live))
     }
 
-    async fn lock(&self, code: &str, user_id: &str, ttl: LockTtl, write: Write) -> Result<Lock> {
+    async fn lock_order(
+        &self,
+        code: &str,
+        user_id: &str,
+        ttl: LockTtl,
+        order: Option<Order>,
+        write: Write,
+    ) -> Result<Lock> {
         let by = &write.actor;
         self.run(write.idem.as_ref(), |now| {
-            self.decide_lock(code, user_id, ttl, by, now)
+            self.decide_lock(code, user_id, ttl, order.as_ref(), by, now)
         })
         .await
     }

@@ -2,11 +2,9 @@
 
 use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem};
 
-use crate::domain::coupon::{
-    BaseStatus, CouponRecord, RedeemPlan, Redemption, RedemptionStatus, UseContext,
-};
+use crate::domain::coupon::{BaseStatus, CouponRecord, RedeemPlan, Redemption, UseContext};
 use crate::domain::event::{self, Actor};
-use crate::domain::ids::new_id;
+use crate::domain::reward::{Discount, judge_order};
 use crate::domain::{Error, Result, Timestamp};
 use crate::store::RedeemRequest;
 
@@ -24,6 +22,8 @@ use super::state::{
 pub(super) struct Asked<'a> {
     pub(super) request: &'a RedeemRequest,
     pub(super) by: &'a Actor,
+    /// What the code takes off the request's order, once decided.
+    pub(super) discount: Option<&'a Discount>,
 }
 
 impl DynamoStore {
@@ -34,7 +34,11 @@ impl DynamoStore {
         now: Timestamp,
         reads: Reads,
     ) -> Decision<Redemption> {
-        let asked = Asked { request, by };
+        let asked = Asked {
+            request,
+            by,
+            discount: None,
+        };
         if reads == Reads::Least
             && let Some(decided) = self.redeem_unread(asked, now)?
         {
@@ -74,8 +78,10 @@ impl DynamoStore {
             usage,
             user_id,
             now,
+            order: request.order.as_ref(),
         };
         let plan = context.check_redeem(request.lock_id.as_deref())?;
+        let discount = context.discount();
         let max = book.max();
         let after = CouponRecord {
             redemption_count: coupon.record.redemption_count + 1,
@@ -115,6 +121,10 @@ impl DynamoStore {
             in_use: true,
             announce: true,
         };
+        let asked = Asked {
+            discount: discount.as_ref(),
+            ..asked
+        };
         self.redemption_writes(asked, &book, expr, tally.as_ref(), &change, now)
     }
 
@@ -150,6 +160,11 @@ impl DynamoStore {
         if settings.check_usable(now).is_err() {
             return Ok(None);
         }
+        // The coupon carries no reward of its own (checked below): the book's applies.
+        // Refused on the order: the full read decides which rule comes first.
+        let Ok(discount) = judge_order(settings.reward.as_ref(), request.order.as_ref()) else {
+            return Ok(None);
+        };
         let mut expr = Expr::new();
         expr.cond("book", "=", s(&book.id));
         expr.cond("voided", "=", AttributeValue::Bool(false));
@@ -197,6 +212,10 @@ impl DynamoStore {
             in_use: true,
             announce: true,
         };
+        let asked = Asked {
+            discount: discount.as_ref(),
+            ..asked
+        };
         self.redemption_writes(asked, &book, expr, None, &change, now)
             .map(Some)
     }
@@ -212,7 +231,11 @@ impl DynamoStore {
         change: &TallyChange,
         now: Timestamp,
     ) -> Decision<Redemption> {
-        let Asked { request, by } = asked;
+        let Asked {
+            request,
+            by,
+            discount,
+        } = asked;
         let code = request.code.as_str();
         let user_id = request.user_id.as_str();
         let mut usage_expr = Expr::new();
@@ -221,16 +244,15 @@ impl DynamoStore {
             usage_expr.cond_below("r", i64::from(limit));
         }
         let (counts, tally_after, exhausted) = tally_update(&self.table, book, tally, change)?;
-        let redemption = Redemption {
-            id: new_id("red"),
-            code: code.to_string(),
-            book_id: book.id.clone(),
-            user_id: user_id.to_string(),
-            status: RedemptionStatus::Redeemed,
-            redeemed_at: now,
-            reversed_at: None,
-            metadata: request.metadata.clone(),
-        };
+        let redemption = Redemption::new(
+            code,
+            &book.id,
+            user_id,
+            now,
+            request.metadata.clone(),
+            request.order.as_ref(),
+            discount.cloned(),
+        );
         let position = time_position(now);
         let mut item = redemption_key(&redemption.id);
         item.insert("id".into(), s(&redemption.id));
@@ -241,6 +263,9 @@ impl DynamoStore {
         item.insert("pos".into(), n(position));
         if let Some(metadata) = &redemption.metadata {
             item.insert("metadata".into(), s(to_json(metadata)?));
+        }
+        if let Some(checkout) = redemption.checkout_json() {
+            item.insert("checkout".into(), s(checkout));
         }
         for (index, pk) in [
             (1, format!("RBOOK#{}", book.id)),

@@ -43,8 +43,9 @@ pub(super) fn parse_redemption(item: &Item) -> Result<(i64, Redemption)> {
             },
             redeemed_at: Timestamp(get_n(item, "redeemed_at")?),
             reversed_at,
-            metadata,
-        },
+            ..Redemption::new("", "", "", Timestamp(0), metadata, None, None)
+        }
+        .with_checkout(opt_s(item, "checkout").as_deref())?,
     ))
 }
 

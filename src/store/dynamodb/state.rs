@@ -275,6 +275,7 @@ impl CouponState {
                     code: code.clone(),
                     user_id: get_s(lock, "u")?,
                     expires_at: Timestamp(get_n(lock, "e")?),
+                    discount: None,
                 });
             }
         }

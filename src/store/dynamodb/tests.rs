@@ -125,6 +125,7 @@ fn redeem(code: &str, user: &str) -> RedeemRequest {
         user_id: user.into(),
         lock_id: None,
         metadata: None,
+        order: None,
     }
 }
 

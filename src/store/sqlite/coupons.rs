@@ -7,11 +7,12 @@ use rusqlite::{Connection, OptionalExtension, params};
 
 use crate::domain::coupon::{
     self, AssignPlan, Coupon, CouponRecord, CouponStatus, Lock, LockPlan, LockTtl, RedeemPlan,
-    Redemption, RedemptionStatus, UnassignPlan, UpdateCoupon, UseContext, UserUsage,
+    Redemption, UnassignPlan, UpdateCoupon, UseContext, UserUsage,
 };
 use crate::domain::event;
 use crate::domain::event::Actor;
 use crate::domain::ids::new_id;
+use crate::domain::reward::Order;
 use crate::domain::tally::{Tally, became_exhausted};
 use crate::domain::{Error, ErrorCode, Page, PageRequest, Result, Timestamp};
 use crate::store::{RedeemRequest, Validation, Write, prelude::*};
@@ -52,8 +53,14 @@ impl UseState {
         })
     }
 
-    pub(super) fn context<'a>(&'a self, user_id: &'a str, now: Timestamp) -> UseContext<'a> {
+    pub(super) fn context<'a>(
+        &'a self,
+        user_id: &'a str,
+        now: Timestamp,
+        order: Option<&'a Order>,
+    ) -> UseContext<'a> {
         UseContext {
+            order,
             book: &self.book.settings,
             book_redemptions: self.book.redemptions as u64,
             coupon: &self.row.record,
@@ -167,32 +174,42 @@ impl CouponStore for SqliteStore {
         .await
     }
 
-    async fn validate(&self, code: &str, user_id: &str) -> Result<Validation> {
+    async fn validate_order(
+        &self,
+        code: &str,
+        user_id: &str,
+        order: Option<Order>,
+    ) -> Result<Validation> {
         let code = code.to_string();
         let user_id = user_id.to_string();
         self.read(move |conn, now| {
             let state = UseState::load(conn, load_coupon(conn, &code)?, &user_id, now)?;
-            let context = state.context(&user_id, now);
+            let context = state.context(&user_id, now, order.as_ref());
             let (row, book, locks) = (&state.row, &state.book, &state.locks);
-            let reason = context.check_redeem(None).err().map(|e| e.code);
-            Ok(Validation {
-                valid: reason.is_none(),
-                reason,
-                coupon: row
-                    .record
-                    .view(book.settings.max_redemptions_per_coupon, locks),
-            })
+            let view = row
+                .record
+                .view(book.settings.max_redemptions_per_coupon, locks);
+            Validation::judge(&context, view)
         })
         .await
     }
 
-    async fn lock(&self, code: &str, user_id: &str, ttl: LockTtl, write: Write) -> Result<Lock> {
+    async fn lock_order(
+        &self,
+        code: &str,
+        user_id: &str,
+        ttl: LockTtl,
+        order: Option<Order>,
+        write: Write,
+    ) -> Result<Lock> {
         let code = code.to_string();
         let user_id = user_id.to_string();
         let Write { actor, idem } = write;
         self.write(idem, move |conn, now| {
             let state = UseState::load(conn, load_coupon(conn, &code)?, &user_id, now)?;
-            let plan = state.context(&user_id, now).check_lock()?;
+            let context = state.context(&user_id, now, order.as_ref());
+            let plan = context.check_lock()?;
+            let discount = context.discount();
             let (row, book) = (&state.row, &state.book);
             let ttl = ttl.seconds(book.settings.lock_ttl_seconds);
             let expires_at = now.plus_seconds(u64::from(ttl));
@@ -203,6 +220,7 @@ impl CouponStore for SqliteStore {
                         code: code.clone(),
                         user_id: user_id.clone(),
                         expires_at,
+                        discount: None,
                     };
                     conn.prepare_cached(
                         "INSERT INTO locks (id, code, book_seq, user_id, expires_at) VALUES (?1, ?2, ?3, ?4, ?5)",
@@ -223,7 +241,7 @@ impl CouponStore for SqliteStore {
             let view = coupon_view(conn, &row.record, book.settings.max_redemptions_per_coupon, now)?;
             let holder = Some(user_id.as_str());
             append_user_event(conn, &actor, event::COUPON_LOCKED, &view, holder, now)?;
-            Ok(lock)
+            Ok(Lock { discount, ..lock })
         })
         .await
     }
@@ -272,15 +290,16 @@ impl CouponStore for SqliteStore {
                 user_id,
                 lock_id,
                 metadata,
+                order,
             } = request;
             let row = load_coupon(conn, &code)?;
             if let Some(lock_id) = &lock_id {
                 find_lock(conn, lock_id)?.ok_or_else(Error::lock_not_found)?;
             }
             let state = UseState::load(conn, row, &user_id, now)?;
-            let plan = state
-                .context(&user_id, now)
-                .check_redeem(lock_id.as_deref())?;
+            let context = state.context(&user_id, now, order.as_ref());
+            let plan = context.check_redeem(lock_id.as_deref())?;
+            let discount = context.discount();
             let (row, book) = (&state.row, &state.book);
             if let RedeemPlan::ConsumeLock(lock_id) = plan {
                 conn.prepare_cached("DELETE FROM locks WHERE id = ?1")
@@ -300,20 +319,19 @@ impl CouponStore for SqliteStore {
                 },
             )?;
             add_usage(conn, row.book_seq, &user_id, 0, 1)?;
-            let redemption = Redemption {
-                id: new_id("red"),
-                code: code.clone(),
-                book_id: book.id.clone(),
-                user_id: user_id.clone(),
-                status: RedemptionStatus::Redeemed,
-                redeemed_at: now,
-                reversed_at: None,
+            let redemption = Redemption::new(
+                &code,
+                &book.id,
+                &user_id,
+                now,
                 metadata,
-            };
+                order.as_ref(),
+                discount,
+            );
             let metadata_json = redemption.metadata.as_ref().map(to_json).transpose()?;
             conn.prepare_cached(
-                "INSERT INTO redemptions (id, code, book_id, user_id, redeemed_at, metadata)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                "INSERT INTO redemptions (id, code, book_id, user_id, redeemed_at, metadata, checkout)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
             )
             .db()?
             .execute(params![
@@ -322,7 +340,8 @@ impl CouponStore for SqliteStore {
                 book.id,
                 user_id,
                 now.0,
-                metadata_json
+                metadata_json,
+                redemption.checkout_json()
             ])
             .db()?;
             append_event(conn, &actor, event::COUPON_REDEEMED, &redemption, now)?;

@@ -15,38 +15,34 @@ use super::rows::{CouponChange, add_usage, load_book_by_seq, load_coupon, save_c
 use super::writer::Db;
 use super::writer::from_json;
 
-pub(super) fn redemption_row(row: &Row) -> rusqlite::Result<(i64, Redemption, Option<String>)> {
+/// A redemption row: its position, the redemption, and its JSON columns still to read
+/// (metadata, checkout), which `finish_redemption` turns into fields.
+pub(super) type RedemptionRow = (i64, Redemption, Option<String>, Option<String>);
+
+pub(super) fn redemption_row(row: &Row) -> rusqlite::Result<RedemptionRow> {
     let reversed_at: Option<i64> = row.get(6)?;
-    Ok((
-        row.get(0)?,
-        Redemption {
-            id: row.get(1)?,
-            code: row.get(2)?,
-            book_id: row.get(3)?,
-            user_id: row.get(4)?,
-            status: if reversed_at.is_some() {
-                RedemptionStatus::Reversed
-            } else {
-                RedemptionStatus::Redeemed
-            },
-            redeemed_at: Timestamp(row.get(5)?),
-            reversed_at: reversed_at.map(Timestamp),
-            metadata: None,
-        },
-        row.get(7)?,
-    ))
+    let mut redemption = Redemption::new("", "", "", Timestamp(row.get(5)?), None, None, None);
+    redemption.id = row.get(1)?;
+    redemption.code = row.get(2)?;
+    redemption.book_id = row.get(3)?;
+    redemption.user_id = row.get(4)?;
+    if reversed_at.is_some() {
+        redemption.status = RedemptionStatus::Reversed;
+    }
+    redemption.reversed_at = reversed_at.map(Timestamp);
+    Ok((row.get(0)?, redemption, row.get(7)?, row.get(8)?))
 }
 
 pub(super) const REDEMPTION_COLUMNS: &str =
-    "seq, id, code, book_id, user_id, redeemed_at, reversed_at, metadata";
+    "seq, id, code, book_id, user_id, redeemed_at, reversed_at, metadata, checkout";
 
 pub(super) fn finish_redemption(
-    (seq, mut redemption, metadata): (i64, Redemption, Option<String>),
+    (seq, mut redemption, metadata, checkout): RedemptionRow,
 ) -> Result<(i64, Redemption)> {
     if let Some(text) = metadata {
         redemption.metadata = Some(from_json(&text)?);
     }
-    Ok((seq, redemption))
+    Ok((seq, redemption.with_checkout(checkout.as_deref())?))
 }
 
 pub(super) fn load_redemption(conn: &Connection, id: &str) -> Result<Redemption> {

@@ -205,6 +205,7 @@ pub(super) fn lock_row(row: &Row) -> rusqlite::Result<Lock> {
         code: row.get(1)?,
         user_id: row.get(2)?,
         expires_at: Timestamp(row.get(3)?),
+        discount: None,
     })
 }
 

@@ -158,6 +158,10 @@ CREATE TABLE job_results (
     r#"
 ALTER TABLE coupons ADD COLUMN details TEXT;
 "#,
+    // The order a code was redeemed on and what it took off (JSON; NULL without one).
+    r#"
+ALTER TABLE redemptions ADD COLUMN checkout TEXT;
+"#,
 ];
 
 pub(super) fn migrate(conn: &Connection) -> Result<()> {

@@ -335,6 +335,7 @@ impl Replay<'_> {
                     user_id: user.to_string(),
                     lock_id: presented.map(|(_, id)| id),
                     metadata: None,
+                    order: None,
                 };
                 let got = store.redeem(request, by()).await;
                 if let Ok(redemption) = &got {

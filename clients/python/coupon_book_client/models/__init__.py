@@ -15,6 +15,7 @@ from .book_stats import BookStats
 from .book_status import BookStatus
 from .bucket import Bucket
 from .code_selection import CodeSelection
+from .code_verdict import CodeVerdict
 from .code_with_details import CodeWithDetails
 from .code_with_details_metadata_type_0 import CodeWithDetailsMetadataType0
 from .counts import Counts
@@ -29,6 +30,7 @@ from .create_webhook import CreateWebhook
 from .created_api_key import CreatedApiKey
 from .created_webhook import CreatedWebhook
 from .delivery_attempt import DeliveryAttempt
+from .discount import Discount
 from .error_body import ErrorBody
 from .error_code import ErrorCode
 from .error_detail import ErrorDetail
@@ -42,6 +44,9 @@ from .job_kind import JobKind
 from .job_status import JobStatus
 from .lock import Lock
 from .lock_body import LockBody
+from .multi_validation import MultiValidation
+from .order import Order
+from .order_item import OrderItem
 from .page_api_key import PageApiKey
 from .page_book import PageBook
 from .page_coupon import PageCoupon
@@ -67,7 +72,9 @@ from .update_book_metadata_type_0 import UpdateBookMetadataType0
 from .update_coupon import UpdateCoupon
 from .update_coupon_metadata_type_0 import UpdateCouponMetadataType0
 from .user_body import UserBody
+from .validate_body import ValidateBody
 from .validation import Validation
+from .validations_body import ValidationsBody
 from .webhook import Webhook
 from .webhook_status import WebhookStatus
 
@@ -87,6 +94,7 @@ __all__ = (
     "BookStatus",
     "Bucket",
     "CodeSelection",
+    "CodeVerdict",
     "CodeWithDetails",
     "CodeWithDetailsMetadataType0",
     "Counts",
@@ -101,6 +109,7 @@ __all__ = (
     "CreatedApiKey",
     "CreatedWebhook",
     "DeliveryAttempt",
+    "Discount",
     "ErrorBody",
     "ErrorCode",
     "ErrorDetail",
@@ -114,6 +123,9 @@ __all__ = (
     "JobStatus",
     "Lock",
     "LockBody",
+    "MultiValidation",
+    "Order",
+    "OrderItem",
     "PageApiKey",
     "PageBook",
     "PageCoupon",
@@ -139,7 +151,9 @@ __all__ = (
     "UpdateCoupon",
     "UpdateCouponMetadataType0",
     "UserBody",
+    "ValidateBody",
     "Validation",
+    "ValidationsBody",
     "Webhook",
     "WebhookStatus",
 )

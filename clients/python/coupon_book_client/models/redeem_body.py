@@ -9,6 +9,7 @@ from attrs import field as _attrs_field
 from ..types import UNSET, Unset
 
 if TYPE_CHECKING:
+    from ..models.order import Order
     from ..models.redeem_body_metadata_type_0 import RedeemBodyMetadataType0
 
 
@@ -23,14 +24,17 @@ class RedeemBody:
         lock_id (None | str | Unset):
         metadata (None | RedeemBodyMetadataType0 | Unset): Free JSON object stored with the redemption (e.g. an order
             id), <= 16 KiB.
+        order (None | Order | Unset):
     """
 
     user_id: str
     lock_id: None | str | Unset = UNSET
     metadata: None | RedeemBodyMetadataType0 | Unset = UNSET
+    order: None | Order | Unset = UNSET
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
+        from ..models.order import Order
         from ..models.redeem_body_metadata_type_0 import RedeemBodyMetadataType0
 
         user_id = self.user_id
@@ -49,6 +53,14 @@ class RedeemBody:
         else:
             metadata = self.metadata
 
+        order: dict[str, Any] | None | Unset
+        if isinstance(self.order, Unset):
+            order = UNSET
+        elif isinstance(self.order, Order):
+            order = self.order.to_dict()
+        else:
+            order = self.order
+
         field_dict: dict[str, Any] = {}
         field_dict.update(self.additional_properties)
         field_dict.update(
@@ -60,11 +72,14 @@ class RedeemBody:
             field_dict["lock_id"] = lock_id
         if metadata is not UNSET:
             field_dict["metadata"] = metadata
+        if order is not UNSET:
+            field_dict["order"] = order
 
         return field_dict
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
+        from ..models.order import Order
         from ..models.redeem_body_metadata_type_0 import RedeemBodyMetadataType0
 
         d = dict(src_dict)
@@ -96,10 +111,28 @@ class RedeemBody:
 
         metadata = _parse_metadata(d.pop("metadata", UNSET))
 
+        def _parse_order(data: object) -> None | Order | Unset:
+            if data is None:
+                return data
+            if isinstance(data, Unset):
+                return data
+            try:
+                if not isinstance(data, dict):
+                    raise TypeError()
+                order_type_1 = Order.from_dict(data)
+
+                return order_type_1
+            except (TypeError, ValueError, AttributeError, KeyError):
+                pass
+            return cast(None | Order | Unset, data)
+
+        order = _parse_order(d.pop("order", UNSET))
+
         redeem_body = cls(
             user_id=user_id,
             lock_id=lock_id,
             metadata=metadata,
+            order=order,
         )
 
         redeem_body.additional_properties = d

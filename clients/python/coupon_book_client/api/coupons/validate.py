@@ -7,7 +7,7 @@ import httpx
 from ... import errors
 from ...client import AuthenticatedClient, Client
 from ...models.error_body import ErrorBody
-from ...models.user_body import UserBody
+from ...models.validate_body import ValidateBody
 from ...models.validation import Validation
 from ...types import Response
 
@@ -15,7 +15,7 @@ from ...types import Response
 def _get_kwargs(
     code: str,
     *,
-    body: UserBody,
+    body: ValidateBody,
 ) -> dict[str, Any]:
     headers: dict[str, Any] = {}
 
@@ -106,7 +106,7 @@ def sync_detailed(
     code: str,
     *,
     client: AuthenticatedClient,
-    body: UserBody,
+    body: ValidateBody,
 ) -> Response[ErrorBody | Validation]:
     """Check whether a user could redeem
 
@@ -115,7 +115,7 @@ def sync_detailed(
 
     Args:
         code (str):
-        body (UserBody):
+        body (ValidateBody):
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
@@ -141,7 +141,7 @@ def sync(
     code: str,
     *,
     client: AuthenticatedClient,
-    body: UserBody,
+    body: ValidateBody,
 ) -> ErrorBody | Validation | None:
     """Check whether a user could redeem
 
@@ -150,7 +150,7 @@ def sync(
 
     Args:
         code (str):
-        body (UserBody):
+        body (ValidateBody):
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
@@ -171,7 +171,7 @@ async def asyncio_detailed(
     code: str,
     *,
     client: AuthenticatedClient,
-    body: UserBody,
+    body: ValidateBody,
 ) -> Response[ErrorBody | Validation]:
     """Check whether a user could redeem
 
@@ -180,7 +180,7 @@ async def asyncio_detailed(
 
     Args:
         code (str):
-        body (UserBody):
+        body (ValidateBody):
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
@@ -204,7 +204,7 @@ async def asyncio(
     code: str,
     *,
     client: AuthenticatedClient,
-    body: UserBody,
+    body: ValidateBody,
 ) -> ErrorBody | Validation | None:
     """Check whether a user could redeem
 
@@ -213,7 +213,7 @@ async def asyncio(
 
     Args:
         code (str):
-        body (UserBody):
+        body (ValidateBody):
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.

@@ -1,0 +1,217 @@
+//! Several codes on one order (`POST /v1/validations`, `POST /v1/redemptions`): each
+//! code's own rules, then the order rules applied code after code on what the earlier
+//! ones left open, with combinability. The answer both routes give is decided here.
+
+use std::collections::HashSet;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use utoipa::ToSchema;
+
+use super::coupon::normalize_code;
+use super::error::{Error, ErrorCode, Result};
+use super::reward::{CodeOnOrder, Discount, Order, Reward, apply_codes};
+
+/// Codes one checkout may carry.
+pub const MAX_CODES_PER_ORDER: usize = 10;
+
+/// What one code brings to a multi-code order, as its store read it.
+#[derive(Debug, Clone)]
+pub struct CodeCheck {
+    pub code: String,
+    /// The coupon rules it breaks, in precedence order (the order rules are judged
+    /// here); `coupon_not_found` for an unknown code.
+    pub failures: Vec<ErrorCode>,
+    /// Its effective reward.
+    pub reward: Option<Reward>,
+    /// Its book's `combinable`.
+    pub combinable: bool,
+}
+
+/// One code's answer on a multi-code order.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct CodeVerdict {
+    pub code: String,
+    pub valid: bool,
+    pub reason: Option<ErrorCode>,
+    /// Every rule it breaks, in precedence order (`not_combinable` last).
+    pub reasons: Vec<ErrorCode>,
+    pub discount: Option<Discount>,
+}
+
+/// Answer of `POST /v1/validations`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct MultiValidation {
+    /// Whether every code is valid on this order.
+    pub valid: bool,
+    pub results: Vec<CodeVerdict>,
+    /// The sum of the valid codes' discounts, never above `order.amount`.
+    pub total_discount: Discount,
+}
+
+/// Whether the rule is one of the order's (judged on the whole order here).
+fn is_order_rule(code: ErrorCode) -> bool {
+    matches!(
+        code,
+        ErrorCode::CurrencyMismatch
+            | ErrorCode::OrderBelowMinimum
+            | ErrorCode::NoEligibleItems
+            | ErrorCode::NotCombinable
+    )
+}
+
+/// Judges the codes on `order`, in the order given.
+pub fn judge_codes(order: &Order, checks: &[CodeCheck]) -> MultiValidation {
+    let on_order: Vec<CodeOnOrder> = checks
+        .iter()
+        .map(|check| CodeOnOrder {
+            reward: check.reward.clone(),
+            combinable: check.combinable,
+            failed_before: check.failures.iter().any(|c| !is_order_rule(*c)),
+        })
+        .collect();
+    let (applied, total_discount) = apply_codes(order, &on_order);
+    let results: Vec<CodeVerdict> = checks
+        .iter()
+        .zip(applied)
+        .map(|(check, applied)| {
+            let mut reasons: Vec<ErrorCode> = check
+                .failures
+                .iter()
+                .copied()
+                .filter(|c| !is_order_rule(*c))
+                .collect();
+            reasons.extend(applied.reasons.iter().map(|r| r.code()));
+            CodeVerdict {
+                code: check.code.clone(),
+                valid: reasons.is_empty(),
+                reason: reasons.first().copied(),
+                reasons,
+                discount: applied.discount,
+            }
+        })
+        .collect();
+    MultiValidation {
+        valid: results.iter().all(|r| r.valid),
+        results,
+        total_discount,
+    }
+}
+
+/// The codes of a multi-code request, normalized: 1 to 10, each once. Errors name the
+/// entry (`{field}[3]`).
+pub fn read_codes<'a>(
+    codes: impl ExactSizeIterator<Item = &'a str>,
+    field: &str,
+) -> Result<Vec<String>> {
+    if codes.len() == 0 || codes.len() > MAX_CODES_PER_ORDER {
+        return Err(Error::invalid(
+            field,
+            format!("{field} must list 1 to {MAX_CODES_PER_ORDER} codes"),
+        ));
+    }
+    let mut seen = HashSet::new();
+    let mut normalized = Vec::with_capacity(codes.len());
+    for (index, raw) in codes.enumerate() {
+        // An impossible code is answered as unknown, like any other.
+        let code = normalize_code(raw).unwrap_or_else(|| raw.to_ascii_uppercase());
+        if !seen.insert(code.clone()) {
+            return Err(Error::invalid(
+                format!("{field}[{index}]"),
+                "a code may be listed once per order",
+            ));
+        }
+        normalized.push(code);
+    }
+    Ok(normalized)
+}
+
+/// The order of a multi-code request: required.
+pub fn required_order(value: Option<&Value>) -> Result<Order> {
+    match value {
+        None | Some(Value::Null) => Err(Error::invalid("order", "order is required")),
+        Some(value) => Order::from_json(value),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn reward(value: Value) -> Option<Reward> {
+        crate::domain::reward::reward_field(&value, "reward").expect("reward")
+    }
+
+    fn check(
+        code: &str,
+        failures: Vec<ErrorCode>,
+        reward_value: Value,
+        combinable: bool,
+    ) -> CodeCheck {
+        CodeCheck {
+            code: code.into(),
+            failures,
+            reward: reward(reward_value),
+            combinable,
+        }
+    }
+
+    #[test]
+    fn codes_take_from_what_is_left_and_name_every_reason() {
+        let order = Order::from_json(&json!({"amount": 10000, "currency": "EUR"})).expect("order");
+        let checks = [
+            check(
+                "A",
+                vec![],
+                json!({"type": "amount_off", "amount_off": 8000, "currency": "EUR"}),
+                true,
+            ),
+            check(
+                "B",
+                vec![],
+                json!({"type": "percent_off", "percent_off": 50}),
+                true,
+            ),
+            check(
+                "C",
+                vec![
+                    ErrorCode::CouponAlreadyRedeemed,
+                    ErrorCode::CurrencyMismatch,
+                ],
+                json!({"type": "amount_off", "amount_off": 100, "currency": "USD"}),
+                true,
+            ),
+            check("D", vec![], json!({"type": "free_shipping"}), false),
+        ];
+        let answer = judge_codes(&order, &checks);
+        let amounts: Vec<Option<u64>> = answer
+            .results
+            .iter()
+            .map(|r| r.discount.as_ref().map(|d| d.amount))
+            .collect();
+        // B: 50% of the 2,000 left.
+        assert_eq!(amounts, [Some(8000), Some(1000), None, None]);
+        assert_eq!(answer.total_discount.amount, 9000);
+        assert_eq!(
+            answer.results[2].reasons,
+            [
+                ErrorCode::CouponAlreadyRedeemed,
+                ErrorCode::CurrencyMismatch
+            ]
+        );
+        assert_eq!(answer.results[3].reasons, [ErrorCode::NotCombinable]);
+        assert!(!answer.valid);
+    }
+
+    #[test]
+    fn codes_are_listed_once_and_at_most_ten() {
+        let twice = read_codes(["ab-1", "AB-1"].into_iter(), "codes").unwrap_err();
+        assert_eq!(twice.field.as_deref(), Some("codes[1]"));
+        let none = read_codes(std::iter::empty(), "codes").unwrap_err();
+        assert_eq!(none.field.as_deref(), Some("codes"));
+        let eleven: Vec<String> = (0..11).map(|i| format!("CODE-{i}")).collect();
+        assert!(read_codes(eleven.iter().map(String::as_str), "codes").is_err());
+        assert_eq!(read_codes(["x y"].into_iter(), "codes").unwrap(), ["X Y"]);
+    }
+}
