@@ -607,7 +607,8 @@ function bookView(bookId) {
       h('div.actions', statusActions(book, refresh),
         book.status !== 'archived' && h('button.secondary', { type: 'button', onclick: edit, 'aria-label': `Edit ${book.name}` }, 'Edit'),
         exportButton, h('button.secondary', { type: 'button', onclick: refresh }, 'Refresh'),
-        h('a', { href: `#/events?book_id=${enc(book.id)}` }, 'Events of this book')));
+        h('a', { href: `#/events?book_id=${enc(book.id)}` }, 'Events of this book'),
+        h('a', { href: `#/checkout?book_id=${enc(book.id)}` }, 'Try a checkout with its codes')));
     if (had) header.querySelector('h1').focus();
     fill(countsBox.querySelector('.counts-slot'), countsBar(book.counts));
     return true;

@@ -2,12 +2,12 @@
 // Every data call goes to the JSON API (docs/API.md) with the key pasted into the
 // header form; the key lives in sessionStorage only and travels as an Authorization
 // header, never in a URL or a cookie.
-// Screens live in books.js, coupon.js, events.js and admin.js; this file holds the key
-// form and the routing between them.
+// Screens live in books.js, coupon.js (a coupon's page and the checkout try-out),
+// events.js and admin.js; this file holds the key form and the routing between them.
 
 import { KEY_STORAGE, view, h, put, fill, getKey, api, field } from './lib.js';
 import { booksView, bookView } from './books.js';
-import { couponView } from './coupon.js';
+import { couponView, checkoutView } from './coupon.js';
 import { eventsView } from './events.js';
 import { webhooksView, keysView } from './admin.js';
 
@@ -67,6 +67,7 @@ const routes = [
   [/^#\/books\/([^/]+)$/, (id) => bookView(decodeURIComponent(id))],
   [/^#\/coupons\/?$/, () => couponView(null)],
   [/^#\/coupons\/([^/]+)$/, (code) => couponView(decodeURIComponent(code))],
+  [/^#\/checkout\/?(?:\?(.*))?$/, (query) => checkoutView(query)],
   [/^#\/events\/?(?:\?(.*))?$/, (query) => eventsView(query)],
   [/^#\/webhooks\/?$/, () => webhooksView()],
   [/^#\/keys\/?$/, () => keysView()],

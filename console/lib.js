@@ -402,4 +402,4 @@ function errorBox(err) {
 }
 
 
-export { KEY_STORAGE, view, h, put, fill, s, num, pad, fmtTime, fmtTimeEl, duration, nextId, toast, badge, tableWrap, ApiError, getKey, api, enc, field, clearErrors, fieldFor, showError, onSubmit, wholeNumber, textOrNull, timeOrNull, toLocalInput, errorBox, money, rewardSummary, rewardFields, rewardOrNull, sameReward };
+export { KEY_STORAGE, view, h, put, fill, s, num, pad, fmtTime, fmtTimeEl, duration, nextId, toast, badge, tableWrap, ApiError, getKey, api, enc, field, clearErrors, fieldFor, showError, onSubmit, wholeNumber, textOrNull, timeOrNull, toLocalInput, errorBox, money, moneyText, amountOrNull, rewardSummary, rewardFields, rewardOrNull, sameReward };

@@ -487,6 +487,126 @@ test('a code’s own dates, metadata and reward: shown, set and cleared on its p
   await page.setViewportSize({ width: 1280, height: 900 });
 });
 
+test('try a checkout: each code’s verdict, every reason, the discounts and the total', async () => {
+  // Two combinable books: 10% off the SKU-1 items, and 15.00 EUR off from 50.00 EUR.
+  const percent = await api('POST', '/v1/books', {
+    name: 'Checkout 10%', status: 'active', requires_assignment: false, combinable: true,
+    reward: { type: 'percent_off', percent_off: 10, applies_to_skus: ['SKU-1'] },
+  });
+  const amount = await api('POST', '/v1/books', {
+    name: 'Checkout 15 off', status: 'active', requires_assignment: false, combinable: true, max_redemptions_per_coupon: 1,
+    reward: { type: 'amount_off', amount_off: 1500, currency: 'EUR', min_order_amount: 5000 },
+  });
+  await api('POST', `/v1/books/${percent.id}/codes`, { codes: ['CO-PCT-1'] });
+  await api('POST', `/v1/books/${amount.id}/codes`, { codes: ['CO-AMT-1', 'CO-AMT-2'] });
+  await api('POST', '/v1/coupons/CO-AMT-2/redeem', { user_id: 'zoe', order: { amount: 6000, currency: 'EUR' } });
+
+  await page.goto(`${BASE}/console#/books`);
+  await page.getByRole('link', { name: 'Checkout', exact: true }).click();
+  await page.getByRole('heading', { name: 'Try a checkout', level: 1 }).waitFor();
+  assert.equal(await page.locator('[data-nav="checkout"]').getAttribute('aria-current'), 'page');
+  const form = page.locator('form', { has: page.getByRole('heading', { name: 'Order and codes' }) });
+  await form.getByLabel('User id').fill('ivy');
+  await form.getByLabel('Order id').fill('o-1');
+  await form.getByLabel('Order amount').fill('120.00');
+  await form.getByLabel('Currency').fill('eur');
+  const first = form.getByRole('group', { name: 'Item 1', exact: true });
+  await first.getByLabel('SKU').fill('SKU-1');
+  await first.getByLabel('Quantity').fill('2');
+  await first.getByLabel('Unit price').fill('30');
+  await form.getByRole('button', { name: 'Add item' }).click();
+  const second = form.getByRole('group', { name: 'Item 2', exact: true });
+  await second.getByLabel('SKU').fill('SKU-2');
+  await second.getByLabel('Unit price').fill('60.00');
+  await form.getByRole('button', { name: 'Add item' }).click();
+  await form.getByRole('group', { name: 'Item 3', exact: true }).getByLabel('SKU').fill('SKU-3');
+  await form.getByRole('button', { name: 'Remove item 3' }).click();
+  assert.equal(await form.locator('.item-row').count(), 2);
+  await form.getByText('Items total: 120.00 EUR').waitFor();
+  await form.getByLabel('Codes').fill('CO-PCT-1, co-amt-1');
+  const sent = page.waitForRequest((r) => r.method() === 'POST' && r.url().endsWith('/v1/validations'));
+  await form.getByRole('button', { name: 'Check', exact: true }).click();
+  // Prices become minor units in the currency's decimals.
+  assert.deepEqual(JSON.parse((await sent).postData()), {
+    user_id: 'ivy',
+    codes: ['CO-PCT-1', 'co-amt-1'],
+    order: {
+      id: 'o-1', amount: 12000, currency: 'EUR',
+      items: [{ sku: 'SKU-1', quantity: 2, unit_amount: 3000 }, { sku: 'SKU-2', quantity: 1, unit_amount: 6000 }],
+    },
+  });
+  const result = page.locator('section', { has: page.getByRole('heading', { name: 'Result' }) });
+  await result.locator('[data-checkout-valid="true"]').waitFor();
+  assert.match(await result.locator('.verdict').textContent(), /Every code applies/);
+  // 10% of the SKU-1 items (60.00), then 15.00 off what is left.
+  const pct = result.locator('tr[data-code="CO-PCT-1"]');
+  const amt = result.locator('tr[data-code="CO-AMT-1"]');
+  assert.equal(await pct.getAttribute('data-valid'), 'true');
+  assert.equal(await amt.getAttribute('data-valid'), 'true');
+  assert.equal(await pct.locator('[data-discount]').textContent(), '6.00 EUR');
+  assert.equal(await amt.locator('[data-discount]').textContent(), '15.00 EUR');
+  assert.equal(await result.locator('[data-total-discount]').textContent(), '21.00 EUR');
+  assert.equal(await result.locator('[data-order-amount]').textContent(), '120.00 EUR');
+  assert.equal(await result.locator('[data-to-pay]').textContent(), '99.00 EUR');
+  await screenshot('checkout');
+
+  // In dollars: the euro reward does not apply, and a used code says both reasons.
+  await form.getByLabel('Currency').fill('USD');
+  await form.getByLabel('Codes').fill('CO-PCT-1\nCO-AMT-1\nCO-AMT-2');
+  await form.getByRole('button', { name: 'Check', exact: true }).click();
+  await result.locator('[data-checkout-valid="false"]').waitFor();
+  assert.match(await result.locator('.verdict').textContent(), /2 of 3 codes do not apply/);
+  assert.equal(await pct.locator('[data-discount]').textContent(), '6.00 USD');
+  assert.equal(await amt.getAttribute('data-valid'), 'false');
+  assert.equal(await amt.locator('[data-reasons]').getAttribute('data-reasons'), 'currency_mismatch');
+  const used = result.locator('tr[data-code="CO-AMT-2"]');
+  assert.equal(await used.locator('[data-reasons]').getAttribute('data-reasons'), 'coupon_already_redeemed currency_mismatch');
+  assert.match(await used.locator('[data-reasons]').innerText(), /coupon_already_redeemed no redemptions left[^]*currency_mismatch the order’s currency is not the reward’s/);
+  assert.equal(await used.locator('[data-discount]').textContent(), '—');
+  assert.equal(await result.locator('[data-total-discount]').textContent(), '6.00 USD');
+  await screenshot('checkout-refused');
+
+  // Errors in words next to their input: the console's own, then the server's.
+  await form.getByLabel('Order amount').fill('12.345');
+  await form.getByRole('button', { name: 'Check', exact: true }).click();
+  await fieldError(form, 'order.amount').filter({ hasText: 'at most 2 decimals in USD' }).waitFor();
+  await form.getByLabel('Order amount').fill('');
+  await form.getByRole('button', { name: 'Check', exact: true }).click();
+  await fieldError(form, 'order.amount').filter({ hasText: 'order.amount is required (invalid_request)' }).waitFor();
+  assert.equal(await form.getByLabel('Order amount').getAttribute('aria-invalid'), 'true');
+  assert.equal(await page.locator('[data-checkout-valid]').count(), 0, 'no stale answer is left shown');
+  await form.getByLabel('Order amount').fill('120');
+  await second.getByLabel('Quantity').fill('0');
+  await form.getByRole('button', { name: 'Check', exact: true }).click();
+  await fieldError(second, 'order.items[1].quantity').filter({ hasText: 'order.items[1].quantity must be a whole number' }).waitFor();
+  assert.equal(await second.getByLabel('Quantity').getAttribute('aria-invalid'), 'true');
+  await second.getByLabel('Quantity').fill('1');
+  await form.getByLabel('Codes').fill('CO-PCT-1, CO-AMT-1, co-pct-1');
+  await form.getByRole('button', { name: 'Check', exact: true }).click();
+  await fieldError(form, 'codes').filter({ hasText: 'codes[2] “co-pct-1”: a code may be listed once per order' }).waitFor();
+  // Checking changed nothing.
+  const untouched = await api('GET', '/v1/coupons/CO-AMT-1');
+  assert.equal(untouched.status, 'available');
+  assert.equal(untouched.redemption_count, 0);
+
+  // From a book's page: one of its codes and its reward's currency are filled in.
+  await page.goto(`${BASE}/console#/books/${amount.id}`);
+  await page.getByRole('link', { name: 'Try a checkout with its codes' }).click();
+  await page.locator('[data-prefill]', { hasText: 'with its code CO-AMT-1' }).waitFor();
+  assert.equal(await form.getByLabel('Codes').inputValue(), 'CO-AMT-1');
+  assert.equal(await form.getByLabel('Currency').inputValue(), 'EUR');
+  await form.getByLabel('User id').fill('ivy');
+  await form.getByLabel('Order amount').fill('40');
+  await form.getByRole('button', { name: 'Check', exact: true }).click();
+  await result.locator('[data-checkout-valid="false"]').waitFor();
+  assert.equal(await amt.locator('[data-reasons]').getAttribute('data-reasons'), 'order_below_minimum');
+  // And from a coupon's page.
+  await page.goto(`${BASE}/console#/coupons/CO-PCT-1`);
+  await page.getByRole('link', { name: 'Try it in a checkout' }).click();
+  await page.getByRole('heading', { name: 'Try a checkout', level: 1 }).waitFor();
+  assert.equal(await form.getByLabel('Codes').inputValue(), 'CO-PCT-1');
+});
+
 test('a book can be paused, edited and archived from the list', async () => {
   await page.getByRole('link', { name: 'Books', exact: true }).first().click();
   await page.getByRole('button', { name: 'Pause Summer 2026' }).click();
@@ -652,7 +772,7 @@ test('keyboard: skip link first, visible focus', async () => {
 
 test('usable at 375 px wide: nothing scrolls the page sideways', async () => {
   await page.setViewportSize({ width: 375, height: 800 });
-  for (const hash of [`#/books/${bookId}`, `#/coupons/${code}`, `#/books/${rewardBookId}`, '#/coupons/RW-0002', '#/books', '#/events', '#/webhooks', '#/keys']) {
+  for (const hash of [`#/books/${bookId}`, `#/coupons/${code}`, `#/books/${rewardBookId}`, '#/coupons/RW-0002', '#/checkout', '#/books', '#/events', '#/webhooks', '#/keys']) {
     await page.goto(`${BASE}/console${hash}`);
     await page.locator('h1').first().waitFor();
     await page.waitForLoadState('networkidle').catch(() => {});
