@@ -2,13 +2,13 @@
 //! code's own rules, then the order rules applied code after code on what the earlier
 //! ones left open, with combinability. The answer both routes give is decided here.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::ToSchema;
 
-use super::coupon::normalize_code;
+use super::coupon::{Redemption, UserUsage, normalize_code};
 use super::error::{Error, ErrorCode, Result};
 use super::reward::{CodeOnOrder, Discount, Order, Reward, apply_codes};
 
@@ -47,6 +47,71 @@ pub struct MultiValidation {
     pub results: Vec<CodeVerdict>,
     /// The sum of the valid codes' discounts, never above `order.amount`.
     pub total_discount: Discount,
+}
+
+/// One code of `POST /v1/redemptions`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct RedeemItem {
+    pub code: String,
+    /// The user's live lock on it, consumed by the redemption.
+    #[serde(default)]
+    pub lock_id: Option<String>,
+}
+
+/// Answer of `POST /v1/redemptions`: every code redeemed, in the order given.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct MultiRedemption {
+    pub redemptions: Vec<Redemption>,
+    pub total_discount: Discount,
+}
+
+/// The error of the `index`th code of a multi-code request, named as such.
+pub fn at_item(index: usize) -> impl Fn(Error) -> Error {
+    move |mut error| {
+        error.field = Some(format!("items[{index}]"));
+        error
+    }
+}
+
+/// Redemptions already planned in this step, per book: the next code of the same book
+/// is judged as if they were written (per-user limit, budget).
+#[derive(Debug, Default)]
+pub struct Planned(HashMap<String, u64>);
+
+impl Planned {
+    /// The user's usage and the book's redemptions, counting the planned ones.
+    pub fn counted(
+        &self,
+        book_id: &str,
+        usage: UserUsage,
+        book_redemptions: u64,
+    ) -> (UserUsage, u64) {
+        let planned = self.0.get(book_id).copied().unwrap_or(0);
+        let usage = UserUsage {
+            redeemed: usage.redeemed + planned,
+            ..usage
+        };
+        (usage, book_redemptions + planned)
+    }
+
+    pub fn add(&mut self, book_id: &str) {
+        *self.0.entry(book_id.to_string()).or_insert(0) += 1;
+    }
+}
+
+/// Once every code passed its own rules: the discounts on the order, or the first
+/// code that may not share it (409 `not_combinable`, `items[i]`).
+pub fn combine_for_redemption(order: &Order, checks: &[CodeCheck]) -> Result<MultiValidation> {
+    let answer = judge_codes(order, checks);
+    if let Some((index, verdict)) = answer.results.iter().enumerate().find(|(_, v)| !v.valid) {
+        let reason = verdict
+            .reasons
+            .first()
+            .and_then(|code| super::reward::OrderReason::from_code(*code))
+            .unwrap_or(super::reward::OrderReason::NotCombinable);
+        return Err(at_item(index)(reason.error()));
+    }
+    Ok(answer)
 }
 
 /// Whether the rule is one of the order's (judged on the whole order here).

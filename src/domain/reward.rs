@@ -423,7 +423,14 @@ fn order_item(item: &Value, index: usize) -> Result<OrderItem> {
     let quantity = item
         .get("quantity")
         .ok_or_else(|| bad(&at("quantity"), "quantity is required"))
-        .and_then(|v| minor_units(v, &at("quantity"), 1))?;
+        .and_then(|v| {
+            v.as_u64().filter(|n| *n >= 1).ok_or_else(|| {
+                bad(
+                    &at("quantity"),
+                    format!("{} must be a whole number >= 1", at("quantity")),
+                )
+            })
+        })?;
     let unit_amount = item
         .get("unit_amount")
         .ok_or_else(|| bad(&at("unit_amount"), "unit_amount is required"))
@@ -446,6 +453,16 @@ pub enum OrderReason {
 }
 
 impl OrderReason {
+    pub fn from_code(code: ErrorCode) -> Option<OrderReason> {
+        Some(match code {
+            ErrorCode::CurrencyMismatch => OrderReason::CurrencyMismatch,
+            ErrorCode::OrderBelowMinimum => OrderReason::OrderBelowMinimum,
+            ErrorCode::NoEligibleItems => OrderReason::NoEligibleItems,
+            ErrorCode::NotCombinable => OrderReason::NotCombinable,
+            _ => return None,
+        })
+    }
+
     pub fn code(self) -> ErrorCode {
         match self {
             OrderReason::CurrencyMismatch => ErrorCode::CurrencyMismatch,

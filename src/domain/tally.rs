@@ -87,6 +87,19 @@ impl TallyDelta {
         }
     }
 
+    /// Both changes together (several codes of one book changed in one step).
+    pub fn plus(self, other: TallyDelta) -> TallyDelta {
+        TallyDelta {
+            total: self.total + other.total,
+            available: self.available + other.available,
+            assigned: self.assigned + other.assigned,
+            redeemed: self.redeemed + other.redeemed,
+            voided: self.voided + other.voided,
+            redemptions: self.redemptions + other.redemptions,
+            marks_in_use: self.marks_in_use || other.marks_in_use,
+        }
+    }
+
     pub fn marking_in_use(mut self) -> Self {
         self.marks_in_use = true;
         self

@@ -104,7 +104,10 @@ pub fn api_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(checkout::validate_order_codes))
         .routes(routes!(redemptions::reverse))
         .routes(routes!(redemptions::get_redemption))
-        .routes(routes!(redemptions::list_redemptions))
+        .routes(routes!(
+            redemptions::list_redemptions,
+            checkout::redeem_order_codes
+        ))
         .routes(routes!(redemptions::export_redemptions))
         .routes(routes!(redemptions::user_coupons))
         .routes(routes!(redemptions::user_redemptions))

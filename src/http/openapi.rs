@@ -44,6 +44,7 @@ const OPERATION_SCOPES: &[(&str, &[Scope])] = &[
     ("unassign", Assign::SCOPES),
     ("validate", Redeem::SCOPES),
     ("validate_order_codes", Redeem::SCOPES),
+    ("redeem_order_codes", Redeem::SCOPES),
     ("lock", Redeem::SCOPES),
     ("unlock", Redeem::SCOPES),
     ("redeem", Redeem::SCOPES),

@@ -15,6 +15,7 @@ use utoipa::ToSchema;
 use crate::domain::apikey::{ApiKey, UpdateApiKey};
 use crate::domain::book::{Book, BookSettings, UpdateBook};
 use crate::domain::bulk::{BulkLine, BulkResult};
+use crate::domain::checkout::{MultiRedemption, RedeemItem};
 use crate::domain::coupon::{
     Coupon, CouponStatus, Lock, LockTtl, Redemption, UpdateCoupon, UseContext,
 };
@@ -141,6 +142,15 @@ pub struct RedeemRequest {
     pub order: Option<Order>,
 }
 
+/// Several codes redeemed on one order in one atomic step (`POST /v1/redemptions`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct MultiRedeemRequest {
+    pub user_id: String,
+    pub order: Order,
+    /// Distinct codes, in the order they apply.
+    pub items: Vec<RedeemItem>,
+}
+
 /// Answer of `validate`: whether the user could redeem the code now.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct Validation {
@@ -208,6 +218,13 @@ pub trait CouponStore: Send + Sync {
     async fn lock_holder(&self, lock_id: &str) -> Result<Option<String>>;
     async fn unlock(&self, code: &str, lock_id: &str, write: Write) -> Result<Coupon>;
     async fn redeem(&self, request: RedeemRequest, write: Write) -> Result<Redemption>;
+    /// Redeems every code or none: the first code that fails answers its error with
+    /// `field: "items[i]"`, and nothing is written.
+    async fn redeem_many(
+        &self,
+        request: MultiRedeemRequest,
+        write: Write,
+    ) -> Result<MultiRedemption>;
     async fn void(&self, code: &str, write: Write) -> Result<Coupon>;
     /// Changes a code's own dates, metadata or reward (`coupon.updated`).
     async fn update_coupon(&self, code: &str, patch: UpdateCoupon, write: Write) -> Result<Coupon>;

@@ -258,6 +258,15 @@ async fn walk(server: &Server, token: &str, b: &Foreign) -> (usize, Vec<String>)
                 if status != 200 || json["results"][0]["reason"] != "coupon_not_found" {
                     problems.push(format!("{what} with B's code: {status} {text}"));
                 }
+            } else if method == "POST" && template == "/v1/redemptions" {
+                // B's code, named in the body, is unknown: nothing is redeemed.
+                addressed += 1;
+                let body = json!({"user_id": USER, "items": [{"code": b.codes[0]}],
+                                  "order": {"amount": 1000, "currency": "EUR"}});
+                let (status, text, json) = probe(server, token, &method, &path, Some(body)).await;
+                if (status, error_code(&json)) != (404, "coupon_not_found") {
+                    problems.push(format!("{what} with B's code: {status} {text}"));
+                }
             } else {
                 problems.push(format!(
                     "{what}: not classified; say here whether it addresses a book's object"

@@ -759,7 +759,13 @@ export interface paths {
          */
         get: operations["list_redemptions"];
         put?: never;
-        post?: never;
+        /**
+         * Redeem several codes on one order
+         * @description All codes are redeemed in one atomic step, or none: the first code that fails
+         *     answers its usual error with `field: "items[i]"`, and nothing is written.
+         *     Discounts and `not_combinable` follow the rules of `POST /v1/validations`.
+         */
+        post: operations["redeem_order_codes"];
         delete?: never;
         options?: never;
         head?: never;
@@ -1406,6 +1412,11 @@ export interface components {
             ttl_seconds?: number | null;
             user_id: string;
         };
+        /** @description Answer of `POST /v1/redemptions`: every code redeemed, in the order given. */
+        MultiRedemption: {
+            redemptions: components["schemas"]["Redemption"][];
+            total_discount: components["schemas"]["Discount"];
+        };
         /** @description Answer of `POST /v1/validations`. */
         MultiValidation: {
             results: components["schemas"]["CodeVerdict"][];
@@ -1481,6 +1492,12 @@ export interface components {
             order?: null | components["schemas"]["Order"];
             user_id: string;
         };
+        /** @description One code of `POST /v1/redemptions`. */
+        RedeemItem: {
+            code: string;
+            /** @description The user's live lock on it, consumed by the redemption. */
+            lock_id?: string | null;
+        };
         Redemption: {
             book_id: string;
             code: string;
@@ -1506,6 +1523,12 @@ export interface components {
         };
         /** @enum {string} */
         RedemptionStatus: "redeemed" | "reversed";
+        RedemptionsBody: {
+            /** @description 1 to 10 codes, applied in this order; each listed once. */
+            items: components["schemas"]["RedeemItem"][];
+            order: components["schemas"]["Order"];
+            user_id: string;
+        };
         /** @description What a code is worth (OpenAPI shape of `Reward`). */
         Reward: {
             /**
@@ -1678,6 +1701,7 @@ export type JobKind = components['schemas']['JobKind'];
 export type JobStatus = components['schemas']['JobStatus'];
 export type Lock = components['schemas']['Lock'];
 export type LockBody = components['schemas']['LockBody'];
+export type MultiRedemption = components['schemas']['MultiRedemption'];
 export type MultiValidation = components['schemas']['MultiValidation'];
 export type Order = components['schemas']['Order'];
 export type OrderItem = components['schemas']['OrderItem'];
@@ -1689,9 +1713,11 @@ export type PageEvent = components['schemas']['Page_Event'];
 export type PageRedemption = components['schemas']['Page_Redemption'];
 export type PageWebhook = components['schemas']['Page_Webhook'];
 export type RedeemBody = components['schemas']['RedeemBody'];
+export type RedeemItem = components['schemas']['RedeemItem'];
 export type Redemption = components['schemas']['Redemption'];
 export type RedemptionBucket = components['schemas']['RedemptionBucket'];
 export type RedemptionStatus = components['schemas']['RedemptionStatus'];
+export type RedemptionsBody = components['schemas']['RedemptionsBody'];
 export type Reward = components['schemas']['Reward'];
 export type RewardKind = components['schemas']['RewardKind'];
 export type Scope = components['schemas']['Scope'];
@@ -5922,6 +5948,122 @@ export interface operations {
             };
             /** @description forbidden: the token lacks the scope, an end-user token acts for another user, or a key limited to books uses a route beyond them (new books, API keys, webhooks) */
             403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description rate_limited: see Retry-After */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description internal: unexpected failure (logged) */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description store_busy or store_unavailable: try again */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    redeem_order_codes: {
+        parameters: {
+            query?: never;
+            header?: {
+                "Idempotency-Key"?: string | null;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["RedemptionsBody"];
+            };
+        };
+        responses: {
+            /** @description Every code redeemed, durable when answered */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["MultiRedemption"];
+                };
+            };
+            /** @description invalid_request: items (1 to 10, each once), order */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description unauthenticated: no or invalid bearer token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description coupon_not_assigned_to_user (field items[i]) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description coupon_not_found (field items[i]) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description the first failing code's error (field items[i]), e.g. coupon_already_redeemed, coupon_not_valid_now, currency_mismatch, order_below_minimum, no_eligible_items, not_combinable */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description payload_too_large: JSON body over 1 MiB */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description idempotency_key_reused: this Idempotency-Key was used with a different request */
+            422: {
                 headers: {
                     [name: string]: unknown;
                 };

@@ -7,6 +7,7 @@
 mod audit;
 mod books;
 mod bulk;
+mod checkout;
 mod codes;
 mod coupons;
 mod events;
@@ -30,6 +31,9 @@ pub use books::{book_exhausted_is_announced_once, book_lifecycle};
 pub use bulk::{
     bulk_assign_applies_each_line_once, bulk_assign_stops_on_a_book_paused_mid_job,
     bulk_void_and_delete_leave_codes_in_use,
+};
+pub use checkout::{
+    several_codes_race_with_one_winner, several_codes_redeem_together_or_not_at_all,
 };
 pub use codes::{
     bulk_upload_counts_exactly_across_batches, codes_are_counted_exactly,
@@ -76,7 +80,8 @@ macro_rules! conformance_tests {
             lock_ttl_stays_under_its_cap, events_carry_their_actor,
             events_filter_by_book_code_user_and_type, bulk_assign_applies_each_line_once,
             bulk_void_and_delete_leave_codes_in_use, bulk_assign_stops_on_a_book_paused_mid_job,
-            codes_carry_their_own_data_and_window, orders_are_judged_alike_on_every_path);
+            codes_carry_their_own_data_and_window, orders_are_judged_alike_on_every_path,
+            several_codes_redeem_together_or_not_at_all, several_codes_race_with_one_winner);
     };
     (@each $fresh:expr; $($name:ident),*) => {
         $(

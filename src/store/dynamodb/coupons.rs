@@ -6,6 +6,7 @@ use async_trait::async_trait;
 use aws_sdk_dynamodb::types::AttributeValue;
 use rand::Rng;
 
+use crate::domain::checkout::MultiRedemption;
 use crate::domain::coupon::{
     self, AssignPlan, BaseStatus, Coupon, CouponRecord, CouponStatus, Lock, LockPlan, LockTtl,
     Redemption, UnassignPlan, UpdateCoupon, UseContext, UserUsage,
@@ -13,7 +14,7 @@ use crate::domain::coupon::{
 use crate::domain::event::{self, Actor};
 use crate::domain::reward::Order;
 use crate::domain::{Error, ErrorCode, Page, PageRequest, Result, Timestamp, page_of};
-use crate::store::{RedeemRequest, Validation, Write, prelude::*};
+use crate::store::{MultiRedeemRequest, RedeemRequest, Validation, Write, prelude::*};
 
 use super::DynamoStore;
 use super::attr::{get_n, n, opt_n, opt_s, pad, s, time_position};
@@ -562,6 +563,18 @@ impl CouponStore for DynamoStore {
         let by = &write.actor;
         self.run(write.idem.as_ref(), |now| self.decide_void(code, by, now))
             .await
+    }
+
+    async fn redeem_many(
+        &self,
+        request: MultiRedeemRequest,
+        write: Write,
+    ) -> Result<MultiRedemption> {
+        let by = &write.actor;
+        self.run(write.idem.as_ref(), |now| {
+            self.decide_redeem_many(&request, by, now)
+        })
+        .await
     }
 
     async fn update_coupon(&self, code: &str, patch: UpdateCoupon, write: Write) -> Result<Coupon> {

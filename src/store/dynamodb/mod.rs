@@ -26,6 +26,7 @@ mod faults;
 mod keys;
 mod outbox;
 mod redeem;
+mod redeem_many;
 mod redemptions;
 mod schema;
 mod state;

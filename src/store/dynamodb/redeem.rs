@@ -14,7 +14,8 @@ use super::decide::{Decision, Reads};
 use super::expr::{Expr, put_new};
 use super::redemptions::all_redemptions_key;
 use super::state::{
-    BookState, Tally, TallyChange, coupon_key, lock_parts, redemption_key, tally_update, usage_key,
+    BookState, CouponState, Tally, TallyChange, coupon_key, lock_parts, redemption_key,
+    tally_update, usage_key,
 };
 
 /// A redemption being decided: what was asked, and by whom.
@@ -24,6 +25,55 @@ pub(super) struct Asked<'a> {
     pub(super) by: &'a Actor,
     /// What the code takes off the request's order, once decided.
     pub(super) discount: Option<&'a Discount>,
+}
+
+/// The coupon's update for one more redemption as planned, and its book's change.
+pub(super) fn coupon_redemption(
+    coupon: &CouponState,
+    max: Option<u32>,
+    plan: &RedeemPlan,
+    live_locks: usize,
+    now: Timestamp,
+) -> (Expr, TallyChange) {
+    let after = CouponRecord {
+        redemption_count: coupon.record.redemption_count + 1,
+        ..coupon.record.clone()
+    };
+    let mut expr = coupon.pinned();
+    expr.add("rc", 1);
+    if let Some(max) = max {
+        let max = i64::from(max);
+        if coupon.rc() + 1 >= max {
+            // This redemption uses the coupon up: exactly from this count.
+            expr.cond("rc", "=", n(coupon.rc()));
+        } else {
+            let reserved = match plan {
+                RedeemPlan::Unreserved => live_locks as i64,
+                RedeemPlan::ConsumeLock(_) => 0,
+            };
+            expr.cond("rc", "<", n(max - reserved.max(1)));
+        }
+    }
+    if after.base_status(max) != BaseStatus::Available
+        && coupon.record.base_status(max) == BaseStatus::Available
+    {
+        coupon.index_available(&mut expr, false);
+    }
+    if let RedeemPlan::ConsumeLock(lock_id) = plan {
+        expr.cond_path(&["locks", lock_id, "e"], ">", n(now.millis()));
+        expr.remove(&["locks", lock_id]).bump("lv");
+        if coupon.locks.len() == 1 {
+            expr.remove(&["G4PK"]).remove(&["G4SK"]);
+        }
+    }
+    let change = TallyChange {
+        before: coupon.record.base_status(max),
+        after: after.base_status(max),
+        redemptions: 1,
+        in_use: true,
+        announce: true,
+    };
+    (expr, change)
 }
 
 impl DynamoStore {
@@ -82,45 +132,7 @@ impl DynamoStore {
         };
         let plan = context.check_redeem(request.lock_id.as_deref())?;
         let discount = context.discount();
-        let max = book.max();
-        let after = CouponRecord {
-            redemption_count: coupon.record.redemption_count + 1,
-            ..coupon.record.clone()
-        };
-        let mut expr = coupon.pinned();
-        expr.add("rc", 1);
-        if let Some(max) = max {
-            let max = i64::from(max);
-            if coupon.rc() + 1 >= max {
-                // This redemption uses the coupon up: exactly from this count.
-                expr.cond("rc", "=", n(coupon.rc()));
-            } else {
-                let reserved = match plan {
-                    RedeemPlan::Unreserved => live.len() as i64,
-                    RedeemPlan::ConsumeLock(_) => 0,
-                };
-                expr.cond("rc", "<", n(max - reserved.max(1)));
-            }
-        }
-        if after.base_status(max) != BaseStatus::Available
-            && coupon.record.base_status(max) == BaseStatus::Available
-        {
-            coupon.index_available(&mut expr, false);
-        }
-        if let RedeemPlan::ConsumeLock(lock_id) = &plan {
-            expr.cond_path(&["locks", lock_id, "e"], ">", n(now.millis()));
-            expr.remove(&["locks", lock_id]).bump("lv");
-            if coupon.locks.len() == 1 {
-                expr.remove(&["G4PK"]).remove(&["G4SK"]);
-            }
-        }
-        let change = TallyChange {
-            before: coupon.record.base_status(max),
-            after: after.base_status(max),
-            redemptions: 1,
-            in_use: true,
-            announce: true,
-        };
+        let (expr, change) = coupon_redemption(&coupon, book.max(), &plan, live.len(), now);
         let asked = Asked {
             discount: discount.as_ref(),
             ..asked
@@ -253,12 +265,33 @@ impl DynamoStore {
             request.order.as_ref(),
             discount.cloned(),
         );
+        let mut items = vec![
+            coupon_update.into_update(&self.table, coupon_key(code))?,
+            book.check(&self.table)?,
+            usage_expr.into_update(&self.table, usage_key(&book.id, user_id))?,
+            counts,
+            self.redemption_put(&redemption, now)?,
+            self.event_put(by, event::COUPON_REDEEMED, &redemption, now)?,
+        ];
+        if exhausted {
+            let data = Self::book_after(book, &tally_after);
+            items.push(self.event_put_beside(by, event::BOOK_EXHAUSTED, &data, now, code)?);
+        }
+        Ok((redemption, items))
+    }
+
+    /// The new redemption's item, indexed by book, user, code and time.
+    pub(super) fn redemption_put(
+        &self,
+        redemption: &Redemption,
+        now: Timestamp,
+    ) -> Result<TransactWriteItem> {
         let position = time_position(now);
         let mut item = redemption_key(&redemption.id);
         item.insert("id".into(), s(&redemption.id));
-        item.insert("code".into(), s(code));
-        item.insert("book_id".into(), s(&book.id));
-        item.insert("user_id".into(), s(user_id));
+        item.insert("code".into(), s(&redemption.code));
+        item.insert("book_id".into(), s(&redemption.book_id));
+        item.insert("user_id".into(), s(&redemption.user_id));
         item.insert("redeemed_at".into(), n(now.millis()));
         item.insert("pos".into(), n(position));
         if let Some(metadata) = &redemption.metadata {
@@ -268,26 +301,14 @@ impl DynamoStore {
             item.insert("checkout".into(), s(checkout));
         }
         for (index, pk) in [
-            (1, format!("RBOOK#{}", book.id)),
-            (2, format!("RUSER#{user_id}")),
-            (3, format!("RCODE#{code}")),
+            (1, format!("RBOOK#{}", redemption.book_id)),
+            (2, format!("RUSER#{}", redemption.user_id)),
+            (3, format!("RCODE#{}", redemption.code)),
             (4, all_redemptions_key(position)),
         ] {
             item.insert(format!("G{index}PK"), s(pk));
             item.insert(format!("G{index}SK"), s(pad(position)));
         }
-        let mut items = vec![
-            coupon_update.into_update(&self.table, coupon_key(code))?,
-            book.check(&self.table)?,
-            usage_expr.into_update(&self.table, usage_key(&book.id, user_id))?,
-            counts,
-            put_new(&self.table, item)?,
-            self.event_put(by, event::COUPON_REDEEMED, &redemption, now)?,
-        ];
-        if exhausted {
-            let data = Self::book_after(book, &tally_after);
-            items.push(self.event_put_beside(by, event::BOOK_EXHAUSTED, &data, now, code)?);
-        }
-        Ok((redemption, items))
+        put_new(&self.table, item)
     }
 }

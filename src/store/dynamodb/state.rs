@@ -188,12 +188,27 @@ pub(super) fn tally_update(
     tally: Option<&Tally>,
     change: &TallyChange,
 ) -> Result<(TransactWriteItem, Tally, bool)> {
+    tally_update_many(table, book, tally, std::slice::from_ref(change))
+}
+
+/// The counters update of several changes of one book in one step (each code once).
+pub(super) fn tally_update_many(
+    table: &str,
+    book: &BookState,
+    tally: Option<&Tally>,
+    changes: &[TallyChange],
+) -> Result<(TransactWriteItem, Tally, bool)> {
     let known = tally.copied();
     let tally = known.unwrap_or_default();
-    let mut delta = TallyDelta::new(change.before, change.after, change.redemptions);
-    if change.in_use {
-        delta = delta.marking_in_use();
+    let mut delta = TallyDelta::default();
+    for change in changes {
+        let mut moved = TallyDelta::new(change.before, change.after, change.redemptions);
+        if change.in_use {
+            moved = moved.marking_in_use();
+        }
+        delta = delta.plus(moved);
     }
+    let announce = changes.iter().any(|c| c.announce);
     let counters_after = delta.apply(&tally.counters());
     let after = Tally {
         total: counters_after.total,
@@ -215,7 +230,7 @@ pub(super) fn tally_update(
         expr.add(name, moved);
         // When the change may use the book up, the counters that fall are pinned, so
         // exactly one change sees them reach zero.
-        if change.announce && moved < 0 && matches!(name, "available" | "unused") {
+        if announce && moved < 0 && matches!(name, "available" | "unused") {
             let before = if name == "available" {
                 tally.available
             } else {
@@ -232,16 +247,16 @@ pub(super) fn tally_update(
         && delta.redemptions > 0
     {
         let max = max as i64;
-        if known.is_some() && tally.redemptions + 1 >= max {
+        if known.is_some() && tally.redemptions + delta.redemptions >= max {
             expr.cond("redemptions", "=", n(tally.redemptions));
         } else {
-            expr.cond("redemptions", "<", n(max - 1));
+            expr.cond("redemptions", "<", n(max - delta.redemptions));
         }
     }
     if delta.marks_in_use {
         expr.set("in_use", AttributeValue::Bool(true));
     }
-    let exhausted = change.announce
+    let exhausted = announce
         && known.is_some()
         && became_exhausted(&book.settings, &tally.counters(), &counters_after);
     Ok((

@@ -5,6 +5,9 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use async_trait::async_trait;
 use rusqlite::{Connection, OptionalExtension, params};
 
+use crate::domain::checkout::{
+    CodeCheck, MultiRedemption, Planned, at_item, combine_for_redemption,
+};
 use crate::domain::coupon::{
     self, AssignPlan, Coupon, CouponRecord, CouponStatus, Lock, LockPlan, LockTtl, RedeemPlan,
     Redemption, UnassignPlan, UpdateCoupon, UseContext, UserUsage,
@@ -15,7 +18,7 @@ use crate::domain::ids::new_id;
 use crate::domain::reward::Order;
 use crate::domain::tally::{Tally, became_exhausted};
 use crate::domain::{Error, ErrorCode, Page, PageRequest, Result, Timestamp};
-use crate::store::{RedeemRequest, Validation, Write, prelude::*};
+use crate::store::{MultiRedeemRequest, RedeemRequest, Validation, Write, prelude::*};
 
 use super::SqliteStore;
 use super::events::{append_event, append_user_event};
@@ -70,6 +73,55 @@ impl UseState {
             now,
         }
     }
+}
+
+/// Writes a decided redemption: the lock it consumes, the coupon and its book's
+/// counters, the user's usage, the redemption and its events.
+fn write_redemption(
+    conn: &Connection,
+    actor: &Actor,
+    row: &CouponRow,
+    book: &BookRow,
+    plan: RedeemPlan,
+    redemption: &Redemption,
+    now: Timestamp,
+) -> Result<()> {
+    if let RedeemPlan::ConsumeLock(lock_id) = plan {
+        conn.prepare_cached("DELETE FROM locks WHERE id = ?1")
+            .db()?
+            .execute([&lock_id])
+            .db()?;
+    }
+    let after = row.record.redeemed();
+    let totals = save_coupon(
+        conn,
+        CouponChange {
+            book,
+            before: &row.record,
+            after: &after,
+            assigned_seq: None,
+            redemptions: 1,
+        },
+    )?;
+    add_usage(conn, row.book_seq, &redemption.user_id, 0, 1)?;
+    let metadata_json = redemption.metadata.as_ref().map(to_json).transpose()?;
+    conn.prepare_cached(
+        "INSERT INTO redemptions (id, code, book_id, user_id, redeemed_at, metadata, checkout)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+    )
+    .db()?
+    .execute(params![
+        redemption.id,
+        redemption.code,
+        book.id,
+        redemption.user_id,
+        now.0,
+        metadata_json,
+        redemption.checkout_json()
+    ])
+    .db()?;
+    append_event(conn, actor, event::COUPON_REDEEMED, redemption, now)?;
+    announce_exhaustion(conn, actor, book, &totals, now)
 }
 
 /// Appends `book.exhausted` when this change used up the book: no code left to hand
@@ -300,53 +352,88 @@ impl CouponStore for SqliteStore {
             let context = state.context(&user_id, now, order.as_ref());
             let plan = context.check_redeem(lock_id.as_deref())?;
             let discount = context.discount();
-            let (row, book) = (&state.row, &state.book);
-            if let RedeemPlan::ConsumeLock(lock_id) = plan {
-                conn.prepare_cached("DELETE FROM locks WHERE id = ?1")
-                    .db()?
-                    .execute([&lock_id])
-                    .db()?;
-            }
-            let after = row.record.redeemed();
-            let totals = save_coupon(
-                conn,
-                CouponChange {
-                    book,
-                    before: &row.record,
-                    after: &after,
-                    assigned_seq: None,
-                    redemptions: 1,
-                },
-            )?;
-            add_usage(conn, row.book_seq, &user_id, 0, 1)?;
             let redemption = Redemption::new(
                 &code,
-                &book.id,
+                &state.book.id,
                 &user_id,
                 now,
                 metadata,
                 order.as_ref(),
                 discount,
             );
-            let metadata_json = redemption.metadata.as_ref().map(to_json).transpose()?;
-            conn.prepare_cached(
-                "INSERT INTO redemptions (id, code, book_id, user_id, redeemed_at, metadata, checkout)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-            )
-            .db()?
-            .execute(params![
-                redemption.id,
-                code,
-                book.id,
-                user_id,
-                now.0,
-                metadata_json,
-                redemption.checkout_json()
-            ])
-            .db()?;
-            append_event(conn, &actor, event::COUPON_REDEEMED, &redemption, now)?;
-            announce_exhaustion(conn, &actor, book, &totals, now)?;
+            write_redemption(
+                conn,
+                &actor,
+                &state.row,
+                &state.book,
+                plan,
+                &redemption,
+                now,
+            )?;
             Ok(redemption)
+        })
+        .await
+    }
+
+    async fn redeem_many(
+        &self,
+        request: MultiRedeemRequest,
+        write: Write,
+    ) -> Result<MultiRedemption> {
+        let Write { actor, idem } = write;
+        self.write(idem, move |conn, now| {
+            let MultiRedeemRequest {
+                user_id,
+                order,
+                items,
+            } = request;
+            // Every code is decided before anything is written: a refusal leaves no trace.
+            let mut planned = Planned::default();
+            let mut decided = Vec::with_capacity(items.len());
+            let mut checks = Vec::with_capacity(items.len());
+            for (index, item) in items.iter().enumerate() {
+                let at = at_item(index);
+                let row = load_coupon(conn, &item.code).map_err(&at)?;
+                if let Some(lock_id) = &item.lock_id {
+                    find_lock(conn, lock_id)?.ok_or_else(|| at(Error::lock_not_found()))?;
+                }
+                let mut state = UseState::load(conn, row, &user_id, now)?;
+                let (usage, redemptions) =
+                    planned.counted(&state.book.id, state.usage, state.book.redemptions as u64);
+                state.usage = usage;
+                state.book.redemptions = redemptions as i64;
+                let context = state.context(&user_id, now, Some(&order));
+                let plan = context.check_redeem(item.lock_id.as_deref()).map_err(&at)?;
+                checks.push(CodeCheck {
+                    code: item.code.clone(),
+                    failures: Vec::new(),
+                    reward: context.coupon.effective_reward(context.book).cloned(),
+                    combinable: state.book.settings.combinable,
+                });
+                planned.add(&state.book.id);
+                decided.push((state, plan));
+            }
+            let judged = combine_for_redemption(&order, &checks)?;
+            let mut redemptions = Vec::with_capacity(decided.len());
+            for ((state, plan), verdict) in decided.into_iter().zip(judged.results) {
+                // The book as the earlier codes of this step left it.
+                let book = load_book_by_seq(conn, state.row.book_seq)?;
+                let redemption = Redemption::new(
+                    &state.row.record.code,
+                    &book.id,
+                    &user_id,
+                    now,
+                    None,
+                    Some(&order),
+                    verdict.discount,
+                );
+                write_redemption(conn, &actor, &state.row, &book, plan, &redemption, now)?;
+                redemptions.push(redemption);
+            }
+            Ok(MultiRedemption {
+                redemptions,
+                total_discount: judged.total_discount,
+            })
         })
         .await
     }

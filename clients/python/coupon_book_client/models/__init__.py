@@ -44,6 +44,7 @@ from .job_kind import JobKind
 from .job_status import JobStatus
 from .lock import Lock
 from .lock_body import LockBody
+from .multi_redemption import MultiRedemption
 from .multi_validation import MultiValidation
 from .order import Order
 from .order_item import OrderItem
@@ -56,10 +57,12 @@ from .page_redemption import PageRedemption
 from .page_webhook import PageWebhook
 from .redeem_body import RedeemBody
 from .redeem_body_metadata_type_0 import RedeemBodyMetadataType0
+from .redeem_item import RedeemItem
 from .redemption import Redemption
 from .redemption_bucket import RedemptionBucket
 from .redemption_metadata_type_0 import RedemptionMetadataType0
 from .redemption_status import RedemptionStatus
+from .redemptions_body import RedemptionsBody
 from .reward import Reward
 from .reward_kind import RewardKind
 from .scope import Scope
@@ -123,6 +126,7 @@ __all__ = (
     "JobStatus",
     "Lock",
     "LockBody",
+    "MultiRedemption",
     "MultiValidation",
     "Order",
     "OrderItem",
@@ -135,10 +139,12 @@ __all__ = (
     "PageWebhook",
     "RedeemBody",
     "RedeemBodyMetadataType0",
+    "RedeemItem",
     "Redemption",
     "RedemptionBucket",
     "RedemptionMetadataType0",
     "RedemptionStatus",
+    "RedemptionsBody",
     "Reward",
     "RewardKind",
     "Scope",
