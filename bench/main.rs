@@ -371,6 +371,7 @@ fn report(name: &str, out: &mut Outcome, unit: &str) {
 
 mod bulk;
 mod codes;
+mod order;
 
 #[tokio::main]
 async fn main() {
@@ -380,6 +381,10 @@ async fn main() {
     }
     if std::env::args().nth(1).as_deref() == Some("bulk") {
         bulk::run().await;
+        return;
+    }
+    if std::env::args().nth(1).as_deref() == Some("order") {
+        order::run().await;
         return;
     }
     let options = options();

@@ -6,8 +6,8 @@ use super::error::{Error, Result};
 use super::job::write_safe_record;
 use super::time::Timestamp;
 
-/// The export's first line. The order columns stay empty while redemptions carry no
-/// order.
+/// The export's first line. The order columns are empty for a redemption made
+/// without an order.
 pub const REDEMPTION_EXPORT_HEADER: &[u8] = b"id,code,book_id,user_id,status,redeemed_at,reversed_at,order_id,order_amount,currency,discount_amount\n";
 
 /// Redemption times an export asks for: `from` inclusive, `to` exclusive.
@@ -62,6 +62,15 @@ pub fn redemption_rows(redemptions: &[Redemption]) -> Vec<u8> {
             .reversed_at
             .map(Timestamp::to_rfc3339)
             .unwrap_or_default();
+        let order_amount = redemption
+            .order_amount
+            .map(|a| a.to_string())
+            .unwrap_or_default();
+        let discount_amount = redemption
+            .discount
+            .as_ref()
+            .map(|d| d.amount.to_string())
+            .unwrap_or_default();
         let cells = [
             redemption.id.as_str(),
             redemption.code.as_str(),
@@ -70,11 +79,10 @@ pub fn redemption_rows(redemptions: &[Redemption]) -> Vec<u8> {
             status,
             &redeemed_at,
             &reversed_at,
-            // order_id, order_amount, currency, discount_amount
-            "",
-            "",
-            "",
-            "",
+            redemption.order_id.as_deref().unwrap_or_default(),
+            &order_amount,
+            redemption.currency.as_deref().unwrap_or_default(),
+            &discount_amount,
         ];
         write_safe_record(&mut writer, &cells);
     }
@@ -140,5 +148,29 @@ mod tests {
         );
         let header = std::str::from_utf8(REDEMPTION_EXPORT_HEADER).expect("utf-8");
         assert_eq!(header.trim_end().split(',').count(), 11);
+    }
+
+    #[test]
+    fn a_redemption_on_an_order_fills_the_order_columns() {
+        let order = crate::domain::reward::Order::from_json(
+            &serde_json::json!({"id": "=o-1", "amount": 12000, "currency": "EUR"}),
+        )
+        .expect("order");
+        let discount = crate::domain::reward::Discount {
+            amount: 1200,
+            currency: "EUR".into(),
+            free_shipping: false,
+        };
+        let redemption = Redemption::new(
+            "CODE-1",
+            "book_1",
+            "ann",
+            Timestamp(1_795_581_588_288),
+            None,
+            Some(&order),
+            Some(discount),
+        );
+        let text = String::from_utf8(redemption_rows(&[redemption])).expect("utf-8");
+        assert!(text.ends_with(",'=o-1,12000,EUR,1200\n"), "{text}");
     }
 }
