@@ -151,6 +151,7 @@ fn first_cursor(file: &Path) -> UploadCursor {
         offset: 0,
         next_line: 1,
         header_seen: false,
+        columns: None,
     }
 }
 

@@ -11,13 +11,13 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::domain::coupon::Coupon;
+use crate::domain::coupon::{Coupon, CouponStatus};
 use crate::domain::job::{
-    CodeIntake, Job, JobKind, JobStatus, MAX_UPLOAD_LINE, UploadLine, read_upload_line,
-    write_safe_record,
+    CodeIntake, Job, JobKind, JobStatus, MAX_RECORD_LINE, MAX_UPLOAD_LINE, UploadColumn,
+    UploadLine, read_upload_header, read_upload_line, read_upload_record, write_safe_record,
 };
 use crate::domain::pattern::{CodePattern, GenerateSpec};
-use crate::domain::{Error, PageRequest, Result, decode_cursor};
+use crate::domain::{Error, PageRequest, Result, Timestamp, decode_cursor};
 use crate::store::{DynStore, Write};
 
 use super::spool::{Spool, SpoolFile};
@@ -52,6 +52,9 @@ pub struct UploadCursor {
     pub offset: u64,
     pub next_line: u64,
     pub header_seen: bool,
+    /// The columns its header names, when beyond `code` (None: one code per line).
+    #[serde(default)]
+    pub columns: Option<Vec<UploadColumn>>,
 }
 
 pub(super) fn to_value(resume: &Resume) -> Result<Value> {
@@ -171,14 +174,35 @@ async fn generate_batches(
     store.finish_job(&job.id, JobStatus::Succeeded).await
 }
 
+/// The columns an upload's header names beyond `code` (None: one code per line); an
+/// unknown column is a 400 `field: "header"`.
+pub fn upload_columns(path: &Path) -> Result<Option<Vec<UploadColumn>>> {
+    let io = |e: std::io::Error| Error::internal(format!("read upload: {e}"));
+    let mut reader = BufReader::new(File::open(path).map_err(io)?);
+    let mut line = Vec::with_capacity(256);
+    loop {
+        line.clear();
+        let (consumed, _, ended) =
+            read_line_bounded(&mut reader, &mut line, MAX_RECORD_LINE).map_err(io)?;
+        let text = String::from_utf8_lossy(&line);
+        if !text.trim().trim_start_matches('\u{feff}').is_empty() {
+            return read_upload_header(&text);
+        }
+        if consumed == 0 || ended {
+            return Ok(None);
+        }
+    }
+}
+
 /// Counts the code lines of a spooled upload (blank lines and the header excluded).
-pub fn count_code_lines(path: &Path) -> Result<u64> {
+pub fn count_code_lines(path: &Path, columns: Option<Vec<UploadColumn>>) -> Result<u64> {
     let mut cursor = UploadCursor {
         file: path.to_path_buf(),
         spooled: false,
         offset: 0,
         next_line: 1,
         header_seen: false,
+        columns,
     };
     let mut total = 0;
     loop {
@@ -201,15 +225,19 @@ pub async fn start_upload(
     write: Write,
 ) -> Result<(Job, UploadCursor)> {
     let path = file.to_path_buf();
-    let total = tokio::task::spawn_blocking(move || count_code_lines(&path))
-        .await
-        .map_err(|e| Error::internal(format!("count task: {e}")))??;
+    let (total, columns) = tokio::task::spawn_blocking(move || {
+        let columns = upload_columns(&path)?;
+        Ok::<_, Error>((count_code_lines(&path, columns.clone())?, columns))
+    })
+    .await
+    .map_err(|e| Error::internal(format!("count task: {e}")))??;
     let cursor = UploadCursor {
         file: file.to_path_buf(),
         spooled,
         offset: 0,
         next_line: 1,
         header_seen: false,
+        columns,
     };
     let resume = to_value(&Resume::Upload(cursor.clone()))?;
     let job = store
@@ -309,16 +337,35 @@ fn read_batch(
     let mut next = cursor.clone();
     let mut intake = CodeIntake::default();
     let mut line = Vec::with_capacity(MAX_UPLOAD_LINE);
+    let max_line = match cursor.columns {
+        Some(_) => MAX_RECORD_LINE,
+        None => MAX_UPLOAD_LINE,
+    };
     while (intake.lines as usize) < max_lines {
         line.clear();
         let (consumed, truncated, ended) =
-            read_line_bounded(&mut reader, &mut line, MAX_UPLOAD_LINE).map_err(io)?;
+            read_line_bounded(&mut reader, &mut line, max_line).map_err(io)?;
         if consumed == 0 {
             return Ok((intake, next, true));
         }
         next.offset += consumed;
         let number = next.next_line;
         next.next_line += 1;
+        if let Some(columns) = &cursor.columns {
+            read_record_line(
+                &line,
+                truncated,
+                columns,
+                number,
+                count_only,
+                &mut next,
+                &mut intake,
+            );
+            if ended {
+                return Ok((intake, next, true));
+            }
+            continue;
+        }
         match read_upload_line(&line, truncated, !next.header_seen) {
             UploadLine::Blank => {}
             UploadLine::Header => next.header_seen = true,
@@ -340,6 +387,41 @@ fn read_batch(
     }
     let at_end = reader.fill_buf().map_err(io)?.is_empty();
     Ok((intake, next, at_end))
+}
+
+/// One line of an upload with data columns: the header (the first line with content)
+/// is skipped; a record gives a code with its data, or the line's reason.
+fn read_record_line(
+    raw: &[u8],
+    truncated: bool,
+    columns: &[UploadColumn],
+    number: u64,
+    count_only: bool,
+    next: &mut UploadCursor,
+    intake: &mut CodeIntake,
+) {
+    let raw = raw.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(raw);
+    let text = String::from_utf8_lossy(raw);
+    if text.trim().is_empty() {
+        return;
+    }
+    if !next.header_seen {
+        next.header_seen = true;
+        return;
+    }
+    let shown = || text.trim().chars().take(40).collect::<String>();
+    if count_only {
+        intake.lines += 1;
+    } else if std::str::from_utf8(raw).is_err() {
+        intake.push_invalid(number, shown(), "not valid UTF-8");
+    } else if truncated {
+        intake.push_invalid(number, shown(), "too long (16 KiB per line)");
+    } else {
+        match read_upload_record(&text, columns) {
+            Ok((code, details)) => intake.push_with(number, &code, details),
+            Err((shown, reason)) => intake.push_invalid(number, shown, &reason),
+        }
+    }
 }
 
 /// Reads one line (without `\n`), keeping at most `max` bytes of it.
@@ -439,8 +521,10 @@ pub async fn resume_unfinished(store: DynStore, spool: &Spool) -> Result<()> {
     Ok(())
 }
 
-/// The export's first line.
-pub const EXPORT_HEADER: &[u8] = b"code,status,assigned_to,redemption_count,created_at\n";
+/// The export's first line. An export uploads into an empty book as it is: the upload
+/// reads `code` and the code's own data, and ignores the state columns.
+pub const EXPORT_HEADER: &[u8] =
+    b"code,status,assigned_to,redemption_count,created_at,starts_at,expires_at,metadata,reward\n";
 /// Coupons read per page while exporting: memory stays constant whatever the book holds.
 pub const EXPORT_PAGE: u32 = 1000;
 
@@ -454,22 +538,50 @@ pub fn export_rows(coupons: &[Coupon]) -> Vec<u8> {
             .unwrap_or_default();
         let count = coupon.redemption_count.to_string();
         let created_at = coupon.created_at.to_rfc3339();
+        let time = |t: Option<Timestamp>| t.map(Timestamp::to_rfc3339).unwrap_or_default();
+        let json = |v: Option<String>| v.unwrap_or_default();
+        let (starts_at, expires_at) = (time(coupon.starts_at), time(coupon.expires_at));
+        let metadata = json(
+            coupon
+                .metadata
+                .as_ref()
+                .and_then(|m| serde_json::to_string(m).ok()),
+        );
+        let reward = json(
+            coupon
+                .reward
+                .as_ref()
+                .and_then(|r| serde_json::to_string(r).ok()),
+        );
         let cells = [
             coupon.code.as_str(),
             status.as_str(),
             coupon.assigned_to.as_deref().unwrap_or(""),
             &count,
             &created_at,
+            &starts_at,
+            &expires_at,
+            &metadata,
+            &reward,
         ];
         write_safe_record(&mut writer, &cells);
     }
     writer.into_inner().unwrap_or_default()
 }
 
+/// Which codes an export takes: of one status, assigned to one user (each read through
+/// its index).
+#[derive(Debug, Clone, Default)]
+pub struct ExportFilter {
+    pub status: Option<CouponStatus>,
+    pub assigned_to: Option<String>,
+}
+
 /// The export page after `cursor` (None: the first), with the cursor of the next one.
 pub async fn export_page(
     store: &DynStore,
     book_id: &str,
+    filter: &ExportFilter,
     cursor: Option<&str>,
 ) -> Result<(Vec<u8>, Option<String>)> {
     let page = PageRequest {
@@ -481,7 +593,14 @@ pub async fn export_page(
         },
         limit: EXPORT_PAGE,
     };
-    let page = store.list_codes(book_id, None, page).await?;
+    let page = match &filter.assigned_to {
+        Some(user_id) => {
+            store
+                .user_coupons(user_id, Some(book_id), filter.status, page)
+                .await?
+        }
+        None => store.list_codes(book_id, filter.status, page).await?,
+    };
     Ok((export_rows(&page.data), page.next_cursor))
 }
 
@@ -511,13 +630,14 @@ mod tests {
         )
         .expect("write");
         drop(file);
-        assert_eq!(count_code_lines(&path).expect("count"), 6);
+        assert_eq!(count_code_lines(&path, None).expect("count"), 6);
         let start = UploadCursor {
             file: path.clone(),
             spooled: false,
             offset: 0,
             next_line: 1,
             header_seen: false,
+            columns: None,
         };
         let (first, next, done) = read_batch(&start, 2, false).expect("read");
         assert!(!done);

@@ -27,7 +27,8 @@ pub enum CodesCommand {
         #[command(flatten)]
         store: StoreArgs,
     },
-    /// Write a book's codes as CSV (code,status,assigned_to,redemption_count,created_at).
+    /// Write a book's codes as CSV (code,status,assigned_to,redemption_count,created_at,
+    /// starts_at,expires_at,metadata,reward).
     Export {
         #[arg(long)]
         book: String,
@@ -147,7 +148,13 @@ async fn export(store: &DynStore, book_id: &str, output: Option<PathBuf>) -> Cli
     out.write_all(jobs::EXPORT_HEADER).map_err(io)?;
     let mut cursor: Option<String> = None;
     loop {
-        let (rows, next) = jobs::export_page(store, book_id, cursor.as_deref()).await?;
+        let (rows, next) = jobs::export_page(
+            store,
+            book_id,
+            &jobs::ExportFilter::default(),
+            cursor.as_deref(),
+        )
+        .await?;
         out.write_all(&rows).map_err(io)?;
         bar.inc(u64::from(jobs::EXPORT_PAGE));
         match next {

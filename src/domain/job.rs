@@ -252,6 +252,120 @@ pub fn read_upload_line(raw: &[u8], truncated: bool, first_content: bool) -> Upl
     }
 }
 
+/// Longest line of an upload with data columns (a code's metadata and reward are JSON
+/// cells of up to a few KiB).
+pub const MAX_RECORD_LINE: usize = 16 * 1024;
+
+/// What one column of an upload with a header holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum UploadColumn {
+    Code,
+    StartsAt,
+    ExpiresAt,
+    Metadata,
+    Reward,
+    /// A state column of the export (`status`, `assigned_to`, ...): read and ignored.
+    Ignored,
+}
+
+/// Reads a header line that names columns beyond `code`; `Ok(None)` when the line is
+/// not such a header (a plain list of codes, with or without the `code` header).
+/// A column the upload does not know -> 400 `field: "header"`.
+pub fn read_upload_header(line: &str) -> Result<Option<Vec<UploadColumn>>> {
+    let line = line.trim_start_matches('\u{feff}').trim();
+    let Some(cells) = csv_cells(line) else {
+        return Ok(None);
+    };
+    let named_code = cells
+        .first()
+        .is_some_and(|c| c.trim().eq_ignore_ascii_case("code"));
+    if !named_code || cells.len() < 2 {
+        return Ok(None);
+    }
+    let mut columns = Vec::with_capacity(cells.len());
+    for cell in &cells {
+        let name = cell.trim().to_ascii_lowercase();
+        let column = match name.as_str() {
+            "code" if !columns.contains(&UploadColumn::Code) => UploadColumn::Code,
+            "starts_at" => UploadColumn::StartsAt,
+            "expires_at" => UploadColumn::ExpiresAt,
+            "metadata" => UploadColumn::Metadata,
+            "reward" => UploadColumn::Reward,
+            "status" | "assigned_to" | "redemption_count" | "created_at" => UploadColumn::Ignored,
+            _ => {
+                return Err(super::error::Error::invalid(
+                    "header",
+                    format!(
+                        "unknown column {name:?}: the columns are code, starts_at, expires_at, \
+                         metadata, reward (and the export's status, assigned_to, \
+                         redemption_count, created_at, which are ignored)"
+                    ),
+                ));
+            }
+        };
+        columns.push(column);
+    }
+    Ok(Some(columns))
+}
+
+/// The cells of one CSV line; `None` if it is not one record.
+fn csv_cells(line: &str) -> Option<Vec<String>> {
+    let mut reader = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .flexible(true)
+        .from_reader(line.as_bytes());
+    let record = reader.records().next()?.ok()?;
+    Some(record.iter().map(str::to_owned).collect())
+}
+
+/// Reads one line of an upload with data columns: the raw code and its data, or what
+/// to report for the line (the code or line as shown, and why).
+pub fn read_upload_record(
+    line: &str,
+    columns: &[UploadColumn],
+) -> std::result::Result<(String, CouponDetails), (String, String)> {
+    let line = line.trim();
+    let shown = || line.chars().take(40).collect::<String>();
+    let Some(cells) = csv_cells(line) else {
+        return Err((shown(), "not a CSV record".into()));
+    };
+    if cells.len() != columns.len() {
+        return Err((
+            shown(),
+            format!(
+                "{} cells where the header names {}",
+                cells.len(),
+                columns.len()
+            ),
+        ));
+    }
+    let mut code = String::new();
+    let mut patch = super::coupon::UpdateCoupon::default();
+    for (column, cell) in columns.iter().zip(&cells) {
+        let cell = read_spreadsheet_cell(cell.trim());
+        if cell.is_empty() {
+            continue;
+        }
+        let value = |name: &str| -> std::result::Result<serde_json::Value, (String, String)> {
+            serde_json::from_str(cell).map_err(|_| (shown(), format!("{name} is not JSON")))
+        };
+        match column {
+            UploadColumn::Code => code = cell.to_string(),
+            UploadColumn::StartsAt => patch.starts_at = Some(Some(cell.into())),
+            UploadColumn::ExpiresAt => patch.expires_at = Some(Some(cell.into())),
+            UploadColumn::Metadata => patch.metadata = Some(Some(value("metadata")?)),
+            UploadColumn::Reward => patch.reward = Some(Some(value("reward")?)),
+            UploadColumn::Ignored => {}
+        }
+    }
+    let details = patch.apply(&CouponDetails::default()).map_err(|e| {
+        let field = e.field.clone().unwrap_or_default();
+        (code.clone(), format!("{field}: {}", e.message))
+    })?;
+    Ok((code, details))
+}
+
 /// What storage did with one batch of accepted codes.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct BatchOutcome {

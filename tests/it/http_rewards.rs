@@ -443,3 +443,140 @@ async fn bad_orders_are_refused_with_their_field() {
     assert_eq!(status, 201, "{redemption}");
     assert_eq!(redemption["discount"]["amount"], 300);
 }
+
+async fn export(s: &Server, book_id: &str, query: &str) -> String {
+    let reply = s
+        .raw(
+            "GET",
+            &format!("/v1/books/{book_id}/codes/export{query}"),
+            None,
+            Vec::new(),
+        )
+        .await;
+    assert_eq!(reply.status, 200, "{}", reply.text);
+    reply.text
+}
+
+async fn upload(s: &Server, book_id: &str, body: &str) -> (u16, Value) {
+    let reply = s
+        .raw(
+            "POST",
+            &format!("/v1/books/{book_id}/codes/upload"),
+            Some("text/csv"),
+            body.to_string(),
+        )
+        .await;
+    (reply.status, reply.json)
+}
+
+#[tokio::test]
+async fn an_export_uploads_into_an_empty_book_with_the_same_data() {
+    let s = Server::start().await;
+    let book_id = book(&s, json!({})).await;
+    let codes = unique_codes("TRIP", 3);
+    let (status, _) = s
+        .post(
+            &format!("/v1/books/{book_id}/codes"),
+            json!({"codes": [
+                {"code": codes[0], "starts_at": "2030-01-01T00:00:00Z", "expires_at": "2031-01-01T00:00:00Z",
+                 "metadata": {"tier": "gold, \"vip\"", "n": 1},
+                 "reward": {"type": "percent_off", "percent_off": 12.5, "label": "=cheap"}},
+                {"code": codes[1], "metadata": {"k": "v"}},
+                codes[2],
+            ]}),
+        )
+        .await;
+    assert_eq!(status, 201);
+    assert_eq!(s.redeem(&codes[2], "u1").await.0, 201);
+    let text = export(&s, &book_id, "").await;
+    let header = text.lines().next().unwrap_or_default();
+    assert_eq!(
+        header,
+        "code,status,assigned_to,redemption_count,created_at,starts_at,expires_at,metadata,reward"
+    );
+    assert_eq!(text.lines().count(), 4, "{text}");
+    let only_redeemed = export(&s, &book_id, "?status=redeemed").await;
+    assert_eq!(only_redeemed.lines().count(), 2, "{only_redeemed}");
+    assert!(only_redeemed.contains(&codes[2]));
+
+    // Codes are unique across the service: move them by deleting the first book's.
+    let (status, _) = s
+        .post(
+            &format!("/v1/books/{book_id}/codes/delete"),
+            json!({"codes": [codes[0], codes[1]]}),
+        )
+        .await;
+    assert!(
+        status == 200 || status == 201 || status == 202,
+        "delete: {status}"
+    );
+    let mut deleted = false;
+    for _ in 0..100 {
+        if s.get(&format!("/v1/coupons/{}", codes[0])).await.0 == 404 {
+            deleted = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert!(deleted, "the bulk delete ended");
+    let empty = book(&s, json!({})).await;
+    let (status, job) = upload(&s, &empty, &text).await;
+    assert!(status == 201 || status == 202, "{job}");
+    assert_eq!(
+        job["inserted"], 2,
+        "the redeemed code still exists elsewhere: {job}"
+    );
+    let copy = s.coupon(&codes[0]).await;
+    assert_eq!(copy["book_id"], empty.as_str());
+    assert_eq!(copy["metadata"], json!({"tier": "gold, \"vip\"", "n": 1}));
+    assert_eq!(copy["reward"]["percent_off"], json!(12.5));
+    assert_eq!(copy["reward"]["label"], "=cheap");
+    assert_eq!(ts(&copy["starts_at"]), ts(&json!("2030-01-01T00:00:00Z")));
+    assert_eq!(ts(&copy["expires_at"]), ts(&json!("2031-01-01T00:00:00Z")));
+    assert_eq!(copy["status"], "available");
+    assert_eq!(s.coupon(&codes[1]).await["metadata"], json!({"k": "v"}));
+}
+
+#[tokio::test]
+async fn an_upload_with_columns_reports_bad_cells_per_line() {
+    let s = Server::start().await;
+    let book_id = book(&s, json!({})).await;
+    let unknown = upload(&s, &book_id, "code,colour\nAAA-1,red\n").await;
+    assert_invalid(&unknown, "header");
+    let codes = unique_codes("CELL", 5);
+    let body = format!(
+        "code,expires_at,metadata,reward\n\
+         {},2030-01-01T00:00:00Z,,\n\
+         {},tomorrow,,\n\
+         {},,[1],\n\
+         {},,,\"{{\"\"type\"\": \"\"percent_off\"\", \"\"percent_off\"\": 100.5}}\"\n\
+         {},,{{not json,\n",
+        codes[0], codes[1], codes[2], codes[3], codes[4]
+    );
+    let (status, job) = upload(&s, &book_id, &body).await;
+    assert!(status == 201 || status == 202, "{job}");
+    assert_eq!(job["inserted"], 1, "{job}");
+    assert_eq!(job["invalid"], 4, "{job}");
+    let reasons: Vec<String> = job["errors"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+        .iter()
+        .map(|e| e["reason"].as_str().unwrap_or_default().to_string())
+        .collect();
+    assert!(
+        reasons.iter().any(|r| r.starts_with("expires_at")),
+        "{reasons:?}"
+    );
+    assert!(
+        reasons.iter().any(|r| r.starts_with("metadata")),
+        "{reasons:?}"
+    );
+    assert!(
+        reasons.iter().any(|r| r.starts_with("reward.percent_off")),
+        "{reasons:?}"
+    );
+    assert_eq!(s.get(&format!("/v1/coupons/{}", codes[1])).await.0, 404);
+    let kept = s.coupon(&codes[0]).await;
+    assert_eq!(ts(&kept["expires_at"]), ts(&json!("2030-01-01T00:00:00Z")));
+}

@@ -467,7 +467,8 @@ export interface paths {
         put?: never;
         /**
          * Upload codes
-         * @description A CSV or text file, one code per line, streamed to disk and stored in batches.
+         * @description A CSV or text file, one code per line (or one record per line under a header that
+         *     names the code's data columns), streamed to disk and stored in batches.
          *     A line that starts with `'` and then one of the characters the export escapes
          *     (`=`, `+`, `-`, `@`) is read without the `'`, so an exported code uploads as it was.
          */
@@ -4131,7 +4132,11 @@ export interface operations {
     };
     export: {
         parameters: {
-            query?: never;
+            query?: {
+                status?: components["schemas"]["CouponStatus"];
+                /** @description Only the codes assigned to this user */
+                assigned_to?: string;
+            };
             header?: never;
             path: {
                 book_id: string;
@@ -4140,7 +4145,7 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description CSV: code,status,assigned_to,redemption_count,created_at */
+            /** @description CSV: code,status,assigned_to,redemption_count,created_at,starts_at,expires_at,metadata,reward (metadata and reward as JSON); uploads into an empty book as it is */
             200: {
                 headers: {
                     [name: string]: unknown;
@@ -4149,7 +4154,7 @@ export interface operations {
                     "text/csv": string;
                 };
             };
-            /** @description invalid_request: malformed JSON, wrong type or out-of-range value (see `field`) */
+            /** @description invalid_request: status, assigned_to */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -4352,7 +4357,7 @@ export interface operations {
             };
             cookie?: never;
         };
-        /** @description One code per line; optional header line `code` */
+        /** @description One code per line, optional header line `code`; or a header naming the columns code, starts_at, expires_at, metadata, reward (JSON cells; the export's status, assigned_to, redemption_count, created_at are ignored) and one record per line */
         requestBody: {
             content: {
                 "text/csv": string;
@@ -4377,7 +4382,7 @@ export interface operations {
                     "application/json": components["schemas"]["Job"];
                 };
             };
-            /** @description invalid_request: the body was cut off, or did not arrive within the upload timeout (nothing is stored) */
+            /** @description invalid_request: a header column the upload does not know (field header), the body was cut off, or did not arrive within the upload timeout (nothing is stored) */
             400: {
                 headers: {
                     [name: string]: unknown;

@@ -208,15 +208,16 @@ impl IntoResponse for UploadError {
 
 /// Upload codes
 ///
-/// A CSV or text file, one code per line, streamed to disk and stored in batches.
+/// A CSV or text file, one code per line (or one record per line under a header that
+/// names the code's data columns), streamed to disk and stored in batches.
 /// A line that starts with `'` and then one of the characters the export escapes
 /// (`=`, `+`, `-`, `@`) is read without the `'`, so an exported code uploads as it was.
 #[utoipa::path(post, path = "/v1/books/{book_id}/codes/upload", tag = "codes",
     params(("book_id" = String, Path), ("Idempotency-Key" = Option<String>, Header)),
-    request_body(content = String, description = "One code per line; optional header line `code`", content_type = "text/csv"),
+    request_body(content = String, description = "One code per line, optional header line `code`; or a header naming the columns code, starts_at, expires_at, metadata, reward (JSON cells; the export's status, assigned_to, redemption_count, created_at are ignored) and one record per line", content_type = "text/csv"),
     responses((status = 201, description = "Finished job with per-line counts", body = Job),
         (status = 202, description = "Running job; poll GET /v1/jobs/{job_id}", body = Job),
-        (status = 400, description = "invalid_request: the body was cut off, or did not arrive within the upload timeout (nothing is stored)", body = ErrorBody),
+        (status = 400, description = "invalid_request: a header column the upload does not know (field header), the body was cut off, or did not arrive within the upload timeout (nothing is stored)", body = ErrorBody),
         (status = 404, description = "book_not_found", body = ErrorBody),
         (status = 409, description = "book_not_active: the book is archived", body = ErrorBody),
         (status = 413, description = "payload_too_large: bigger than the largest upload (COUPON_BOOK_MAX_UPLOAD_BYTES, default 1 GiB), or than a request may take where jobs cannot run in the background (AWS Lambda); nothing is stored", body = ErrorBody),
@@ -369,22 +370,42 @@ async fn spool(body: Body, spool: &Spool) -> ApiResult<(SpoolFile, u64, Vec<u8>)
 /// `=`, `+`, `-`, `@`, a tab or a carriage return is written with a leading `'`, so
 /// spreadsheets do not run it as a formula.
 #[utoipa::path(get, path = "/v1/books/{book_id}/codes/export", tag = "codes",
-    params(("book_id" = String, Path)),
-    responses((status = 200, description = "CSV: code,status,assigned_to,redemption_count,created_at", body = String, content_type = "text/csv"),
+    params(("book_id" = String, Path), ("status" = Option<CouponStatus>, Query),
+        ("assigned_to" = Option<String>, Query, description = "Only the codes assigned to this user")),
+    responses((status = 200, description = "CSV: code,status,assigned_to,redemption_count,created_at,starts_at,expires_at,metadata,reward (metadata and reward as JSON); uploads into an empty book as it is", body = String, content_type = "text/csv"),
+        (status = 400, description = "invalid_request: status, assigned_to", body = ErrorBody),
         (status = 404, description = "book_not_found", body = ErrorBody)))]
 pub async fn export(
     State(state): State<AppState>,
     Auth { caller, .. }: Auth<BooksRead>,
     Id(book_id): Id,
+    params: Params,
 ) -> ApiResult<Response> {
+    let filter = jobs::ExportFilter {
+        status: status_filter(&params)?,
+        assigned_to: match params.get("assigned_to") {
+            Some(user_id) => {
+                super::coupons::check_user(user_id).map_err(|_| {
+                    ApiError(Error::invalid(
+                        "assigned_to",
+                        "assigned_to must be 1..255 characters without control characters",
+                    ))
+                })?;
+                Some(user_id.to_string())
+            }
+            None => None,
+        },
+    };
     caller.see_book(&book_id)?;
     state.store.get_book(&book_id).await?;
     let store = state.store.clone();
     let pages = super::pages(None::<String>, move |cursor: Option<String>| {
         let store = store.clone();
         let book_id = book_id.clone();
+        let filter = filter.clone();
         async move {
-            let (rows, next) = jobs::export_page(&store, &book_id, cursor.as_deref()).await?;
+            let (rows, next) =
+                jobs::export_page(&store, &book_id, &filter, cursor.as_deref()).await?;
             Ok((rows, next.map(Some)))
         }
     });

@@ -6,19 +6,36 @@ import httpx
 
 from ... import errors
 from ...client import AuthenticatedClient, Client
+from ...models.coupon_status import CouponStatus
 from ...models.error_body import ErrorBody
-from ...types import Response
+from ...types import UNSET, Response, Unset
 
 
 def _get_kwargs(
     book_id: str,
+    *,
+    status: CouponStatus | Unset = UNSET,
+    assigned_to: str | Unset = UNSET,
 ) -> dict[str, Any]:
+
+    params: dict[str, Any] = {}
+
+    json_status: str | Unset = UNSET
+    if not isinstance(status, Unset):
+        json_status = status.value
+
+    params["status"] = json_status
+
+    params["assigned_to"] = assigned_to
+
+    params = {k: v for k, v in params.items() if v is not UNSET and v is not None}
 
     _kwargs: dict[str, Any] = {
         "method": "get",
         "url": "/v1/books/{book_id}/codes/export".format(
             book_id=quote(str(book_id), safe=""),
         ),
+        "params": params,
     }
 
     return _kwargs
@@ -83,6 +100,8 @@ def sync_detailed(
     book_id: str,
     *,
     client: AuthenticatedClient,
+    status: CouponStatus | Unset = UNSET,
+    assigned_to: str | Unset = UNSET,
 ) -> Response[ErrorBody | str]:
     """Export a book's codes
 
@@ -92,6 +111,8 @@ def sync_detailed(
 
     Args:
         book_id (str):
+        status (CouponStatus | Unset):
+        assigned_to (str | Unset):
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
@@ -103,6 +124,8 @@ def sync_detailed(
 
     kwargs = _get_kwargs(
         book_id=book_id,
+        status=status,
+        assigned_to=assigned_to,
     )
 
     response = client.get_httpx_client().request(
@@ -116,6 +139,8 @@ def sync(
     book_id: str,
     *,
     client: AuthenticatedClient,
+    status: CouponStatus | Unset = UNSET,
+    assigned_to: str | Unset = UNSET,
 ) -> ErrorBody | str | None:
     """Export a book's codes
 
@@ -125,6 +150,8 @@ def sync(
 
     Args:
         book_id (str):
+        status (CouponStatus | Unset):
+        assigned_to (str | Unset):
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
@@ -137,6 +164,8 @@ def sync(
     return sync_detailed(
         book_id=book_id,
         client=client,
+        status=status,
+        assigned_to=assigned_to,
     ).parsed
 
 
@@ -144,6 +173,8 @@ async def asyncio_detailed(
     book_id: str,
     *,
     client: AuthenticatedClient,
+    status: CouponStatus | Unset = UNSET,
+    assigned_to: str | Unset = UNSET,
 ) -> Response[ErrorBody | str]:
     """Export a book's codes
 
@@ -153,6 +184,8 @@ async def asyncio_detailed(
 
     Args:
         book_id (str):
+        status (CouponStatus | Unset):
+        assigned_to (str | Unset):
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
@@ -164,6 +197,8 @@ async def asyncio_detailed(
 
     kwargs = _get_kwargs(
         book_id=book_id,
+        status=status,
+        assigned_to=assigned_to,
     )
 
     response = await client.get_async_httpx_client().request(**kwargs)
@@ -175,6 +210,8 @@ async def asyncio(
     book_id: str,
     *,
     client: AuthenticatedClient,
+    status: CouponStatus | Unset = UNSET,
+    assigned_to: str | Unset = UNSET,
 ) -> ErrorBody | str | None:
     """Export a book's codes
 
@@ -184,6 +221,8 @@ async def asyncio(
 
     Args:
         book_id (str):
+        status (CouponStatus | Unset):
+        assigned_to (str | Unset):
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
@@ -197,5 +236,7 @@ async def asyncio(
         await asyncio_detailed(
             book_id=book_id,
             client=client,
+            status=status,
+            assigned_to=assigned_to,
         )
     ).parsed
