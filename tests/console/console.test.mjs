@@ -322,7 +322,7 @@ test('export downloads the CSV with the key in a header, not the URL', async () 
   ]);
   const file = await download.path();
   const lines = (await readFile(file, 'utf8')).trim().split('\n');
-  assert.equal(lines[0], 'code,status,assigned_to,redemption_count,created_at');
+  assert.equal(lines[0], 'code,status,assigned_to,redemption_count,created_at,starts_at,expires_at,metadata,reward');
   assert.equal(lines.length, 1 + 31_003);
 });
 
