@@ -54,7 +54,11 @@ fn options() -> Options {
         connections: 64,
         codes: 200_000,
     };
-    let args: Vec<String> = std::env::args().skip(1).collect();
+    // After the mode word, if any (`coupon-book-bench order --seconds 3`).
+    let args: Vec<String> = std::env::args()
+        .skip(1)
+        .skip_while(|a| !a.starts_with("--"))
+        .collect();
     let mut i = 0;
     while i < args.len() {
         let value = args.get(i + 1).and_then(|v| v.parse::<u64>().ok());
