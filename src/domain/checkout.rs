@@ -1,6 +1,7 @@
 //! Several codes on one order (`POST /v1/validations`, `POST /v1/redemptions`): each
 //! code's own rules, then the order rules applied code after code on what the earlier
-//! ones left open, with combinability. The answer both routes give is decided here.
+//! ones left open, with combinability. The answer both routes give is decided here,
+//! and the order part every redemption keeps.
 
 use std::collections::{HashMap, HashSet};
 
@@ -8,9 +9,10 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::ToSchema;
 
-use super::coupon::{Redemption, UserUsage, normalize_code};
+use super::coupon::{Redemption, RedemptionStatus, UserUsage, normalize_code};
 use super::error::{Error, ErrorCode, Result};
 use super::reward::{CodeOnOrder, Discount, Order, Reward, apply_codes};
+use super::time::Timestamp;
 
 /// Codes one checkout may carry.
 pub const MAX_CODES_PER_ORDER: usize = 10;
@@ -112,6 +114,73 @@ pub fn combine_for_redemption(order: &Order, checks: &[CodeCheck]) -> Result<Mul
         return Err(at_item(index)(reason.error()));
     }
     Ok(answer)
+}
+
+/// The order part of a redemption, as the stores keep it (one JSON value).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Checkout {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub order_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub order_amount: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub currency: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub discount: Option<Discount>,
+}
+
+impl Redemption {
+    /// A new redemption of `code`, on `order` if one was sent.
+    pub fn new(
+        code: &str,
+        book_id: &str,
+        user_id: &str,
+        now: Timestamp,
+        metadata: Option<Value>,
+        order: Option<&Order>,
+        discount: Option<Discount>,
+    ) -> Redemption {
+        Redemption {
+            id: super::ids::new_id("red"),
+            code: code.to_string(),
+            book_id: book_id.to_string(),
+            user_id: user_id.to_string(),
+            status: RedemptionStatus::Redeemed,
+            redeemed_at: now,
+            reversed_at: None,
+            metadata,
+            order_id: order.and_then(|o| o.id.clone()),
+            order_amount: order.map(|o| o.amount),
+            currency: order.map(|o| o.currency.clone()),
+            discount,
+        }
+    }
+
+    /// The stored form of its order part (`None` without an order).
+    pub fn checkout_json(&self) -> Option<String> {
+        let checkout = Checkout {
+            order_id: self.order_id.clone(),
+            order_amount: self.order_amount,
+            currency: self.currency.clone(),
+            discount: self.discount.clone(),
+        };
+        (checkout != Checkout::default())
+            .then(|| serde_json::to_string(&checkout).ok())
+            .flatten()
+    }
+
+    /// The redemption with its stored order part read back.
+    pub fn with_checkout(mut self, stored: Option<&str>) -> Result<Redemption> {
+        if let Some(text) = stored {
+            let checkout: Checkout = serde_json::from_str(text)
+                .map_err(|e| Error::internal(format!("unreadable redemption order: {e}")))?;
+            self.order_id = checkout.order_id;
+            self.order_amount = checkout.order_amount;
+            self.currency = checkout.currency;
+            self.discount = checkout.discount;
+        }
+        Ok(self)
+    }
 }
 
 /// Whether the rule is one of the order's (judged on the whole order here).
