@@ -78,7 +78,10 @@ pub fn at_item(index: usize) -> impl Fn(Error) -> Error {
 /// Redemptions already planned in this step, per book: the next code of the same book
 /// is judged as if they were written (per-user limit, budget).
 #[derive(Debug, Default)]
-pub struct Planned(HashMap<String, u64>);
+pub struct Planned {
+    per_book: HashMap<String, u64>,
+    codes: HashSet<String>,
+}
 
 impl Planned {
     /// The user's usage and the book's redemptions, counting the planned ones.
@@ -88,7 +91,7 @@ impl Planned {
         usage: UserUsage,
         book_redemptions: u64,
     ) -> (UserUsage, u64) {
-        let planned = self.0.get(book_id).copied().unwrap_or(0);
+        let planned = self.per_book.get(book_id).copied().unwrap_or(0);
         let usage = UserUsage {
             redeemed: usage.redeemed + planned,
             ..usage
@@ -96,8 +99,17 @@ impl Planned {
         (usage, book_redemptions + planned)
     }
 
-    pub fn add(&mut self, book_id: &str) {
-        *self.0.entry(book_id.to_string()).or_insert(0) += 1;
+    /// Plans one more redemption of `code`; a code planned already is refused, so no
+    /// code is ever redeemed twice from one decision.
+    pub fn add(&mut self, code: &str, book_id: &str) -> Result<()> {
+        if !self.codes.insert(code.to_string()) {
+            return Err(Error::invalid(
+                "items",
+                "a code may be listed once per order",
+            ));
+        }
+        *self.per_book.entry(book_id.to_string()).or_insert(0) += 1;
+        Ok(())
     }
 }
 
@@ -153,6 +165,35 @@ impl Redemption {
             order_amount: order.map(|o| o.amount),
             currency: order.map(|o| o.currency.clone()),
             discount,
+        }
+    }
+
+    /// A redemption as a store read it back: reversed once it has `reversed_at`.
+    pub fn stored(
+        id: String,
+        code: String,
+        book_id: String,
+        user_id: String,
+        redeemed_at: Timestamp,
+        reversed_at: Option<Timestamp>,
+        metadata: Option<Value>,
+    ) -> Redemption {
+        Redemption {
+            id,
+            code,
+            book_id,
+            user_id,
+            status: match reversed_at {
+                Some(_) => RedemptionStatus::Reversed,
+                None => RedemptionStatus::Redeemed,
+            },
+            redeemed_at,
+            reversed_at,
+            metadata,
+            order_id: None,
+            order_amount: None,
+            currency: None,
+            discount: None,
         }
     }
 

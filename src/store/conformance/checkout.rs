@@ -68,6 +68,15 @@ pub async fn several_codes_redeem_together_or_not_at_all(store: &DynStore) {
         .expect_err("limit");
     assert_eq!(refused.code, ErrorCode::UserRedemptionLimitReached);
     assert_eq!(refused.field.as_deref(), Some("items[2]"));
+    // A code named twice is refused at its second place, before anything is written.
+    let twice = store
+        .redeem_many(request("v", &[&first[1], &first[1]]), by_key())
+        .await
+        .expect_err("twice");
+    assert_eq!(
+        (twice.code, twice.field.as_deref()),
+        (ErrorCode::InvalidRequest, Some("items[1]"))
+    );
     // A used code fails the whole step too.
     let used = store
         .redeem_many(request("v", &[&first[1], &first[0]]), by_key())

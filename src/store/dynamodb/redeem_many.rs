@@ -74,7 +74,7 @@ impl DynamoStore {
             let (expr, change) =
                 coupon_redemption(&ctx.coupon, ctx.book.max(), &plan, live.len(), now);
             coupon_updates.push(expr.into_update(&self.table, coupon_key(&item.code))?);
-            planned.add(&ctx.book.id);
+            planned.add(&item.code, &ctx.book.id).map_err(&at)?;
             book_ids.push(ctx.book.id.clone());
             let share = *share_of.entry(ctx.book.id.clone()).or_insert_with(|| {
                 shares.push(BookShare {

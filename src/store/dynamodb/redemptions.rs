@@ -31,20 +31,15 @@ pub(super) fn parse_redemption(item: &Item) -> Result<(i64, Redemption)> {
     };
     Ok((
         get_n(item, "pos")?,
-        Redemption {
-            id: get_s(item, "id")?,
-            code: get_s(item, "code")?,
-            book_id: get_s(item, "book_id")?,
-            user_id: get_s(item, "user_id")?,
-            status: if reversed_at.is_some() {
-                RedemptionStatus::Reversed
-            } else {
-                RedemptionStatus::Redeemed
-            },
-            redeemed_at: Timestamp(get_n(item, "redeemed_at")?),
+        Redemption::stored(
+            get_s(item, "id")?,
+            get_s(item, "code")?,
+            get_s(item, "book_id")?,
+            get_s(item, "user_id")?,
+            Timestamp(get_n(item, "redeemed_at")?),
             reversed_at,
-            ..Redemption::new("", "", "", Timestamp(0), metadata, None, None)
-        }
+            metadata,
+        )
         .with_checkout(opt_s(item, "checkout").as_deref())?,
     ))
 }

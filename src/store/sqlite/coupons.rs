@@ -410,7 +410,7 @@ impl CouponStore for SqliteStore {
                     reward: context.coupon.effective_reward(context.book).cloned(),
                     combinable: state.book.settings.combinable,
                 });
-                planned.add(&state.book.id);
+                planned.add(&item.code, &state.book.id).map_err(&at)?;
                 decided.push((state, plan));
             }
             let judged = combine_for_redemption(&order, &checks)?;

@@ -21,15 +21,15 @@ pub(super) type RedemptionRow = (i64, Redemption, Option<String>, Option<String>
 
 pub(super) fn redemption_row(row: &Row) -> rusqlite::Result<RedemptionRow> {
     let reversed_at: Option<i64> = row.get(6)?;
-    let mut redemption = Redemption::new("", "", "", Timestamp(row.get(5)?), None, None, None);
-    redemption.id = row.get(1)?;
-    redemption.code = row.get(2)?;
-    redemption.book_id = row.get(3)?;
-    redemption.user_id = row.get(4)?;
-    if reversed_at.is_some() {
-        redemption.status = RedemptionStatus::Reversed;
-    }
-    redemption.reversed_at = reversed_at.map(Timestamp);
+    let redemption = Redemption::stored(
+        row.get(1)?,
+        row.get(2)?,
+        row.get(3)?,
+        row.get(4)?,
+        Timestamp(row.get(5)?),
+        reversed_at.map(Timestamp),
+        None,
+    );
     Ok((row.get(0)?, redemption, row.get(7)?, row.get(8)?))
 }
 
