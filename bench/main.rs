@@ -172,7 +172,7 @@ impl Conn {
         method: &str,
         path: &str,
         content_type: &str,
-        bytes: Vec<u8>,
+        bytes: impl Into<hyper::body::Bytes>,
     ) -> (u16, Value) {
         let request = Request::builder()
             .method(method)
@@ -180,7 +180,7 @@ impl Conn {
             .header("host", &self.host)
             .header("authorization", format!("Bearer {ADMIN_KEY}"))
             .header("content-type", content_type)
-            .body(Body::from(bytes))
+            .body(Body::new(bytes.into()))
             .expect("request");
         self.sender.ready().await.expect("connection ready");
         let response = self.sender.send_request(request).await.expect("send");

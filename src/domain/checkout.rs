@@ -11,7 +11,7 @@ use utoipa::ToSchema;
 
 use super::coupon::{Redemption, RedemptionStatus, UserUsage, normalize_code};
 use super::error::{Error, ErrorCode, Result};
-use super::reward::{CodeOnOrder, Discount, Order, Reward, apply_codes};
+use super::reward::{CodeOnOrder, Discount, Order, OrderInput, Reward, apply_codes};
 use super::time::Timestamp;
 
 /// Codes one checkout may carry.
@@ -302,11 +302,10 @@ pub fn read_codes<'a>(
 }
 
 /// The order of a multi-code request: required.
-pub fn required_order(value: Option<&Value>) -> Result<Order> {
-    match value {
-        None | Some(Value::Null) => Err(Error::invalid("order", "order is required")),
-        Some(value) => Order::from_json(value),
-    }
+pub fn required_order(input: Option<OrderInput>) -> Result<Order> {
+    input
+        .ok_or_else(|| Error::invalid("order", "order is required"))?
+        .into_order()
 }
 
 #[cfg(test)]

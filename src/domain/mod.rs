@@ -11,6 +11,7 @@ pub mod event;
 pub mod export;
 pub mod ids;
 pub mod job;
+pub mod order;
 pub mod pattern;
 pub mod reward;
 pub mod stats;

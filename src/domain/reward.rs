@@ -9,9 +9,8 @@ use serde_json::Value;
 use utoipa::ToSchema;
 
 use super::error::{Error, ErrorCode, Result};
+pub use super::order::{MAX_ORDER_ITEMS, Order, OrderInput, OrderItem, order_field};
 
-/// Items one order may carry.
-pub const MAX_ORDER_ITEMS: usize = 500;
 /// Longest reward label.
 pub const MAX_LABEL_CHARS: usize = 200;
 /// Percent held in hundredths: 100% is 10,000.
@@ -120,7 +119,7 @@ pub struct RewardInput {
     pub label: Option<Value>,
 }
 
-fn bad(field: &str, message: impl Into<String>) -> Error {
+pub(super) fn bad(field: &str, message: impl Into<String>) -> Error {
     Error::invalid(field, message)
 }
 
@@ -135,7 +134,7 @@ fn minor_units(value: &Value, field: &str, min: u64) -> Result<u64> {
 }
 
 /// An ISO 4217 code: three upper-case letters.
-fn currency(value: &Value, field: &str) -> Result<String> {
+pub(super) fn currency(value: &Value, field: &str) -> Result<String> {
     value
         .as_str()
         .filter(|c| c.len() == 3 && c.bytes().all(|b| b.is_ascii_uppercase()))
@@ -295,151 +294,6 @@ impl RewardInput {
             label,
         })
     }
-}
-
-/// The order a checkout sends (OpenAPI shape of `Order`): integer minor units.
-#[derive(ToSchema)]
-#[schema(as = Order)]
-#[allow(dead_code)]
-pub struct OrderSchema {
-    /// Your order id, kept on the redemption.
-    id: Option<String>,
-    #[schema(minimum = 0)]
-    amount: u64,
-    /// ISO 4217, upper case.
-    #[schema(pattern = "^[A-Z]{3}$")]
-    currency: String,
-    #[schema(max_items = 500)]
-    items: Option<Vec<OrderItemSchema>>,
-}
-
-/// One line of an order (OpenAPI shape).
-#[derive(ToSchema)]
-#[schema(as = OrderItem)]
-#[allow(dead_code)]
-pub struct OrderItemSchema {
-    sku: String,
-    #[schema(minimum = 0)]
-    quantity: u64,
-    #[schema(minimum = 0)]
-    unit_amount: u64,
-}
-
-/// Reads an optional `order` field of a request (null: none).
-pub fn order_field(value: Option<&Value>) -> Result<Option<Order>> {
-    match value {
-        None | Some(Value::Null) => Ok(None),
-        Some(value) => Order::from_json(value).map(Some),
-    }
-}
-
-/// One line of an order.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct OrderItem {
-    pub sku: String,
-    pub quantity: u64,
-    pub unit_amount: u64,
-}
-
-/// The order a checkout asks about: amounts in minor units of `currency`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Order {
-    pub id: Option<String>,
-    pub amount: u64,
-    pub currency: String,
-    pub items: Vec<OrderItem>,
-}
-
-impl Order {
-    /// Reads an order from its JSON; errors name the field as `order.…`.
-    pub fn from_json(value: &Value) -> Result<Order> {
-        let object = value
-            .as_object()
-            .ok_or_else(|| bad("order", "order must be an object"))?;
-        if let Some(unknown) = object
-            .keys()
-            .find(|k| !matches!(k.as_str(), "id" | "amount" | "currency" | "items"))
-        {
-            return Err(bad(
-                &format!("order.{unknown}"),
-                format!("unknown field {unknown:?} in order"),
-            ));
-        }
-        let id = match object.get("id").filter(|v| !v.is_null()) {
-            None => None,
-            Some(v) => Some(
-                v.as_str()
-                    .filter(|id| !id.is_empty() && id.chars().count() <= 255)
-                    .map(str::to_owned)
-                    .ok_or_else(|| {
-                        bad("order.id", "order.id must be text of 1 to 255 characters")
-                    })?,
-            ),
-        };
-        let amount = object
-            .get("amount")
-            .ok_or_else(|| bad("order.amount", "order.amount is required"))
-            .and_then(|v| minor_units(v, "order.amount", 0))?;
-        let currency = object
-            .get("currency")
-            .ok_or_else(|| bad("order.currency", "order.currency is required"))
-            .and_then(|v| currency(v, "order.currency"))?;
-        let items = match object.get("items").filter(|v| !v.is_null()) {
-            None => Vec::new(),
-            Some(v) => {
-                let list = v
-                    .as_array()
-                    .filter(|l| l.len() <= MAX_ORDER_ITEMS)
-                    .ok_or_else(|| {
-                        bad(
-                            "order.items",
-                            format!(
-                                "order.items must be a list of at most {MAX_ORDER_ITEMS} items"
-                            ),
-                        )
-                    })?;
-                list.iter()
-                    .enumerate()
-                    .map(|(i, item)| order_item(item, i))
-                    .collect::<Result<_>>()?
-            }
-        };
-        Ok(Order {
-            id,
-            amount,
-            currency,
-            items,
-        })
-    }
-}
-
-fn order_item(item: &Value, index: usize) -> Result<OrderItem> {
-    let at = |name: &str| format!("order.items[{index}].{name}");
-    let sku = item
-        .get("sku")
-        .and_then(Value::as_str)
-        .filter(|s| !s.is_empty() && s.chars().count() <= 200)
-        .ok_or_else(|| bad(&at("sku"), "sku must be text of 1 to 200 characters"))?;
-    let quantity = item
-        .get("quantity")
-        .ok_or_else(|| bad(&at("quantity"), "quantity is required"))
-        .and_then(|v| {
-            v.as_u64().filter(|n| *n >= 1).ok_or_else(|| {
-                bad(
-                    &at("quantity"),
-                    format!("{} must be a whole number >= 1", at("quantity")),
-                )
-            })
-        })?;
-    let unit_amount = item
-        .get("unit_amount")
-        .ok_or_else(|| bad(&at("unit_amount"), "unit_amount is required"))
-        .and_then(|v| minor_units(v, &at("unit_amount"), 0))?;
-    Ok(OrderItem {
-        sku: sku.to_owned(),
-        quantity,
-        unit_amount,
-    })
 }
 
 /// An order rule a code fails, in the contract's precedence order.

@@ -414,6 +414,11 @@ async fn bad_orders_are_refused_with_their_field() {
             "order.coupon",
         ),
         (json!("a big order"), "order"),
+        (json!(["o-1", 100, "EUR"]), "order"),
+        (
+            json!({"amount": 100, "currency": "EUR", "items": [["A", 1, 1]]}),
+            "order.items[0]",
+        ),
     ];
     for (bad, field) in cases {
         for action in ["validate", "lock", "redeem"] {
@@ -437,11 +442,16 @@ async fn bad_orders_are_refused_with_their_field() {
         &s,
         &codes[0],
         "redeem",
-        json!({"user_id": "u1", "order": {"amount": 300, "currency": "EUR"}}),
+        json!({"user_id": "u1", "order": {"amount": 300, "currency": "EUR",
+                "items": [{"sku": "A", "quantity": 3, "unit_amount": 100, "name": "Tea"}]}}),
     )
     .await;
     assert_eq!(status, 201, "{redemption}");
     assert_eq!(redemption["discount"]["amount"], 300);
+    assert_eq!(
+        redemption["order_amount"], 300,
+        "a line's own keys are let through"
+    );
 }
 
 async fn export(s: &Server, book_id: &str, query: &str) -> String {

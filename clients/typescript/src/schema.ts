@@ -1427,7 +1427,7 @@ export interface components {
             /** @description Whether every code is valid on this order. */
             valid: boolean;
         };
-        /** @description The order a checkout sends (OpenAPI shape of `Order`): integer minor units. */
+        /** @description The order a checkout sends: integer minor units of `currency`. */
         Order: {
             /** Format: int64 */
             amount: number;
@@ -1437,7 +1437,10 @@ export interface components {
             id?: string | null;
             items?: components["schemas"]["OrderItem"][] | null;
         };
-        /** @description One line of an order (OpenAPI shape). */
+        /**
+         * @description One line of an order; other keys a shop keeps on its lines (names, images) are let
+         *     through.
+         */
         OrderItem: {
             /** Format: int64 */
             quantity: number;

@@ -5,7 +5,6 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use serde::Deserialize;
-use serde_json::Value;
 use utoipa::ToSchema;
 
 use super::coupons::check_user;
@@ -14,6 +13,7 @@ use crate::app::checkout::validate_codes;
 use crate::domain::checkout::{
     MultiRedemption, MultiValidation, RedeemItem, at_item, read_codes, required_order,
 };
+use crate::domain::reward::OrderInput;
 use crate::http::AppState;
 use crate::http::error::{ApiResult, ErrorBody};
 use crate::http::extract::{Auth, JsonBody, Redeem};
@@ -25,8 +25,8 @@ pub struct ValidationsBody {
     /// 1 to 10 codes, applied in this order; each listed once.
     #[schema(min_items = 1, max_items = 10)]
     pub codes: Vec<String>,
-    #[schema(value_type = crate::domain::reward::OrderSchema)]
-    pub order: Option<Value>,
+    #[schema(value_type = crate::domain::reward::OrderInput)]
+    pub order: Option<OrderInput>,
 }
 
 /// Check several codes on one order
@@ -50,7 +50,7 @@ pub async fn validate_order_codes(
     } = body.value;
     check_user(&user_id)?;
     let codes = read_codes(codes.iter().map(String::as_str), "codes")?;
-    let order = required_order(order.as_ref())?;
+    let order = required_order(order)?;
     caller.may_act_for(&user_id)?;
     let answer = validate_codes(&state.store, &caller.books, &user_id, &codes, &order).await?;
     Ok(Json(answer))
@@ -59,8 +59,8 @@ pub async fn validate_order_codes(
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct RedemptionsBody {
     pub user_id: String,
-    #[schema(value_type = crate::domain::reward::OrderSchema)]
-    pub order: Option<Value>,
+    #[schema(value_type = crate::domain::reward::OrderInput)]
+    pub order: Option<OrderInput>,
     /// 1 to 10 codes, applied in this order; each listed once.
     #[schema(min_items = 1, max_items = 10)]
     pub items: Vec<RedeemItem>,
@@ -92,7 +92,7 @@ pub async fn redeem_order_codes(
     } = body.value;
     check_user(&user_id)?;
     let codes = read_codes(items.iter().map(|i| i.code.as_str()), "items")?;
-    let order = required_order(order.as_ref())?;
+    let order = required_order(order)?;
     caller.may_act_for(&user_id)?;
     let mut normalized = Vec::with_capacity(items.len());
     for (index, (item, code)) in items.into_iter().zip(codes).enumerate() {

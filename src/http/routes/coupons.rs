@@ -10,7 +10,7 @@ use utoipa::ToSchema;
 use crate::app::access::check_code;
 use crate::domain::book::{MAX_LOCK_TTL_SECONDS, MAX_METADATA_BYTES};
 use crate::domain::coupon::{Coupon, Lock, LockTtl, Redemption, UpdateCoupon, validate_user_id};
-use crate::domain::reward::order_field;
+use crate::domain::reward::{OrderInput, order_field};
 use crate::domain::{Error, ErrorCode};
 use crate::http::AppState;
 use crate::http::error::{ApiError, ApiResult, ErrorBody};
@@ -29,16 +29,14 @@ pub struct ValidateBody {
     pub user_id: String,
     /// The order to judge the code's reward on (needed when it has
     /// `min_order_amount` or `applies_to_skus`).
-    #[schema(value_type = Option<crate::domain::reward::OrderSchema>)]
-    pub order: Option<Value>,
+    pub order: Option<OrderInput>,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct LockBody {
     pub user_id: String,
     /// The order the code is held for: its discount is answered with the lock.
-    #[schema(value_type = Option<crate::domain::reward::OrderSchema>)]
-    pub order: Option<Value>,
+    pub order: Option<OrderInput>,
     /// Defaults to the book's `lock_ttl_seconds`. End-user tokens get at most
     /// `COUPON_BOOK_END_USER_MAX_LOCK_TTL_SECONDS` (900 by default; more is a 400).
     #[schema(minimum = 1, maximum = 86400)]
@@ -59,8 +57,7 @@ pub struct RedeemBody {
     pub metadata: Option<Value>,
     /// The order the code is redeemed on: judged by its reward; its id, amount,
     /// currency and the discount are kept on the redemption.
-    #[schema(value_type = Option<crate::domain::reward::OrderSchema>)]
-    pub order: Option<Value>,
+    pub order: Option<OrderInput>,
 }
 
 pub fn check_user(user_id: &str) -> ApiResult<()> {
@@ -183,10 +180,10 @@ pub async fn validate(
     State(state): State<AppState>,
     Auth { caller, .. }: Auth<Redeem>,
     code: CodeParam,
-    body: JsonBody<ValidateBody>,
+    mut body: JsonBody<ValidateBody>,
 ) -> ApiResult<Json<Validation>> {
     check_user(&body.value.user_id)?;
-    let order = order_field(body.value.order.as_ref())?;
+    let order = order_field(body.value.order.take())?;
     caller.may_act_for(&body.value.user_id)?;
     let code = code.code()?;
     check_code(&state.store, &caller.books, code).await?;
@@ -214,7 +211,7 @@ pub async fn lock(
     State(state): State<AppState>,
     Auth { caller, .. }: Auth<Redeem>,
     code: CodeParam,
-    body: JsonBody<LockBody>,
+    mut body: JsonBody<LockBody>,
 ) -> ApiResult<Json<Lock>> {
     check_user(&body.value.user_id)?;
     if body
@@ -227,7 +224,7 @@ pub async fn lock(
             "ttl_seconds must be 1..86400",
         )));
     }
-    let order = order_field(body.value.order.as_ref())?;
+    let order = order_field(body.value.order.take())?;
     caller.may_act_for(&body.value.user_id)?;
     let mut ttl = LockTtl::from(body.value.ttl_seconds);
     if caller.end_user.is_some() {
@@ -311,7 +308,7 @@ pub async fn redeem(
         order,
     } = body.value;
     check_user(&user_id)?;
-    let order = order_field(order.as_ref())?;
+    let order = order_field(order)?;
     if let Some(metadata) = &metadata {
         let size = serde_json::to_vec(metadata)
             .map(|v| v.len())

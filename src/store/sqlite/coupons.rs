@@ -1,5 +1,6 @@
 //! Coupon decisions in the embedded store: assign, lock, redeem, void and the rest.
 
+use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 
 use async_trait::async_trait;
@@ -334,45 +335,52 @@ impl CouponStore for SqliteStore {
         .await
     }
 
-    async fn redeem(&self, request: RedeemRequest, write: Write) -> Result<Redemption> {
+    async fn redeem(&self, mut request: RedeemRequest, write: Write) -> Result<Redemption> {
         let Write { actor, idem } = write;
-        self.write(idem, move |conn, now| {
-            let RedeemRequest {
-                code,
-                user_id,
-                lock_id,
-                metadata,
-                order,
-            } = request;
-            let row = load_coupon(conn, &code)?;
-            if let Some(lock_id) = &lock_id {
-                find_lock(conn, lock_id)?.ok_or_else(Error::lock_not_found)?;
-            }
-            let state = UseState::load(conn, row, &user_id, now)?;
-            let context = state.context(&user_id, now, order.as_ref());
-            let plan = context.check_redeem(lock_id.as_deref())?;
-            let discount = context.discount();
-            let redemption = Redemption::new(
-                &code,
-                &state.book.id,
-                &user_id,
-                now,
-                metadata,
-                order.as_ref(),
-                discount,
-            );
-            write_redemption(
-                conn,
-                &actor,
-                &state.row,
-                &state.book,
-                plan,
-                &redemption,
-                now,
-            )?;
-            Ok(redemption)
-        })
-        .await
+        // The order is freed here, not on the one writer thread every write waits for.
+        let order = request.order.take().map(Arc::new);
+        let shared = order.clone();
+        let redeemed = self
+            .write(idem, move |conn, now| {
+                let RedeemRequest {
+                    code,
+                    user_id,
+                    lock_id,
+                    metadata,
+                    ..
+                } = request;
+                let order = shared.as_deref();
+                let row = load_coupon(conn, &code)?;
+                if let Some(lock_id) = &lock_id {
+                    find_lock(conn, lock_id)?.ok_or_else(Error::lock_not_found)?;
+                }
+                let state = UseState::load(conn, row, &user_id, now)?;
+                let context = state.context(&user_id, now, order);
+                let plan = context.check_redeem(lock_id.as_deref())?;
+                let discount = context.discount();
+                let redemption = Redemption::new(
+                    &code,
+                    &state.book.id,
+                    &user_id,
+                    now,
+                    metadata,
+                    order,
+                    discount,
+                );
+                write_redemption(
+                    conn,
+                    &actor,
+                    &state.row,
+                    &state.book,
+                    plan,
+                    &redemption,
+                    now,
+                )?;
+                Ok(redemption)
+            })
+            .await;
+        drop(order);
+        redeemed
     }
 
     async fn redeem_many(

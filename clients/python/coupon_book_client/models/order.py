@@ -4,7 +4,6 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Self, TypeVar, cast
 
 from attrs import define as _attrs_define
-from attrs import field as _attrs_field
 
 from ..types import UNSET, Unset
 
@@ -17,7 +16,7 @@ T = TypeVar("T", bound="Order")
 
 @_attrs_define
 class Order:
-    """The order a checkout sends (OpenAPI shape of `Order`): integer minor units.
+    """The order a checkout sends: integer minor units of `currency`.
 
     Attributes:
         amount (int):
@@ -30,7 +29,6 @@ class Order:
     currency: str
     id: None | str | Unset = UNSET
     items: list[OrderItem] | None | Unset = UNSET
-    additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         amount = self.amount
@@ -56,7 +54,7 @@ class Order:
             items = self.items
 
         field_dict: dict[str, Any] = {}
-        field_dict.update(self.additional_properties)
+
         field_dict.update(
             {
                 "amount": amount,
@@ -117,21 +115,4 @@ class Order:
             items=items,
         )
 
-        order.additional_properties = d
         return order
-
-    @property
-    def additional_keys(self) -> list[str]:
-        return list(self.additional_properties.keys())
-
-    def __getitem__(self, key: str) -> Any:
-        return self.additional_properties[key]
-
-    def __setitem__(self, key: str, value: Any) -> None:
-        self.additional_properties[key] = value
-
-    def __delitem__(self, key: str) -> None:
-        del self.additional_properties[key]
-
-    def __contains__(self, key: str) -> bool:
-        return key in self.additional_properties

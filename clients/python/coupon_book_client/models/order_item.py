@@ -11,12 +11,13 @@ T = TypeVar("T", bound="OrderItem")
 
 @_attrs_define
 class OrderItem:
-    """One line of an order (OpenAPI shape).
+    """One line of an order; other keys a shop keeps on its lines (names, images) are let
+    through.
 
-    Attributes:
-        quantity (int):
-        sku (str):
-        unit_amount (int):
+        Attributes:
+            quantity (int):
+            sku (str):
+            unit_amount (int):
     """
 
     quantity: int

@@ -19,7 +19,7 @@ class RedemptionsBody:
     """
     Attributes:
         items (list[RedeemItem]): 1 to 10 codes, applied in this order; each listed once.
-        order (Order): The order a checkout sends (OpenAPI shape of `Order`): integer minor units.
+        order (Order): The order a checkout sends: integer minor units of `currency`.
         user_id (str):
     """
 

@@ -18,7 +18,7 @@ class ValidationsBody:
     """
     Attributes:
         codes (list[str]): 1 to 10 codes, applied in this order; each listed once.
-        order (Order): The order a checkout sends (OpenAPI shape of `Order`): integer minor units.
+        order (Order): The order a checkout sends: integer minor units of `currency`.
         user_id (str):
     """
 
