@@ -63,6 +63,7 @@ pub async fn run() {
     let options = options();
     let server = start_server();
     let addr = Arc::new(server.addr.clone());
+    let server_pid = server.child.id();
     let mut admin = Conn::open(&addr).await;
     let book = json!({"name": "bench-order", "status": "active", "requires_assignment": false,
                       "reward": {"type": "percent_off", "percent_off": 10, "currency": "EUR",
@@ -92,6 +93,7 @@ pub async fn run() {
             body: Bytes::from(body),
             total: Outcome::default(),
             rates: Vec::new(),
+            cpu_ticks: 0,
         });
     }
     println!(
@@ -102,6 +104,7 @@ pub async fn run() {
         // Each round starts with another kind, so a drift in machine speed falls on all.
         for i in 0..kinds.len() {
             let kind = &mut kinds[(round + i) % 3];
+            let cpu_before = server_cpu_ticks(server_pid);
             let out = phase(
                 addr.clone(),
                 options.connections,
@@ -111,6 +114,7 @@ pub async fn run() {
                 kind.body.clone(),
             )
             .await;
+            kind.cpu_ticks += server_cpu_ticks(server_pid).saturating_sub(cpu_before);
             kind.rates.push(out.per_second());
             kind.total.elapsed += out.elapsed;
             kind.total.merge(out);
@@ -118,6 +122,17 @@ pub async fn run() {
     }
     for kind in &mut kinds {
         report(kind.name, &mut kind.total, "req/s");
+    }
+    // Server CPU per request, in microseconds (a tick is 10 ms).
+    let cpu_per_request =
+        |i: usize| kinds[i].cpu_ticks as f64 * 10_000.0 / kinds[i].total.done.max(1) as f64;
+    println!();
+    for (i, kind) in kinds.iter().enumerate() {
+        println!(
+            "server CPU per request, {:<31} {:7.1} us",
+            kind.name,
+            cpu_per_request(i)
+        );
     }
     let rate = |i: usize| kinds[i].total.per_second();
     // Each round's three phases run back to back, so a round's own ratio sees the least
@@ -140,6 +155,10 @@ pub async fn run() {
         rate(2) / rate(1),
         round_median(2, 1)
     );
+    println!(
+        "server CPU per request, without / with: {:.3}",
+        cpu_per_request(0) / cpu_per_request(2)
+    );
 }
 
 /// One kind of redeem request and what it measured.
@@ -151,4 +170,20 @@ struct Kind {
     total: Outcome,
     /// Requests per second in each round.
     rates: Vec<f64>,
+    /// Server CPU time (user + system, in 1/100 s) spent in this kind's phases.
+    cpu_ticks: u64,
+}
+
+/// The server's CPU time so far, user + system, in the 1/100 s ticks of /proc (0
+/// where /proc is missing). Unlike throughput it does not move with the client's share
+/// of the cores, so its per-request ratio is the steadier figure.
+fn server_cpu_ticks(pid: u32) -> u64 {
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return 0;
+    };
+    // Fields after the parenthesized name: state is the 3rd, utime the 14th, stime the 15th.
+    let after_name = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
+    let fields: Vec<&str> = after_name.split_whitespace().collect();
+    let field = |n: usize| fields.get(n - 3).and_then(|f| f.parse::<u64>().ok());
+    field(14).unwrap_or(0) + field(15).unwrap_or(0)
 }
