@@ -5,7 +5,7 @@ use std::collections::HashMap;
 
 use crate::domain::apikey::BookAccess;
 use crate::domain::checkout::{CodeCheck, MultiValidation, judge_codes};
-use crate::domain::reward::Order;
+use crate::domain::order::Order;
 use crate::domain::{ErrorCode, Result};
 use crate::store::DynStore;
 

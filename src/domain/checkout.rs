@@ -11,7 +11,8 @@ use utoipa::ToSchema;
 
 use super::coupon::{Redemption, RedemptionStatus, UserUsage, normalize_code};
 use super::error::{Error, ErrorCode, Result};
-use super::reward::{CodeOnOrder, Discount, Order, OrderInput, Reward, apply_codes};
+use super::order::{Order, OrderInput};
+use super::reward::{CodeOnOrder, Discount, Reward, apply_codes};
 use super::time::Timestamp;
 
 /// Codes one checkout may carry.

@@ -8,7 +8,8 @@ use utoipa::ToSchema;
 
 use super::book::BookSettings;
 use super::error::{Error, ErrorCode, Result};
-use super::reward::{Discount, Evaluation, Order, OrderReason, Reward, judge_order};
+use super::order::Order;
+use super::reward::{Discount, Evaluation, OrderReason, Reward, judge_order};
 use super::time::Timestamp;
 
 pub use super::coupon_details::{CodeInput, CouponDetails, UpdateCoupon};

@@ -152,7 +152,7 @@ mod tests {
 
     #[test]
     fn a_redemption_on_an_order_fills_the_order_columns() {
-        let order = crate::domain::reward::Order::from_json(
+        let order = crate::domain::order::Order::from_json(
             &serde_json::json!({"id": "=o-1", "amount": 12000, "currency": "EUR"}),
         )
         .expect("order");

@@ -23,7 +23,7 @@ const MAX_SKU_CHARS: usize = 200;
 /// The order a checkout sends: integer minor units of `currency`.
 // Read as a request carries it, before its rules are checked; scalars stay JSON values
 // (numbers and strings cost no tree) so each rule words its own error.
-#[derive(Debug, Default, Deserialize, ToSchema)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(remote = "Self", deny_unknown_fields)]
 #[schema(as = Order)]
 pub struct OrderInput {

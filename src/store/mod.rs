@@ -22,7 +22,8 @@ use crate::domain::coupon::{
 use crate::domain::event::{Actor, Event, EventFilter};
 use crate::domain::export::RedemptionWindow;
 use crate::domain::job::{CodeIntake, Job, JobKind, JobStatus};
-use crate::domain::reward::{Discount, Order, Reward};
+use crate::domain::order::Order;
+use crate::domain::reward::{Discount, Reward};
 use crate::domain::stats::{BookStats, Bucket};
 use crate::domain::{ErrorCode, Page, PageRequest, Result, Timestamp};
 

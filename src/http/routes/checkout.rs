@@ -13,7 +13,7 @@ use crate::app::checkout::validate_codes;
 use crate::domain::checkout::{
     MultiRedemption, MultiValidation, RedeemItem, at_item, read_codes, required_order,
 };
-use crate::domain::reward::OrderInput;
+use crate::domain::order::OrderInput;
 use crate::http::AppState;
 use crate::http::error::{ApiResult, ErrorBody};
 use crate::http::extract::{Auth, JsonBody, Redeem};
@@ -25,7 +25,7 @@ pub struct ValidationsBody {
     /// 1 to 10 codes, applied in this order; each listed once.
     #[schema(min_items = 1, max_items = 10)]
     pub codes: Vec<String>,
-    #[schema(value_type = crate::domain::reward::OrderInput)]
+    #[schema(value_type = crate::domain::order::OrderInput)]
     pub order: Option<OrderInput>,
 }
 
@@ -59,7 +59,7 @@ pub async fn validate_order_codes(
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct RedemptionsBody {
     pub user_id: String,
-    #[schema(value_type = crate::domain::reward::OrderInput)]
+    #[schema(value_type = crate::domain::order::OrderInput)]
     pub order: Option<OrderInput>,
     /// 1 to 10 codes, applied in this order; each listed once.
     #[schema(min_items = 1, max_items = 10)]

@@ -10,7 +10,7 @@ use utoipa::ToSchema;
 use crate::app::access::check_code;
 use crate::domain::book::{MAX_LOCK_TTL_SECONDS, MAX_METADATA_BYTES};
 use crate::domain::coupon::{Coupon, Lock, LockTtl, Redemption, UpdateCoupon, validate_user_id};
-use crate::domain::reward::{OrderInput, order_field};
+use crate::domain::order::{OrderInput, order_field};
 use crate::domain::{Error, ErrorCode};
 use crate::http::AppState;
 use crate::http::error::{ApiError, ApiResult, ErrorBody};

@@ -6,7 +6,7 @@ use serde_json::json;
 
 use crate::domain::ErrorCode;
 use crate::domain::checkout::RedeemItem;
-use crate::domain::reward::Order;
+use crate::domain::order::Order;
 use crate::store::{DynStore, MultiRedeemRequest};
 
 use super::{book_with_codes, by_key, codes, redeem};

@@ -4,7 +4,7 @@ use serde_json::json;
 
 use crate::domain::coupon::{CodeInput, UpdateCoupon};
 use crate::domain::job::{CodeIntake, JobKind};
-use crate::domain::reward::Order;
+use crate::domain::order::Order;
 use crate::domain::{ErrorCode, Timestamp};
 use crate::store::{DynStore, RedeemRequest};
 

@@ -12,7 +12,7 @@ use crate::domain::coupon::{
     Redemption, UnassignPlan, UpdateCoupon, UseContext, UserUsage,
 };
 use crate::domain::event::{self, Actor};
-use crate::domain::reward::Order;
+use crate::domain::order::Order;
 use crate::domain::{Error, ErrorCode, Page, PageRequest, Result, Timestamp, page_of};
 use crate::store::{MultiRedeemRequest, RedeemRequest, Validation, Write, prelude::*};
 

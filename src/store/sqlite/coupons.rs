@@ -16,7 +16,7 @@ use crate::domain::coupon::{
 use crate::domain::event;
 use crate::domain::event::Actor;
 use crate::domain::ids::new_id;
-use crate::domain::reward::Order;
+use crate::domain::order::Order;
 use crate::domain::tally::{Tally, became_exhausted};
 use crate::domain::{Error, ErrorCode, Page, PageRequest, Result, Timestamp};
 use crate::store::{MultiRedeemRequest, RedeemRequest, Validation, Write, prelude::*};
