@@ -6,13 +6,13 @@ use std::fmt;
 use std::marker::PhantomData;
 
 use serde::de::value::MapAccessDeserializer;
-use serde::de::{MapAccess, Visitor};
+use serde::de::{IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde::{Deserialize, Deserializer};
 use serde_json::Value;
 use utoipa::ToSchema;
 
 use super::error::{Error, Result};
-use super::reward::{bad, currency};
+use super::reward::{bad, currency_code};
 
 /// Items one order may carry.
 pub const MAX_ORDER_ITEMS: usize = 500;
@@ -21,8 +21,8 @@ const MAX_ORDER_ID_CHARS: usize = 255;
 const MAX_SKU_CHARS: usize = 200;
 
 /// The order a checkout sends: integer minor units of `currency`.
-// Read as a request carries it, before its rules are checked; scalars stay JSON values
-// (numbers and strings cost no tree) so each rule words its own error.
+// Read as a request carries it, before its rules are checked; scalars are kept as sent
+// (text, a whole number or something else) so each rule words its own error.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(remote = "Self", deny_unknown_fields)]
 #[schema(as = Order)]
@@ -30,14 +30,14 @@ pub struct OrderInput {
     /// Your order id, kept on the redemption.
     #[serde(default)]
     #[schema(value_type = Option<String>)]
-    id: Option<Value>,
+    id: Option<Scalar>,
     #[serde(default)]
     #[schema(value_type = u64, minimum = 0, required = true)]
-    amount: Option<Value>,
+    amount: Option<Scalar>,
     /// ISO 4217, upper case.
     #[serde(default)]
     #[schema(value_type = String, pattern = "^[A-Z]{3}$", required = true)]
-    currency: Option<Value>,
+    currency: Option<Scalar>,
     #[serde(default)]
     #[schema(max_items = 500)]
     items: Option<Vec<OrderItemInput>>,
@@ -51,13 +51,13 @@ pub struct OrderInput {
 pub struct OrderItemInput {
     #[serde(default)]
     #[schema(value_type = String, required = true)]
-    sku: Option<Value>,
+    sku: Option<Scalar>,
     #[serde(default)]
     #[schema(value_type = u64, minimum = 1, required = true)]
-    quantity: Option<Value>,
+    quantity: Option<Scalar>,
     #[serde(default)]
     #[schema(value_type = u64, minimum = 0, required = true)]
-    unit_amount: Option<Value>,
+    unit_amount: Option<Scalar>,
 }
 
 // Derived structs also read JSON arrays by position; an order and its lines are
@@ -117,6 +117,78 @@ impl<'de, T: FromObject<'de>> Visitor<'de> for ObjectVisitor<T> {
     }
 }
 
+/// A scalar field as a request sent it. Null reads as absent (`None`); objects and
+/// arrays are skipped without building them.
+#[derive(Debug)]
+enum Scalar {
+    Text(String),
+    Whole(u64),
+    Other,
+}
+
+impl Scalar {
+    fn text(&self) -> Option<&str> {
+        match self {
+            Scalar::Text(text) => Some(text),
+            _ => None,
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Scalar {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> std::result::Result<Self, D::Error> {
+        deserializer.deserialize_any(ScalarVisitor)
+    }
+}
+
+struct ScalarVisitor;
+
+impl<'de> Visitor<'de> for ScalarVisitor {
+    type Value = Scalar;
+
+    fn expecting(&self, formatter: &mut fmt::Formatter) -> fmt::Result {
+        formatter.write_str("a JSON value")
+    }
+
+    fn visit_bool<E>(self, _: bool) -> std::result::Result<Scalar, E> {
+        Ok(Scalar::Other)
+    }
+
+    fn visit_i64<E>(self, n: i64) -> std::result::Result<Scalar, E> {
+        Ok(u64::try_from(n).map_or(Scalar::Other, Scalar::Whole))
+    }
+
+    fn visit_u64<E>(self, n: u64) -> std::result::Result<Scalar, E> {
+        Ok(Scalar::Whole(n))
+    }
+
+    fn visit_f64<E>(self, _: f64) -> std::result::Result<Scalar, E> {
+        Ok(Scalar::Other)
+    }
+
+    fn visit_str<E>(self, text: &str) -> std::result::Result<Scalar, E> {
+        Ok(Scalar::Text(text.to_owned()))
+    }
+
+    fn visit_string<E>(self, text: String) -> std::result::Result<Scalar, E> {
+        Ok(Scalar::Text(text))
+    }
+
+    fn visit_unit<E>(self) -> std::result::Result<Scalar, E> {
+        Ok(Scalar::Other)
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> std::result::Result<Scalar, A::Error> {
+        while seq.next_element::<IgnoredAny>()?.is_some() {}
+        Ok(Scalar::Other)
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> std::result::Result<Scalar, A::Error> {
+        while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+        Ok(Scalar::Other)
+    }
+}
+
 /// One line of an order.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OrderItem {
@@ -161,26 +233,23 @@ impl OrderInput {
     pub fn into_order(self) -> Result<Order> {
         let id = match self.id {
             None => None,
-            Some(value) => Some(
-                value
-                    .as_str()
-                    .filter(|id| !id.is_empty() && id.chars().count() <= MAX_ORDER_ID_CHARS)
-                    .map(str::to_owned)
-                    .ok_or_else(|| {
-                        bad(
-                            "order.id",
-                            format!(
-                                "order.id must be text of 1 to {MAX_ORDER_ID_CHARS} characters"
-                            ),
-                        )
-                    })?,
-            ),
+            Some(Scalar::Text(id))
+                if !id.is_empty() && id.chars().count() <= MAX_ORDER_ID_CHARS =>
+            {
+                Some(id)
+            }
+            Some(_) => {
+                return Err(bad(
+                    "order.id",
+                    format!("order.id must be text of 1 to {MAX_ORDER_ID_CHARS} characters"),
+                ));
+            }
         };
         let amount = whole_number(self.amount, 0, || "order.amount".into())?;
-        let currency = self
-            .currency
-            .ok_or_else(|| bad("order.currency", "order.currency is required"))
-            .and_then(|v| currency(&v, "order.currency"))?;
+        let currency = match &self.currency {
+            None => return Err(bad("order.currency", "order.currency is required")),
+            Some(sent) => currency_code(sent.text(), "order.currency")?,
+        };
         let items = self.items.unwrap_or_default();
         if items.len() > MAX_ORDER_ITEMS {
             return Err(bad(
@@ -204,11 +273,11 @@ impl OrderInput {
 
 /// A required whole number >= `min`; the field is named only when it is at fault, so
 /// a good 500-line order formats no names.
-fn whole_number(value: Option<Value>, min: u64, field: impl Fn() -> String) -> Result<u64> {
-    match value.as_ref().and_then(Value::as_u64) {
-        Some(n) if n >= min => Ok(n),
-        _ if value.is_none() => Err(bad(&field(), format!("{} is required", field()))),
-        _ => Err(bad(
+fn whole_number(value: Option<Scalar>, min: u64, field: impl Fn() -> String) -> Result<u64> {
+    match value {
+        Some(Scalar::Whole(n)) if n >= min => Ok(n),
+        None => Err(bad(&field(), format!("{} is required", field()))),
+        Some(_) => Err(bad(
             &field(),
             format!("{} must be a whole number >= {min}", field()),
         )),
@@ -219,7 +288,7 @@ impl OrderItemInput {
     fn into_item(self, index: usize) -> Result<OrderItem> {
         let at = |name: &str| format!("order.items[{index}].{name}");
         let sku = match self.sku {
-            Some(Value::String(sku)) if !sku.is_empty() && sku.chars().count() <= MAX_SKU_CHARS => {
+            Some(Scalar::Text(sku)) if !sku.is_empty() && sku.chars().count() <= MAX_SKU_CHARS => {
                 sku
             }
             _ => {
@@ -308,7 +377,38 @@ mod tests {
             field_of(json!({"id": 7, "amount": 1, "currency": "EUR"})),
             "order.id"
         );
+        // Whatever JSON type a scalar is sent as, its own rule answers.
+        for amount in [
+            json!(-1),
+            json!("100"),
+            json!(true),
+            json!([100]),
+            json!({"v": 1}),
+        ] {
+            assert_eq!(
+                field_of(json!({"amount": amount, "currency": "EUR"})),
+                "order.amount"
+            );
+        }
+        for currency in [json!(978), json!(["EUR"]), json!({"code": "EUR"})] {
+            assert_eq!(
+                field_of(json!({"amount": 1, "currency": currency})),
+                "order.currency"
+            );
+        }
+        assert_eq!(
+            field_of(json!({"id": {"n": 1}, "amount": 1, "currency": "EUR"})),
+            "order.id"
+        );
         let line = |item: Value| json!({"amount": 1, "currency": "EUR", "items": [item]});
+        assert_eq!(
+            field_of(line(json!({"sku": 12, "quantity": 1, "unit_amount": 1}))),
+            "order.items[0].sku"
+        );
+        assert_eq!(
+            field_of(line(json!({"sku": "A", "quantity": 2.0, "unit_amount": 1}))),
+            "order.items[0].quantity"
+        );
         assert_eq!(
             field_of(line(json!({"quantity": 1, "unit_amount": 1}))),
             "order.items[0].sku"

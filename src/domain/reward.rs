@@ -135,9 +135,12 @@ fn minor_units(value: &Value, field: &str, min: u64) -> Result<u64> {
 
 /// An ISO 4217 code: three upper-case letters.
 pub(super) fn currency(value: &Value, field: &str) -> Result<String> {
-    value
-        .as_str()
-        .filter(|c| c.len() == 3 && c.bytes().all(|b| b.is_ascii_uppercase()))
+    currency_code(value.as_str(), field)
+}
+
+/// Three upper-case letters, as sent (`None`: not text).
+pub(super) fn currency_code(text: Option<&str>, field: &str) -> Result<String> {
+    text.filter(|c| c.len() == 3 && c.bytes().all(|b| b.is_ascii_uppercase()))
         .map(str::to_owned)
         .ok_or_else(|| {
             bad(

@@ -191,8 +191,11 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> ApiResult<T> {
     // Most bodies are well formed objects: read them straight into `T`, with no JSON
     // tree and no path tracking. Anything else takes the slower reading below, which
     // words every error (and settles repeated keys, last one wins) as it always has.
-    if bytes.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{') {
-        let mut reader = serde_json::Deserializer::from_slice(bytes);
+    // The text is checked as UTF-8 once, in one pass, not string by string.
+    if let Ok(text) = std::str::from_utf8(bytes)
+        && text.trim_start().starts_with('{')
+    {
+        let mut reader = serde_json::Deserializer::from_str(text);
         if let Ok(value) = T::deserialize(&mut reader).and_then(|v| reader.end().map(|()| v)) {
             return Ok(value);
         }
