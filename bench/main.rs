@@ -46,6 +46,8 @@ struct Options {
     seconds: u64,
     connections: usize,
     codes: usize,
+    /// Rounds of the order bench (each runs every kind once).
+    rounds: usize,
 }
 
 fn options() -> Options {
@@ -53,6 +55,7 @@ fn options() -> Options {
         seconds: 5,
         connections: 64,
         codes: 200_000,
+        rounds: 5,
     };
     // After the mode word, if any (`coupon-book-bench order --seconds 3`).
     let args: Vec<String> = std::env::args()
@@ -66,9 +69,10 @@ fn options() -> Options {
             ("--seconds", Some(v)) => options.seconds = v,
             ("--connections", Some(v)) => options.connections = v as usize,
             ("--codes", Some(v)) => options.codes = v as usize,
+            ("--rounds", Some(v)) if v > 0 => options.rounds = v as usize,
             (other, _) => {
                 eprintln!(
-                    "usage: coupon-book-bench [--seconds N] [--connections N] [--codes N] (bad: {other})"
+                    "usage: coupon-book-bench [--seconds N] [--connections N] [--codes N] [--rounds N] (bad: {other})"
                 );
                 std::process::exit(2);
             }

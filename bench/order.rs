@@ -12,8 +12,6 @@ use serde_json::{Value, json};
 
 use super::{Conn, Outcome, codes, drive, load_codes_http, options, report, start_server};
 
-const ROUNDS: usize = 5;
-
 /// An order of 20 items, as a checkout would send it.
 fn order_of_twenty() -> Value {
     let items: Vec<Value> = (0..20)
@@ -97,10 +95,10 @@ pub async fn run() {
         });
     }
     println!(
-        "coupon-book bench order: {} connections, {ROUNDS} rounds of {} s per kind",
-        options.connections, options.seconds
+        "coupon-book bench order: {} connections, {} rounds of {} s per kind",
+        options.connections, options.rounds, options.seconds
     );
-    for round in 0..ROUNDS {
+    for round in 0..options.rounds {
         // Each round starts with another kind, so a drift in machine speed falls on all.
         for i in 0..kinds.len() {
             let kind = &mut kinds[(round + i) % 3];
@@ -138,11 +136,11 @@ pub async fn run() {
     // Each round's three phases run back to back, so a round's own ratio sees the least
     // drift; their median is the steadiest figure of a run.
     let round_median = |i: usize, j: usize| {
-        let mut ratios: Vec<f64> = (0..ROUNDS)
+        let mut ratios: Vec<f64> = (0..options.rounds)
             .map(|r| kinds[i].rates[r] / kinds[j].rates[r])
             .collect();
         ratios.sort_by(f64::total_cmp);
-        ratios[ROUNDS / 2]
+        ratios[options.rounds / 2]
     };
     println!();
     println!(
